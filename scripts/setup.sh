@@ -11,6 +11,8 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev         # Boost.URL (core), Beast (host)
   nlohmann-json3-dev catch2                     # JSON, tests (Catch2 v2)
   libsqlite3-dev libssl-dev                     # host storage, HMAC
+  espeak-ng libespeak-ng-dev sox                # speech generated at test time
+  libspeexdsp-dev libsamplerate0-dev            # reference resamplers (benchmarks only)
 )
 
 missing=()
