@@ -39,7 +39,7 @@ json expand(const json& v) {
 }  // namespace
 
 TEST_CASE("valid metadata passes", "[metadata]") {
-  for (const auto& vec : parley::test::load_vectors("metadata")["valid"]) {
+  for (const auto& vec : parley::test::load_section("metadata", "valid")) {
     INFO(vec["name"].get<std::string>());
     auto status = parley::validate_metadata(expand(vec["metadata"]));
     INFO((status ? "" : status.error().message));
@@ -48,7 +48,7 @@ TEST_CASE("valid metadata passes", "[metadata]") {
 }
 
 TEST_CASE("invalid metadata is refused with a message naming the key and limit", "[metadata]") {
-  for (const auto& vec : parley::test::load_vectors("metadata")["invalid"]) {
+  for (const auto& vec : parley::test::load_section("metadata", "invalid")) {
     INFO(vec["name"].get<std::string>());
     auto status = parley::validate_metadata(expand(vec["metadata"]));
     REQUIRE_FALSE(status.ok());
