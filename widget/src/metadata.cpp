@@ -13,12 +13,11 @@ bool key_tail(char c) noexcept {
 }
 
 std::string show_key(std::string_view s) {
-  // Keys in messages are shown with a cap, so a hostile 10 KB key does not fill a log line.
+  // Keys in messages are JSON-quoted (a stranger's newline cannot forge a log line) and
+  // capped, so a hostile 10 KB key does not fill one.
   constexpr std::size_t shown = 80;
-  std::string out = "\"";
-  out.append(s.substr(0, shown));
-  if (s.size() > shown) out += "...";
-  out += '"';
+  std::string out = to_json_text(json(std::string(s.substr(0, shown))));
+  if (s.size() > shown) out.insert(out.size() - 1, "...");
   return out;
 }
 
