@@ -1,0 +1,97 @@
+// Streaming sample-rate converter (DESIGN §7): any pair of rates from 8 kHz to 96 kHz.
+//
+// Polyphase FIR filtering. The passband reaches 0.45 of the lower rate (ripple well under
+// 0.1 dB); everything that would alias or image into it, i.e. from 0.55 of the lower rate
+// up, is attenuated by at least 90 dB (about 107 dB for the common pairs). Frequencies
+// between 0.45 and 0.55 of the lower rate form the transition band.
+//
+// How a pair is converted (chosen in create()):
+// - equal rates: copied;
+// - a reduced ratio L:M with few phases (48k<->16k, 16k->24k, 8k->48k, ...): one stage whose
+//   prototype is an equiripple (Parks-McClellan) lowpass, which for the same delay reaches
+//   far more attenuation than a windowed sinc;
+// - many phases and rates at least 2x apart (44.1k<->16k, ...): two stages through an
+//   intermediate rate that is a multiple of the lower one: a short Kaiser stage between the
+//   higher rate and the intermediate one (its transition band is wide), and the sharp
+//   equiripple stage between the intermediate rate and the lower one;
+// - anything else (e.g. 22.05k->16k, or coprime rates like 44101->16000): one Kaiser-windowed
+//   sinc stage, with phases interpolated between 1024 table rows when there are too many.
+//
+// Every output sample is one dot product over a stage's last `taps` input samples, computed
+// by the same code in the same order wherever the input was split: the output is
+// bit-identical however the input is chunked. All memory is taken in create(); process()
+// never allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "parley/result.hpp"
+
+namespace parley::audio {
+
+inline constexpr int kMinSampleRate = 8000;
+inline constexpr int kMaxSampleRate = 96000;
+
+// Checks a sample rate against [kMinSampleRate, kMaxSampleRate]; `what` names the parameter.
+Status check_sample_rate(int rate_hz, const char* what);
+
+class Resampler {
+ public:
+  // Errors: "bad_sample_rate" naming in_rate or out_rate and the allowed range.
+  static Result<Resampler> create(int in_rate_hz, int out_rate_hz);
+
+  int in_rate() const noexcept { return in_rate_; }
+  int out_rate() const noexcept { return out_rate_; }
+  // Multiply-adds per output sample, over all stages (0 when the rates are equal).
+  double macs_per_output() const noexcept;
+  std::size_t stage_count() const noexcept { return stage_count_; }
+  // Group delay (linear phase), in seconds.
+  double delay_seconds() const noexcept;
+  // Bytes held by filter tables and buffers (for the memory budget).
+  std::size_t memory_bytes() const noexcept;
+
+  // Exactly how many samples the next process() call produces for `input_count` samples.
+  std::size_t output_count(std::size_t input_count) const noexcept;
+
+  // Consumes all of `input` and writes output_count(input_count) samples to `output`.
+  // Errors: "output_too_small" (nothing is consumed) when output_capacity is short.
+  Result<std::size_t> process(const float* input, std::size_t input_count, float* output,
+                              std::size_t output_capacity);
+
+  // Forgets all history, as if newly created (used on barge-in: no stale audio leaks out).
+  void reset() noexcept;
+
+  // One polyphase FIR stage. Output k sits at input position k * step / phases.
+  struct Stage {
+    int in_rate = 0, out_rate = 0;
+    std::uint32_t phases = 1, step = 1, step_whole = 1, step_frac = 0;
+    std::uint32_t table_rows = 1;
+    bool interpolated = false;  // phases interpolated between table rows
+    std::size_t taps = 0;       // a multiple of 4
+    double delay_seconds = 0.0;
+    std::vector<float> table;   // table_rows x taps
+    std::vector<float> history; // taps-1 past samples, then up to kBlock new ones
+    std::size_t fill = 0, next = 0;
+    std::uint32_t phase = 0;
+
+    std::size_t output_count(std::size_t input_count) const noexcept;
+    std::size_t process(const float* input, std::size_t input_count, float* output) noexcept;
+    void reset() noexcept;
+
+   private:
+    std::size_t run_block(float* output) noexcept;
+    float output_sample(const float* window) const noexcept;
+  };
+
+ private:
+  Resampler() = default;
+
+  int in_rate_ = 0, out_rate_ = 0;
+  std::size_t stage_count_ = 0;   // 0 (copy), 1 or 2
+  Stage first_, second_;
+  std::vector<float> between_;    // first stage's output for one block of input
+};
+
+}  // namespace parley::audio
