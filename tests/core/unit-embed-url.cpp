@@ -10,43 +10,7 @@ using parley::WidgetConfig;
 
 namespace {
 
-// Compact forms used by tests/vectors/embed-url.json (see its "_doc").
-json expand(const json& v) {
-  if (v.is_object()) {
-    if (v.contains("$repeat")) {
-      std::string out;
-      for (int i = 0; i < v["times"].get<int>(); ++i) out += v["$repeat"].get<std::string>();
-      return out;
-    }
-    if (v.contains("$repeat_array")) {
-      return json::array_t(v["times"].get<std::size_t>(), v["$repeat_array"]);
-    }
-    if (v.contains("$params")) {
-      std::string out;
-      for (int i = 0; i < v["$params"].get<int>(); ++i) {
-        out += (i ? "&p" : "p") + std::to_string(i) + "=" + v["value"].get<std::string>();
-      }
-      return out;
-    }
-    if (v.contains("$object")) {
-      json out = json::object();
-      for (int i = 0; i < v["$object"].get<int>(); ++i) out["p" + std::to_string(i)] = v["value"];
-      return out;
-    }
-    if (v.contains("$key")) {
-      return json{{expand(v["$key"]).get<std::string>(), expand(v["$value"])}};
-    }
-    json out = json::object();
-    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = expand(it.value());
-    return out;
-  }
-  if (v.is_array()) {
-    json out = json::array();
-    for (const auto& x : v) out.push_back(expand(x));
-    return out;
-  }
-  return v;
-}
+using parley::test::expand;
 
 // A vector's "url": a string, or parts to join.
 std::string url_of(const json& vec) {

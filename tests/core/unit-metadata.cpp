@@ -7,34 +7,7 @@ using parley::json;
 
 namespace {
 
-// Vectors describe big values compactly: {"$repeat": "a", "times": N} is N copies of "a";
-// {"$many_keys": N} is an object of N keys k0..k(N-1); {"$key": K, "$value": V} is {K: V}.
-json expand(const json& v) {
-  if (v.is_object()) {
-    if (v.contains("$repeat")) {
-      std::string out;
-      for (int i = 0; i < v["times"].get<int>(); ++i) out += v["$repeat"].get<std::string>();
-      return out;
-    }
-    if (v.contains("$many_keys")) {
-      json out = json::object();
-      for (int i = 0; i < v["$many_keys"].get<int>(); ++i) out["k" + std::to_string(i)] = "v";
-      return out;
-    }
-    if (v.contains("$key")) {
-      return json{{expand(v["$key"]).get<std::string>(), expand(v["$value"])}};
-    }
-    json out = json::object();
-    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = expand(it.value());
-    return out;
-  }
-  if (v.is_array()) {
-    json out = json::array();
-    for (const auto& x : v) out.push_back(expand(x));
-    return out;
-  }
-  return v;
-}
+using parley::test::expand;
 
 }  // namespace
 

@@ -9,22 +9,7 @@ using parley::json;
 
 namespace {
 
-// The loaded file is kept: a range-for over `load_vectors(name)["key"]` would iterate a
-// member of a temporary that is already destroyed.
-const json& vectors(const std::string& name) {
-  static std::map<std::string, json> loaded;
-  auto it = loaded.find(name);
-  if (it == loaded.end()) it = loaded.emplace(name, parley::test::load_vectors(name)).first;
-  return it->second;
-}
-
-// One list of a vectors file; an empty or missing list fails rather than testing nothing.
-const json& section(const std::string& name, const char* key) {
-  const json& list = vectors(name).at(key);
-  REQUIRE(list.is_array());
-  REQUIRE_FALSE(list.empty());
-  return list;
-}
+using parley::test::load_section;
 
 // A message as plain JSON ({"type": ..., fields}), so vectors can state what a parse gives.
 // Null / absent optional fields are left out.
@@ -127,7 +112,7 @@ std::string client_text(const json& vec) {
 }  // namespace
 
 TEST_CASE("server messages parse into their fields", "[protocol]") {
-  for (const auto& vec : section("protocol", "server_valid")) {
+  for (const auto& vec : load_section("protocol", "server_valid")) {
     INFO(vec["name"].get<std::string>());
     auto parsed = parley::parse_server_message(vec["text"].get<std::string>());
     INFO((parsed ? "" : parsed.error().message));
@@ -141,7 +126,7 @@ TEST_CASE("server messages parse into their fields", "[protocol]") {
 }
 
 TEST_CASE("bad server messages are errors naming the field", "[protocol]") {
-  for (const auto& vec : section("protocol", "server_invalid")) {
+  for (const auto& vec : load_section("protocol", "server_invalid")) {
     INFO(vec["name"].get<std::string>());
     auto parsed = parley::parse_server_message(vec["text"].get<std::string>());
     REQUIRE_FALSE(parsed.ok());
@@ -150,7 +135,7 @@ TEST_CASE("bad server messages are errors naming the field", "[protocol]") {
 }
 
 TEST_CASE("client messages parse into their fields", "[protocol]") {
-  for (const auto& vec : section("protocol", "client_valid")) {
+  for (const auto& vec : load_section("protocol", "client_valid")) {
     INFO(vec["name"].get<std::string>());
     auto parsed = parley::parse_client_message(vec["text"].get<std::string>());
     INFO((parsed ? "" : parsed.error().message));
@@ -164,7 +149,7 @@ TEST_CASE("client messages parse into their fields", "[protocol]") {
 }
 
 TEST_CASE("bad client messages are errors naming the field", "[protocol]") {
-  for (const auto& vec : section("protocol", "client_invalid")) {
+  for (const auto& vec : load_section("protocol", "client_invalid")) {
     INFO(vec["name"].get<std::string>());
     auto parsed = parley::parse_client_message(client_text(vec));
     REQUIRE_FALSE(parsed.ok());
@@ -173,7 +158,7 @@ TEST_CASE("bad client messages are errors naming the field", "[protocol]") {
 }
 
 TEST_CASE("server messages build to the exact wire text", "[protocol]") {
-  for (const auto& vec : section("protocol", "server_build")) {
+  for (const auto& vec : load_section("protocol", "server_build")) {
     INFO(vec["name"].get<std::string>());
     const auto message = make_server(vec["message"]);
     CHECK(parley::build_server_message(message) == vec["text"].get<std::string>());
@@ -182,7 +167,7 @@ TEST_CASE("server messages build to the exact wire text", "[protocol]") {
 }
 
 TEST_CASE("client ping and text build to the exact wire text", "[protocol]") {
-  for (const auto& vec : section("protocol", "client_build")) {
+  for (const auto& vec : load_section("protocol", "client_build")) {
     INFO(vec["name"].get<std::string>());
     const std::string built = vec.contains("ping_ms")
                                   ? parley::build_ping(vec["ping_ms"].get<std::int64_t>())
@@ -192,7 +177,7 @@ TEST_CASE("client ping and text build to the exact wire text", "[protocol]") {
 }
 
 TEST_CASE("ping data is read back as epoch milliseconds", "[protocol]") {
-  for (const auto& vec : section("protocol", "ping_epoch")) {
+  for (const auto& vec : load_section("protocol", "ping_epoch")) {
     INFO(vec["data"].dump());
     const auto ms = parley::ping_epoch_ms(vec["data"]);
     if (vec["ms"].is_null()) {
@@ -205,7 +190,7 @@ TEST_CASE("ping data is read back as epoch milliseconds", "[protocol]") {
 }
 
 TEST_CASE("close codes have names and meanings", "[protocol]") {
-  for (const auto& vec : section("protocol", "close_codes")) {
+  for (const auto& vec : load_section("protocol", "close_codes")) {
     const int code = vec["code"].get<int>();
     INFO(code);
     CHECK_THAT(std::string(parley::describe_close_code(code)),
@@ -235,7 +220,7 @@ TEST_CASE("errors map to the close code a server refuses with", "[protocol]") {
 }
 
 TEST_CASE("audio frames: even length, 1 byte to 64 KiB", "[protocol]") {
-  for (const auto& vec : section("protocol", "audio_frames")) {
+  for (const auto& vec : load_section("protocol", "audio_frames")) {
     const auto size = vec["size"].get<std::size_t>();
     INFO(size);
     auto status = parley::validate_audio_frame(size);
@@ -259,7 +244,7 @@ TEST_CASE("invalid UTF-8 inside a message is refused, not passed on", "[protocol
 }
 
 TEST_CASE("an initiate made by make_initiate parses back to the same request", "[protocol]") {
-  for (const auto& vec : section("start-request", "valid")) {
+  for (const auto& vec : load_section("start-request", "valid")) {
     const auto key = vec["key"].get<std::string>();
     if (key.empty()) continue;  // the parser requires a key: covered by client_invalid
     INFO(vec["name"].get<std::string>());

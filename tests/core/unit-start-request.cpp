@@ -9,22 +9,7 @@ using parley::json;
 
 namespace {
 
-// The loaded file is kept: a range-for over `load_vectors(name)["key"]` would iterate a
-// member of a temporary that is already destroyed.
-const json& vectors(const std::string& name) {
-  static std::map<std::string, json> loaded;
-  auto it = loaded.find(name);
-  if (it == loaded.end()) it = loaded.emplace(name, parley::test::load_vectors(name)).first;
-  return it->second;
-}
-
-// One list of a vectors file; an empty or missing list fails rather than testing nothing.
-const json& section(const std::string& name, const char* key) {
-  const json& list = vectors(name).at(key);
-  REQUIRE(list.is_array());
-  REQUIRE_FALSE(list.empty());
-  return list;
-}
+using parley::test::load_section;
 
 // start(args...) with a missing argument standing as null, the way JS passes undefined.
 parley::Result<parley::StartRequest> start_with(const json& args) {
@@ -36,7 +21,7 @@ parley::Result<parley::StartRequest> start_with(const json& args) {
 }  // namespace
 
 TEST_CASE("every start form normalises to the initiate the Millis SDK sends", "[start-request]") {
-  for (const auto& vec : section("start-request", "valid")) {
+  for (const auto& vec : load_section("start-request", "valid")) {
     INFO(vec["name"].get<std::string>());
     auto request = start_with(vec["args"]);
     INFO((request ? "" : request.error().message));
@@ -49,7 +34,7 @@ TEST_CASE("every start form normalises to the initiate the Millis SDK sends", "[
 }
 
 TEST_CASE("bad start arguments are refused naming the field", "[start-request]") {
-  for (const auto& vec : section("start-request", "invalid")) {
+  for (const auto& vec : load_section("start-request", "invalid")) {
     INFO(vec["name"].get<std::string>());
     auto request = start_with(vec["args"]);
     REQUIRE_FALSE(request.ok());
@@ -62,7 +47,7 @@ TEST_CASE("bad start arguments are refused naming the field", "[start-request]")
 }
 
 TEST_CASE("a normalised request survives start_payload_json unchanged", "[start-request]") {
-  for (const auto& vec : section("start-request", "valid")) {
+  for (const auto& vec : load_section("start-request", "valid")) {
     INFO(vec["name"].get<std::string>());
     auto request = start_with(vec["args"]);
     REQUIRE(request.ok());

@@ -11,30 +11,7 @@ using parley::json;
 
 namespace {
 
-// {"$repeat": S, "times": N} is N copies of S; {"$join": [parts]} joins expanded parts.
-json expand(const json& v) {
-  if (v.is_object() && v.contains("$repeat")) {
-    std::string out;
-    for (int i = 0; i < v["times"].get<int>(); ++i) out += v["$repeat"].get<std::string>();
-    return out;
-  }
-  if (v.is_object() && v.contains("$join")) {
-    std::string out;
-    for (const auto& part : v["$join"]) out += expand(part).get<std::string>();
-    return out;
-  }
-  if (v.is_object()) {
-    json out = json::object();
-    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = expand(it.value());
-    return out;
-  }
-  if (v.is_array()) {
-    json out = json::array();
-    for (const auto& x : v) out.push_back(expand(x));
-    return out;
-  }
-  return v;
-}
+using parley::test::expand;
 
 const json& vectors() {
   static const json all = parley::test::load_vectors("templates");

@@ -35,4 +35,59 @@ inline json load_section(const std::string& name, const std::string& key) {
   return all[key];
 }
 
+// Vectors describe big or repetitive values compactly; expand() turns them into real JSON,
+// recursively. The forms:
+//   {"$repeat": S, "times": N}        N copies of string S
+//   {"$repeat_array": V, "times": N}  an array of N copies of V
+//   {"$join": [parts]}                the expanded string parts joined
+//   {"$params": N, "value": S}        the query text p0=S&p1=S&...&p(N-1)=S
+//   {"$object": N, "value": V}        an object {p0: V, ..., p(N-1): V}
+//   {"$many_keys": N}                 an object {k0: "v", ..., k(N-1): "v"}
+//   {"$key": K, "$value": V}          the object {K: V} (K expanded, e.g. a long key)
+inline json expand(const json& v) {
+  if (v.is_object()) {
+    auto count = [&](const char* key) { return v.at(key).get<int>(); };
+    if (v.contains("$repeat")) {
+      std::string out;
+      for (int i = 0; i < count("times"); ++i) out += v["$repeat"].get<std::string>();
+      return out;
+    }
+    if (v.contains("$repeat_array")) {
+      return json::array_t(v["times"].get<std::size_t>(), v["$repeat_array"]);
+    }
+    if (v.contains("$join")) {
+      std::string out;
+      for (const auto& part : v["$join"]) out += expand(part).get<std::string>();
+      return out;
+    }
+    if (v.contains("$params")) {
+      std::string out;
+      for (int i = 0; i < count("$params"); ++i) {
+        out += (i ? "&p" : "p") + std::to_string(i) + "=" + v["value"].get<std::string>();
+      }
+      return out;
+    }
+    if (v.contains("$object") || v.contains("$many_keys")) {
+      bool obj = v.contains("$object");
+      json out = json::object();
+      for (int i = 0; i < count(obj ? "$object" : "$many_keys"); ++i) {
+        out[(obj ? "p" : "k") + std::to_string(i)] = obj ? v["value"] : json("v");
+      }
+      return out;
+    }
+    if (v.contains("$key")) {
+      return json{{expand(v["$key"]).get<std::string>(), expand(v["$value"])}};
+    }
+    json out = json::object();
+    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = expand(it.value());
+    return out;
+  }
+  if (v.is_array()) {
+    json out = json::array();
+    for (const auto& x : v) out.push_back(expand(x));
+    return out;
+  }
+  return v;
+}
+
 }  // namespace parley::test
