@@ -16,6 +16,15 @@ using detail::dot4n;
 using detail::kPi;
 using Stage = Resampler::Stage;
 
+// Scalar WebAssembly (no SIMD): V8's scalar code is bound by loads and multiplies, so the
+// symmetric filters are folded, one multiply per pair of taps. Vector builds (SSE natively,
+// wasm SIMD) keep plain rows: reversed vector loads would cost more than they save.
+#if defined(__wasm__) && !defined(__wasm_simd128__)
+constexpr bool kFoldSymmetricRows = true;
+#else
+constexpr bool kFoldSymmetricRows = false;
+#endif
+
 // Band edges as fractions of the lower rate: flat to 0.45, attenuated from 0.55, so nothing
 // aliases into the passband (aliases of 0.5..0.55 land in the transition band).
 constexpr double kPassbandEdge = 0.45;
@@ -27,6 +36,9 @@ constexpr std::uint32_t kMaxEquiripplePhases = 12;
 constexpr std::size_t kMaxEquiripplePrototype = 4096;
 // The short stage of a two-stage pair: wide transition band, so 110 dB costs few taps.
 constexpr double kCheapAttenuationDb = 110.0;
+// The halfband 2:1 stage in front of a sharp decimator: its stopband covers everything that
+// would fold into [0, 0.45 low] at half the rate; 108 dB like the sharp stage.
+constexpr double kHalfbandAttenuationDb = 108.0;
 // The single-stage fallback: a Kaiser design estimate that measures >= 90 dB.
 constexpr double kFallbackAttenuationDb = 92.0;
 // Rate pairs whose reduced ratio needs more phases than this (e.g. 44101 -> 16000) use a
@@ -60,9 +72,55 @@ void normalize_rows(Stage& s) {
   }
 }
 
+// Finds, for each row, the span outside which it is zero and checks that the span is
+// symmetric (to float rounding); if every row is, the stage is folded and each span made
+// exactly symmetric. Only in builds that fold (see kFoldSymmetricRows).
+void fold_rows(Stage& s) {
+  if (!kFoldSymmetricRows || s.interpolated || s.halfband) return;
+  std::vector<std::uint32_t> start(s.table_rows), length(s.table_rows);
+  for (std::uint32_t r = 0; r < s.table_rows; ++r) {
+    float* row = &s.table[static_cast<std::size_t>(r) * s.taps];
+    std::size_t a = 0, b = s.taps;
+    while (a < b && row[a] == 0.0f) ++a;
+    while (b > a && row[b - 1] == 0.0f) --b;
+    float largest = 0.0f;
+    for (std::size_t j = a; j < b; ++j) largest = std::max(largest, std::fabs(row[j]));
+    for (std::size_t j = a; j < b; ++j) {
+      if (std::fabs(row[j] - row[a + b - 1 - j]) > 1e-6f * largest) return;
+    }
+    start[r] = static_cast<std::uint32_t>(a);
+    length[r] = static_cast<std::uint32_t>(b - a);
+  }
+  for (std::uint32_t r = 0; r < s.table_rows; ++r) {
+    float* row = &s.table[static_cast<std::size_t>(r) * s.taps + start[r]];
+    for (std::size_t j = 0; j < length[r] / 2; ++j) row[length[r] - 1 - j] = row[j];
+  }
+  s.fold_start = std::move(start);
+  s.fold_length = std::move(length);
+}
+
 void finish(Stage& s) {
+  fold_rows(s);
   s.history.assign(s.taps - 1 + kBlock, 0.0f);
   s.reset();
+}
+
+// Dot product of a symmetric row r (length n) with x: pairs of samples equally far from the
+// centre are added first. Four independent accumulators; the order depends only on n.
+float folded_dot(const float* r, const float* x, std::size_t n) noexcept {
+  const std::size_t half = n / 2;
+  const float* y = x + n - 4;  // y[3 - i] == x[n - 1 - i] for the next four pairs
+  float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
+  std::size_t i = 0;
+  for (; i + 4 <= half; i += 4, y -= 4) {
+    acc0 += r[i] * (x[i] + y[3]);
+    acc1 += r[i + 1] * (x[i + 1] + y[2]);
+    acc2 += r[i + 2] * (x[i + 2] + y[1]);
+    acc3 += r[i + 3] * (x[i + 3] + y[0]);
+  }
+  for (; i < half; ++i) acc0 += r[i] * (x[i] + x[n - 1 - i]);
+  if (n % 2 != 0) acc1 += r[half] * x[half];
+  return (acc0 + acc1) + (acc2 + acc3);
 }
 
 double sinc(double x) {
@@ -96,6 +154,46 @@ void design_kaiser(Stage& s, double pass_hz, double stop_hz, double attenuation_
     }
   }
   normalize_rows(s);
+  finish(s);
+}
+
+// Halfband lowpass for a 2:1 decimator: a Kaiser-windowed sinc cut off at a quarter of the
+// input rate, so every tap an even distance from the centre is exactly zero and the
+// response is symmetric about rate/4: flat to pass_hz, attenuated from rate/2 - pass_hz.
+// Length 4K-1; the K distinct side taps are stored once (the filter is symmetric).
+void design_halfband(Stage& s, double pass_hz) {
+  const double in_rate = s.in_rate;
+  const double transition = (in_rate / 2.0 - 2.0 * pass_hz) / in_rate;
+  const double estimate = (kHalfbandAttenuationDb - 7.95) / (14.36 * transition);  // Kaiser's
+  const std::size_t pairs = std::max<std::size_t>(2, static_cast<std::size_t>(std::ceil((estimate + 1.0) / 4.0)));
+  const std::size_t length = 4 * pairs - 1, centre = 2 * pairs - 1;
+  const double beta = 0.1102 * (kHalfbandAttenuationDb - 8.7);
+  const double i0_beta = detail::bessel_i0(beta);
+  std::vector<double> h(length, 0.0);
+  double sum = 0.0;
+  for (std::size_t n = 0; n < length; ++n) {
+    const double offset = static_cast<double>(n) - static_cast<double>(centre);
+    if (offset != 0.0 && (n - centre) % 2 == 0) continue;  // the halfband zeros
+    const double x = offset / static_cast<double>(centre + 1);
+    const double window = detail::bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - x * x))) / i0_beta;
+    h[n] = 0.5 * sinc(0.5 * offset) * window;
+    sum += h[n];
+  }
+  s.interpolated = false;
+  s.taps = 4 * pairs;
+  s.table_rows = 1;
+  if (kFoldSymmetricRows) {
+    s.halfband = true;
+    s.halfband_pairs = pairs;
+    s.table.assign(pairs + 1, 0.0f);
+    for (std::size_t k = 0; k < pairs; ++k) s.table[k] = static_cast<float>(h[2 * k] / sum);
+    s.table[pairs] = static_cast<float>(h[centre] / sum);
+  } else {
+    // One plain row read against the window (its first tap is the spare zero).
+    s.table.assign(s.taps, 0.0f);
+    for (std::size_t n = 0; n < length; ++n) s.table[s.taps - 1 - n] = static_cast<float>(h[n] / sum);
+  }
+  s.delay_seconds = static_cast<double>(centre) / in_rate;
   finish(s);
 }
 
@@ -159,6 +257,20 @@ Result<Resampler> Resampler::create(int in_rate_hz, int out_rate_hz) {
 
   const int low = std::min(in_rate_hz, out_rate_hz), high = std::max(in_rate_hz, out_rate_hz);
   const double pass = kPassbandEdge * low, stop = kStopbandEdge * low;
+  if (in_rate_hz % 2 == 0 && in_rate_hz / 2 > out_rate_hz) {
+    // Halfband 2:1 first, then the sharp stage at half the rate (see the header).
+    set_geometry(r.second_, in_rate_hz / 2, out_rate_hz);
+    if (r.second_.phases <= kMaxEquiripplePhases && design_equiripple(r.second_, pass, stop)) {
+      set_geometry(r.first_, in_rate_hz, in_rate_hz / 2);
+      design_halfband(r.first_, pass);
+      r.stage_count_ = 2;
+      r.between_.assign(kBlock / 2 + 4, 0.0f);
+      r.after_.assign(kBlock / 2 + 4, 0.0f);
+      r.hold_back_ = true;
+      return r;
+    }
+    r.second_ = Stage{};
+  }
   set_geometry(r.first_, in_rate_hz, out_rate_hz);
   r.stage_count_ = 1;
   if (r.first_.phases <= kMaxEquiripplePhases && design_equiripple(r.first_, pass, stop)) return r;
@@ -190,7 +302,11 @@ Result<Resampler> Resampler::create(int in_rate_hz, int out_rate_hz) {
 }
 
 double Resampler::macs_per_output() const noexcept {
-  const auto per_output = [](const Stage& s) { return static_cast<double>(s.taps) * (s.interpolated ? 2 : 1); };
+  // Taps computed (a folded halfband skips its zeros; vector builds run its full row).
+  const auto per_output = [](const Stage& s) {
+    if (s.halfband) return static_cast<double>(2 * s.halfband_pairs + 1);
+    return static_cast<double>(s.taps) * (s.interpolated ? 2 : 1);
+  };
   if (stage_count_ == 0) return 0.0;
   if (stage_count_ == 1) return per_output(first_);
   return per_output(first_) * first_.out_rate / out_rate_ + per_output(second_);
@@ -202,16 +318,23 @@ double Resampler::delay_seconds() const noexcept {
 
 std::size_t Resampler::memory_bytes() const noexcept {
   const auto bytes = [](const Stage& s) { return (s.table.capacity() + s.history.capacity()) * sizeof(float); };
-  return bytes(first_) + bytes(second_) + between_.capacity() * sizeof(float);
+  return bytes(first_) + bytes(second_) + (between_.capacity() + after_.capacity()) * sizeof(float);
 }
 
 void Resampler::reset() noexcept {
   if (stage_count_ >= 1) first_.reset();
   if (stage_count_ == 2) second_.reset();
+  consumed_ = emitted_ = 0;
+  held_count_ = 0;
 }
 
 std::size_t Resampler::output_count(std::size_t input_count) const noexcept {
   if (stage_count_ == 0) return input_count;
+  if (hold_back_) {
+    const std::uint64_t total = consumed_ + input_count;
+    const std::uint64_t in = static_cast<std::uint64_t>(in_rate_), out = static_cast<std::uint64_t>(out_rate_);
+    return static_cast<std::size_t>((total * out + in - 1) / in - emitted_);
+  }
   const std::size_t first = first_.output_count(input_count);
   return stage_count_ == 1 ? first : second_.output_count(first);
 }
@@ -230,6 +353,7 @@ Result<std::size_t> Resampler::process(const float* input, std::size_t input_cou
     return input_count;
   }
   if (stage_count_ == 1) return first_.process(input, input_count, output);
+  if (hold_back_) return process_held_back(input, input_count, output);
   std::size_t produced = 0;
   for (std::size_t done = 0; done < input_count;) {
     const std::size_t n = std::min(kBlock, input_count - done);
@@ -238,6 +362,35 @@ Result<std::size_t> Resampler::process(const float* input, std::size_t input_cou
     done += n;
   }
   return produced;
+}
+
+// Emits exactly output_count(input_count) samples (the caller checked the room): the held
+// sample first, then the second stage's outputs; one finished early stays held.
+std::size_t Resampler::process_held_back(const float* input, std::size_t input_count, float* output) noexcept {
+  const std::size_t allowed = output_count(input_count);
+  std::size_t written = 0;
+  // Appends n samples: as many as allowed go out, the rest (at most one: the second stage is
+  // never more than one output early) is held for the next call.
+  const auto emit = [&](const float* samples, std::size_t n) {
+    const std::size_t out = std::min(n, allowed - written);
+    if (out > 0) std::memcpy(output + written, samples, out * sizeof(float));
+    written += out;
+    for (std::size_t i = out; i < n && held_count_ < sizeof held_ / sizeof held_[0]; ++i) held_[held_count_++] = samples[i];
+  };
+  float earlier[sizeof held_ / sizeof held_[0]];
+  const std::size_t pending = held_count_;
+  std::copy(held_, held_ + pending, earlier);
+  held_count_ = 0;
+  emit(earlier, pending);
+  for (std::size_t done = 0; done < input_count;) {
+    const std::size_t n = std::min(kBlock, input_count - done);
+    const std::size_t mid = first_.process(input + done, n, between_.data());
+    emit(after_.data(), second_.process(between_.data(), mid, after_.data()));
+    done += n;
+  }
+  consumed_ += input_count;
+  emitted_ += written;
+  return written;
 }
 
 // --- one stage ------------------------------------------------------------------------------
@@ -258,6 +411,10 @@ std::size_t Stage::output_count(std::size_t input_count) const noexcept {
 }
 
 float Stage::output_sample(const float* window) const noexcept {
+  if (!fold_length.empty()) {
+    const std::size_t start = fold_start[phase];
+    return folded_dot(&table[static_cast<std::size_t>(phase) * taps + start], window + start, fold_length[phase]);
+  }
   if (!interpolated) return dot4n(&table[static_cast<std::size_t>(phase) * taps], window, taps);
   // Position of this phase among the table rows, split into a row and a fraction.
   const std::uint64_t scaled = static_cast<std::uint64_t>(phase) * kInterpolatedRows;
@@ -268,9 +425,28 @@ float Stage::output_sample(const float* window) const noexcept {
   return a + frac * (b - a);
 }
 
+// Symmetric halfband: each pair of taps equally far from the centre shares one multiply.
+// Two accumulators (independent add chains), always summed in the same order.
+float Stage::halfband_sample(const float* window) const noexcept {
+  const float* x = window + 1;  // the 4K-1 samples filtered
+  const float* g = table.data();
+  const std::size_t pairs = halfband_pairs, last = 4 * pairs - 2;
+  float acc0 = g[pairs] * x[2 * pairs - 1], acc1 = 0.0f;
+  std::size_t k = 0;
+  for (; k + 2 <= pairs; k += 2) {
+    acc0 += g[k] * (x[2 * k] + x[last - 2 * k]);
+    acc1 += g[k + 1] * (x[2 * k + 2] + x[last - 2 * k - 2]);
+  }
+  if (k < pairs) acc0 += g[k] * (x[2 * k] + x[last - 2 * k]);
+  return acc0 + acc1;
+}
+
 // Produces every output whose newest input sample is in the history buffer.
 std::size_t Stage::run_block(float* output) noexcept {
   std::size_t produced = 0;
+  if (halfband) {
+    for (; next < fill; next += 2) output[produced++] = halfband_sample(&history[next + 1 - taps]);
+  }
   // An integer upsampler by 2..4 (16k -> 32k/48k/64k) computes each input's L outputs in
   // one pass over their shared window. The choice depends only on the stage, never on
   // how the input was split, so the output stays bit-identical.
@@ -286,7 +462,7 @@ std::size_t Stage::run_block(float* output) noexcept {
   // A decimator (one phase) computes outputs two at a time, sharing the row's loads; the
   // results are bit-identical to one at a time, so chunking still cannot change them.
   // Natively only: under V8 the extra accumulators spill and it measured slower.
-  if (phases == 1) {
+  if (phases == 1 && !halfband) {
     for (; next + step < fill; next += 2 * step, produced += 2) {
       detail::dot4n_two_windows(table.data(), &history[next + 1 - taps], &history[next + step + 1 - taps],
                                 taps, output[produced], output[produced + 1]);

@@ -7,7 +7,12 @@
 //
 // How a pair is converted (chosen in create()):
 // - equal rates: copied;
-// - a reduced ratio L:M with few phases (48k<->16k, 16k->24k, 8k->48k, ...): one stage whose
+// - downsampling from an even rate to less than half of it through a reduced ratio with few
+//   phases (48k->16k, 96k->16k, ...): a halfband 2:1 stage first, then the sharp stage at
+//   half the rate. The halfband's transition band is very wide (0.45 low to rate/2 - 0.45
+//   low) and every other tap is zero, so it costs ~10 multiplies per output; the sharp stage
+//   then runs on half as many input samples (48k->16k: 72 instead of 144 taps per output);
+// - a reduced ratio L:M with few phases (16k->48k, 16k->24k, 8k->48k, ...): one stage whose
 //   prototype is an equiripple (Parks-McClellan) lowpass, which for the same delay reaches
 //   far more attenuation than a windowed sinc;
 // - many phases and rates at least 2x apart (44.1k<->16k, ...): two stages through an
@@ -69,6 +74,14 @@ class Resampler {
     std::uint32_t phases = 1, step = 1, step_whole = 1, step_frac = 0;
     std::uint32_t table_rows = 1;
     bool interpolated = false;  // phases interpolated between table rows
+    // A halfband 2:1 decimator: table holds the K distinct nonzero side taps, then the
+    // centre tap; the window is `taps` = 4K samples, of which the last 4K-1 are filtered.
+    // (Scalar WebAssembly only; vector builds keep the full 4K-tap row and use dot4n.)
+    bool halfband = false;
+    std::size_t halfband_pairs = 0;  // K
+    // Scalar WebAssembly only: row r is symmetric over [fold_start[r], +fold_length[r]),
+    // zero elsewhere, so taps equally far from its centre share one multiply. Empty if not.
+    std::vector<std::uint32_t> fold_start, fold_length;
     std::size_t taps = 0;       // a multiple of 4
     double delay_seconds = 0.0;
     std::vector<float> table;   // table_rows x taps
@@ -83,6 +96,7 @@ class Resampler {
    private:
     std::size_t run_block(float* output) noexcept;
     float output_sample(const float* window) const noexcept;
+    float halfband_sample(const float* window) const noexcept;
   };
 
  private:
@@ -92,6 +106,16 @@ class Resampler {
   std::size_t stage_count_ = 0;   // 0 (copy), 1 or 2
   Stage first_, second_;
   std::vector<float> between_;    // first stage's output for one block of input
+  // Halfband plan: the second stage sits at half-sample positions of the first stage's
+  // output, so it can finish an output one input sample before that output's time
+  // k * in / out. Such an output is held back until then, so that the count after n inputs
+  // stays exactly ceil(n * out / in) like every other plan.
+  bool hold_back_ = false;
+  std::uint64_t consumed_ = 0, emitted_ = 0;
+  std::vector<float> after_;      // second stage's output for one block
+  float held_[4] = {};
+  std::size_t held_count_ = 0;
+  std::size_t process_held_back(const float* input, std::size_t input_count, float* output) noexcept;
 };
 
 }  // namespace parley::audio
