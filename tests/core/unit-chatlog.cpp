@@ -29,13 +29,7 @@ parley::ChatLogLimits limits_of(const json& vec) {
   return limits;
 }
 
-void check_error(const parley::Error& error, const json& vec) {
-  INFO(error.message);
-  CHECK(error.code == vec["code"].get<std::string>());
-  for (const auto& word : vec["mentions"]) {
-    CHECK_THAT(error.message, Catch::Contains(word.get<std::string>()));
-  }
-}
+using parley::test::check_error;
 
 // The same reply read by nlohmann's DOM parser must give the same lines: an independent
 // reference for every field the scanner extracts.

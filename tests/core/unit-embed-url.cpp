@@ -51,13 +51,7 @@ const json& vectors() {
   return all;
 }
 
-void check_error(const parley::Error& error, const json& vec) {
-  INFO(error.message);
-  CHECK(error.code == vec["code"].get<std::string>());
-  for (const auto& word : vec["mentions"]) {
-    CHECK_THAT(error.message, Catch::Contains(word.get<std::string>()));
-  }
-}
+using parley::test::check_error;
 
 }  // namespace
 

@@ -94,13 +94,7 @@ parley::ServerMessage make_server(const json& d) {
                                       field_or_null(d, "payload")};
 }
 
-void check_error(const parley::Error& error, const json& vec) {
-  INFO(error.message);
-  CHECK(error.code == vec["code"].get<std::string>());
-  for (const auto& word : vec["mentions"]) {
-    CHECK_THAT(error.message, Catch::Contains(word.get<std::string>()));
-  }
-}
+using parley::test::check_error;
 
 std::string client_text(const json& vec) {
   if (!vec.contains("pad_to")) return vec["text"].get<std::string>();

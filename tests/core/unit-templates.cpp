@@ -38,13 +38,7 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-void check_error(const parley::Error& error, const json& vec) {
-  INFO(error.message);
-  CHECK(error.code == vec["code"].get<std::string>());
-  for (const auto& word : vec["mentions"]) {
-    CHECK_THAT(error.message, Catch::Contains(word.get<std::string>()));
-  }
-}
+using parley::test::check_error;
 
 }  // namespace
 

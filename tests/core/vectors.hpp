@@ -7,7 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <catch2/catch.hpp>
+
 #include "parley/json.hpp"
+#include "parley/result.hpp"
 
 namespace parley::test {
 
@@ -88,6 +91,16 @@ inline json expand(const json& v) {
     return out;
   }
   return v;
+}
+
+// Checks an error against a vector's {"code": ..., "mentions": [words...]}: the stable code,
+// and that the message names what it should (the field, the limit).
+inline void check_error(const Error& error, const json& vec) {
+  INFO(error.message);
+  CHECK(error.code == vec["code"].get<std::string>());
+  for (const auto& word : vec["mentions"]) {
+    CHECK_THAT(error.message, Catch::Contains(word.get<std::string>()));
+  }
 }
 
 }  // namespace parley::test
