@@ -306,3 +306,31 @@ TEST_CASE("bad ChatLogFilters are refused, naming the field", "[chatlog]") {
     check_error(body.error(), vec);
   }
 }
+
+TEST_CASE("the host reads back every ChatLogFilters body the client writes", "[chatlog]") {
+  for (const auto& vec : section("filters_valid")) {
+    INFO(vec["name"].get<std::string>());
+    auto filters = parley::parse_chat_log_filters_body(vec["body"]);
+    INFO((filters ? "" : filters.error().message));
+    REQUIRE(filters.ok());
+    auto again = parley::make_chat_log_filters_body(*filters);
+    REQUIRE(again.ok());
+    CHECK(*again == vec["body"]);
+  }
+  // Absent from/howMany take the Memori defaults; null counts as absent.
+  auto defaults = parley::parse_chat_log_filters_body(
+      parley::json{{"loginToken", "t"}, {"memoriID", "m"}, {"dateTo", nullptr}});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->from == 0);
+  CHECK(defaults->how_many == 20);
+  CHECK_FALSE(defaults->date_to_ms.has_value());
+}
+
+TEST_CASE("bad ChatLogFilters bodies are refused by the host, naming the field", "[chatlog]") {
+  for (const auto& vec : section("filters_body_invalid")) {
+    INFO(vec["name"].get<std::string>());
+    auto filters = parley::parse_chat_log_filters_body(vec["body"]);
+    REQUIRE_FALSE(filters.ok());
+    check_error(filters.error(), vec);
+  }
+}

@@ -846,6 +846,60 @@ Result<json> make_chat_log_filters_body(const ChatLogFilters& f) {
   return body;
 }
 
+Result<ChatLogFilters> parse_chat_log_filters_body(const json& body) {
+  if (!body.is_object())
+    return filters_error("body", std::string("is ") + json_type_name(body) + "; must be an object");
+  ChatLogFilters f;
+  auto string_field = [&](const char* name, std::string& out) -> Status {
+    auto it = body.find(name);
+    if (it == body.end() || it->is_null()) return filters_error(name, "is required");
+    if (!it->is_string())
+      return filters_error(name, std::string("is ") + json_type_name(*it) + "; must be a string");
+    out = it->get<std::string>();
+    return ok_status();
+  };
+  auto integer_field = [&](const char* name, std::optional<std::int64_t>& out) -> Status {
+    auto it = body.find(name);
+    if (it == body.end() || it->is_null()) return ok_status();
+    if (!it->is_number_integer())
+      return filters_error(name, std::string("is ") + json_type_name(*it) +
+                                     "; must be a whole number");
+    out = it->get<std::int64_t>();
+    return ok_status();
+  };
+  auto date_field = [&](const char* name, std::optional<std::int64_t>& out) -> Status {
+    auto it = body.find(name);
+    if (it == body.end() || it->is_null()) return ok_status();
+    if (!it->is_string())
+      return filters_error(name, std::string("is ") + json_type_name(*it) +
+                                     "; must be a yyyyMMddHHmmssfff string");
+    auto ms = parse_memori_date(it->get<std::string>(), name);
+    if (!ms) return std::move(ms).error();
+    out = *ms;
+    return ok_status();
+  };
+  std::optional<std::int64_t> from, how_many;
+  if (auto s = string_field("loginToken", f.login_token); !s) return std::move(s).error();
+  if (auto s = string_field("memoriID", f.memori_id); !s) return std::move(s).error();
+  if (auto s = integer_field("from", from); !s) return std::move(s).error();
+  if (auto s = integer_field("howMany", how_many); !s) return std::move(s).error();
+  if (auto s = date_field("dateFrom", f.date_from_ms); !s) return std::move(s).error();
+  if (auto s = date_field("dateTo", f.date_to_ms); !s) return std::move(s).error();
+  if (auto s = integer_field("minimumMessagesPerChat", f.minimum_messages_per_chat); !s)
+    return std::move(s).error();
+  if (auto it = body.find("showChatsWithNoHistory"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean())
+      return filters_error("showChatsWithNoHistory",
+                           std::string("is ") + json_type_name(*it) + "; must be a boolean");
+    f.show_chats_with_no_history = it->get<bool>();
+  }
+  f.from = from.value_or(0);
+  f.how_many = how_many.value_or(20);
+  // The same rules as the client's side: one definition of what a valid page request is.
+  if (auto checked = make_chat_log_filters_body(f); !checked) return std::move(checked).error();
+  return f;
+}
+
 Result<PagedChatLogs> parse_paged_chat_logs_reply(std::string_view text,
                                                   const ChatLogLimits& limits) {
   auto parsed = parse_chat_logs_reply(text, limits);

@@ -111,6 +111,12 @@ struct ChatLogFilters {
 // by its wire name (loginToken, memoriID, from, howMany, dateFrom, dateTo, ...).
 Result<json> make_chat_log_filters_body(const ChatLogFilters& filters);
 
+// The server's side of the same body: every field checked as make_chat_log_filters_body
+// checks it, plus the JSON types (integers must be whole numbers; dates are Memori dates;
+// null counts as absent). Unknown members are ignored, as the Memori engine ignores them.
+// Error codes: chat_log_filters_invalid (the message names the field), date_* codes.
+Result<ChatLogFilters> parse_chat_log_filters_body(const json& body);
+
 struct PagedChatLogs {
   MemoriReplyHeader header;
   std::vector<ChatLog> chat_logs;

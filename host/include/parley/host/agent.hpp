@@ -1,0 +1,173 @@
+// The agent runtime (issue 4): what answers the user. Per session a Conversation: the
+// built-in responder (ordered reply rules, tools, fallback) or a custom LLM reached over a
+// WebSocket (custom_llm_websocket). Plus the outgoing HTTP the agent needs: tools, the
+// prefetch-data webhook, and the durable outbox for end-of-call webhooks.
+// All asynchronous on the host's io_context; callbacks run on the io thread, exactly once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "parley/host/config.hpp"
+#include "parley/host/metrics.hpp"
+#include "parley/host/store.hpp"
+#include "parley/json.hpp"
+#include "parley/result.hpp"
+
+namespace parley::host {
+
+// ---- outgoing HTTP ---------------------------------------------------------------------
+
+struct HttpClientResponse {
+  unsigned status = 0;
+  std::string body;
+};
+
+// One request at a time per call, http:// (and https:// with OpenSSL), a bounded body
+// (1 MiB) and the timeout of the WebhookConfig covering connect + write + read.
+// Errors: "webhook_bad_url", "webhook_timeout", "webhook_connect", "webhook_io",
+// "webhook_too_large", "webhook_bad_header" (a header name or value with CR, LF or NUL) —
+// each message names the URL's host and what failed. https:// verifies the peer against the
+// system CA store and the URL's host name (a TLS failure is "webhook_connect").
+// The client sets "User-Agent: parley-host/1" and, with a body, "Content-Type:
+// application/json"; configured headers come next, then `extra_headers` (a later header of
+// the same name replaces an earlier one). GET requests carry no body.
+class HttpClient {
+ public:
+  explicit HttpClient(boost::asio::io_context& io);
+  ~HttpClient();
+  void request(const WebhookConfig& target, std::string body,
+               std::vector<std::pair<std::string, std::string>> extra_headers,
+               std::function<void(Result<HttpClientResponse>)> done);
+  boost::asio::io_context& io() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- the conversation ------------------------------------------------------------------
+
+// Bounds of the custom LLM link (custom_llm_websocket). Defaults suit production; tests
+// shorten them.
+struct CustomLlmLimits {
+  std::uint32_t connect_timeout_ms = 5000;    // resolve + connect + handshake + start_call
+  std::uint32_t turn_timeout_ms = 15000;      // stream_request to end_of_stream
+  std::uint32_t max_message_bytes = 256 * 1024;  // one message from the LLM
+  std::uint32_t max_reply_bytes = 64 * 1024;     // one turn's joined text; the rest is cut
+};
+
+struct ConversationContext {
+  const AgentConfig* agent = nullptr;  // outlives the conversation
+  std::string session_id;
+  json metadata = json::object();
+  json variables = json::object();     // metadata + prefetched data: what templates see
+  bool include_metadata_in_prompt = false;
+  std::vector<ChatLine> history;       // earlier lines (continuation), oldest first
+  CustomLlmLimits llm_limits;          // used only with custom_llm_websocket
+};
+
+struct AgentAction {   // a function call the agent made → ai_action to the client
+  std::string name;
+  json arguments = json::object();
+  json result;        // the tool's JSON reply (or null when it failed)
+  std::string error;  // "" or why the call failed
+};
+
+struct AgentReply {
+  std::string text;   // what the agent says (never empty: the fallback at worst)
+  std::vector<AgentAction> actions;
+  bool fallback = false;   // no rule matched / the LLM failed
+  bool end_call = false;   // the custom LLM asked to end the call (its "end_call" message)
+};
+
+class Conversation {
+ public:
+  virtual ~Conversation() = default;
+  // Custom LLM: connect and send start_call (bounded by a timeout); built-in: at once.
+  // Errors (custom LLM): "llm_bad_url", "llm_connect" (resolve, TCP, TLS or WebSocket
+  // handshake), "llm_timeout", "llm_io", "llm_closed" (close() came first). After an error
+  // every turn gets the fallback reply; the call can go on.
+  virtual void start(std::function<void(Status)> done) = 0;
+  // One user turn. Custom LLM: stream_request, collect stream_response until end of stream.
+  // `partial` (may be empty) receives text pieces as they arrive, all before `done`. A turn
+  // asked while the custom LLM is still connecting waits for it; a new turn while one is in
+  // flight ends that one first (with what it has so far). Protocol: src/agent/CUSTOM_LLM.md.
+  virtual void respond(std::string user_text, std::function<void(std::string_view)> partial,
+                       std::function<void(AgentReply)> done) = 0;
+  // Ends the conversation; pending callbacks are still called once (with the fallback).
+  virtual void close() = 0;
+  // The system prompt as assembled for this session (for the debug log and /admin).
+  virtual const std::string& system_prompt() const = 0;
+};
+
+std::shared_ptr<Conversation> make_conversation(boost::asio::io_context& io, HttpClient& http,
+                                                ConversationContext context);
+
+// The agent's prompt with variables filled (templates.hpp) and, when asked, the metadata
+// section appended (append_metadata_to_prompt).
+std::string assemble_system_prompt(const AgentConfig& agent, const json& variables,
+                                   const json& metadata, bool include_metadata_in_prompt);
+
+// ---- webhooks --------------------------------------------------------------------------
+
+struct PrefetchRequest {
+  std::string session_id;
+  std::string agent_id;
+  json metadata = json::object();
+  std::string continued_from;
+};
+// POSTs {session_id, agent_id, metadata, continued_from?} to prefetch_data_webhook within its
+// timeout (a GET sends session_id, agent_id and continued_from as query parameters instead).
+// The reply must be a 2xx JSON object; its members become variables. No webhook configured →
+// an empty object. Errors (the HttpClient's, "prefetch_status" for a non-2xx reply,
+// "prefetch_bad_reply" for a body that is not a JSON object) leave the call going without
+// them (the caller logs the error). `done` runs later on the io thread.
+void prefetch_variables(HttpClient& http, const AgentConfig& agent, PrefetchRequest request,
+                        std::function<void(Result<json>)> done);
+
+// The end-of-call body: {session_id, agent_id, metadata, transcript:[{role, text, timestamp}],
+// started_at, ended_at (ISO 8601 UTC), reason, continued_from}. role is "user" or "agent";
+// timestamps are ISO 8601 UTC with milliseconds ("2026-11-23T10:00:00.123Z"); continued_from
+// is null when the session continues nothing; opted_out is true for a data-opt-out session
+// (whose transcript is empty: nothing was stored).
+json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLine>& lines,
+                         std::int64_t ended_ms, const std::string& reason);
+
+// Delivers the outbox: on start and on kick(), and on a timer, sends every due item, marks
+// it delivered on 2xx, otherwise reschedules with exponential backoff (1 s, 2 s, 4 s ...
+// capped at 5 min, with jitter of ±20 %) until max_attempts. Idempotency-Key header = the
+// item's key. Permanent failures give up at once: a bad URL or header, and the replies
+// 400, 410, 413, 415 and 422 (the receiver refuses these very bytes; re-sending them cannot
+// succeed). Everything else is retried: network errors, timeouts, 3xx, 5xx, 408, 429, and
+// also 401/403/404, which are usually a receiver's configuration being fixed. Each request
+// has a 10 s timeout. Metrics: webhook_deliveries per 2xx, webhook_failures per failed
+// attempt. Looks for due items every base delay (so a retry is late by at most that).
+class OutboxDeliverer {
+ public:
+  OutboxDeliverer(boost::asio::io_context& io, Store& store, HttpClient& http, Metrics& metrics,
+                  std::uint32_t max_attempts);
+  ~OutboxDeliverer();
+  void start();
+  void kick();   // something was enqueued: look now
+  void stop();   // cancels timers; in-flight requests finish or are abandoned (retried later)
+  // For tests: the base delay of the backoff (default 1000 ms).
+  void set_base_delay_ms(std::uint32_t ms);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Enqueues the end-of-call webhook for `session` if the agent has session_data_webhook, with
+// idempotency key "session_data:<session id>".
+Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const SessionRecord& session,
+                           std::int64_t ended_ms, const std::string& reason);
+
+}  // namespace parley::host

@@ -1,0 +1,145 @@
+// The host's one JSON config file: server settings and the list of agents (issue 4).
+//
+// parse_host_config() checks every field a stranger's file could get wrong and answers with
+// an Error whose message names the field by its path ("agents[1].public_keys[0]") and the rule
+// broken; unknown keys are refused too (a typo must not silently drop a setting). Defaults are
+// the values below. The parser never throws.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parley/json.hpp"
+#include "parley/result.hpp"
+
+namespace parley::host {
+
+// An outgoing HTTP call the host makes: a webhook or a tool. `url` is http:// or https://.
+struct WebhookConfig {
+  std::string url;
+  std::string method = "POST";              // POST or GET
+  std::vector<std::pair<std::string, std::string>> headers;  // sent as given
+  std::uint32_t timeout_ms = 3000;          // 1..30000
+};
+
+// A function the agent may call (DESIGN §6). `parameters` is a JSON-schema object
+// {"type":"object","properties":{name:{"type":"string|number|integer|boolean",...}},
+//  "required":[...]}: exactly what fill_function_arguments() (parley/templates.hpp) reads.
+struct ToolConfig {
+  std::string name;         // [A-Za-z_][A-Za-z0-9_-]{0,63}, unique within the agent
+  std::string description;
+  json parameters = json::object();
+  WebhookConfig webhook;
+};
+
+// One rule of the built-in responder: the first rule whose words or pattern match the user's
+// text answers. `words`: any of them as a whole word, case-insensitively. `pattern`: an
+// ECMAScript regular expression, case-insensitive (checked at load; at most 256 bytes).
+// At least one of words / pattern. `reply` is a template (DESIGN §6) that sees metadata,
+// prefetched variables, and, when `tool` is set, the tool's JSON reply under `tool.`.
+struct ReplyRule {
+  std::vector<std::string> words;
+  std::string pattern;
+  std::string reply;
+  std::string tool;             // name of one of the agent's tools, or empty
+  json tool_arguments = json::object();  // the model-side arguments; metadata overrides
+};
+
+struct SessionTimeout {
+  std::uint32_t max_duration_s = 0;  // 0 = no limit
+  std::uint32_t max_idle_s = 0;      // 0 = no limit
+  std::string message;               // spoken / sent before the call ends
+};
+
+struct FlowConfig {
+  bool user_start_first = false;
+  bool interruption_allowed = true;       // flow.interruption.allowed
+  bool keep_interruption_message = true;  // flow.interruption.keep_interruption_message
+  std::uint32_t response_delay_ms = 0;    // flow.response_delay
+};
+
+struct VoiceConfig {
+  std::string provider = "espeak-ng";
+  std::string voice_id;  // e.g. "en-us"; empty = from `language`
+};
+
+struct AgentConfig {
+  std::string id;             // 1..64 of [A-Za-z0-9_-]
+  std::string name;
+  std::string prompt;         // the system prompt (a template)
+  std::string first_message;  // the welcome message (a template)
+  std::string language = "en-US";
+  VoiceConfig voice;
+  std::vector<ToolConfig> tools;
+  std::vector<ReplyRule> rules;
+  std::string fallback_reply = "Sorry, I did not understand that.";
+  std::string resume_message;   // said when a call continues; empty = none
+  bool opt_out_data_collection = false;  // privacy_settings.opt_out_data_collection
+  SessionTimeout session_timeout;
+  FlowConfig flow;
+  std::uint32_t resume_window_s = 3600;     // DESIGN §5
+  std::uint32_t retention_s = 30 * 86400;   // continuation and chat logs kept this long
+  std::vector<std::string> public_keys;     // at least one
+  // Exact origins ("https://shop.example") or with a port wildcard ("http://127.0.0.1:*").
+  // Empty list = no browser origin is allowed (non-browser clients send no Origin).
+  std::vector<std::string> allowed_origins;
+  std::string secret;  // HMAC key for loginToken; empty = user tokens are refused
+  std::optional<WebhookConfig> prefetch_data_webhook;
+  std::optional<WebhookConfig> session_data_webhook;
+  std::string custom_llm_websocket;          // ws:// URL, or empty = built-in responder
+  std::vector<std::string> custom_vocabulary;  // custom_vocabulary.keywords (speech hints)
+
+  const ToolConfig* find_tool(std::string_view tool_name) const;
+  // True when `origin` (the browser's Origin header, e.g. "http://127.0.0.1:5173") matches one
+  // of allowed_origins. An absent Origin (nullopt: a native client) is always allowed.
+  bool origin_allowed(std::optional<std::string_view> origin) const;
+  bool has_public_key(std::string_view key) const;
+};
+
+struct ServerLimits {
+  std::uint32_t max_header_bytes = 8 * 1024;
+  std::uint32_t max_body_bytes = 64 * 1024;
+  std::uint32_t max_ws_message_bytes = 64 * 1024;  // DESIGN §3 audio cap
+  std::uint32_t max_send_queue = 256;       // frames queued per socket before it is dropped
+  std::uint32_t idle_timeout_s = 60;        // nothing received for this long → 4408 / close
+  std::uint32_t handshake_timeout_s = 10;   // HTTP request / WS upgrade must finish in this
+  std::uint32_t max_connections = 10000;
+  std::uint32_t max_audio_bytes_per_s = 64000;  // 2× real time of 16 kHz PCM16, averaged
+  std::uint32_t max_text_messages_per_s = 20;
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";  // ADDR:PORT (port 0 = ephemeral)
+  std::string database = "parley.db";     // SQLite file (":memory:" for throwaway)
+  std::string web_root;    // static files (web/); relative paths are relative to the config file
+  std::string wasm_root;   // the SDK build output, served under /sdk/
+  std::string admin_key;   // guards /admin/*; empty = admin routes disabled
+  std::string log_level = "info";  // debug, info, warn, error
+  std::uint32_t webhook_max_attempts = 8;
+  ServerLimits limits;
+};
+
+struct HostConfig {
+  ServerConfig server;
+  std::vector<AgentConfig> agents;  // at least one; ids unique
+
+  const AgentConfig* find_agent(std::string_view agent_id) const;
+};
+
+// Parses and checks the whole file. `base_dir` resolves relative web_root / wasm_root / db
+// paths (the config file's own directory; empty = as given).
+Result<HostConfig> parse_host_config(std::string_view text, std::string_view base_dir = {});
+// Reads the file (error "config_unreadable" names the path) and parses it.
+Result<HostConfig> load_host_config(const std::string& path);
+
+// "ADDR:PORT" → parts; error "bad_listen" names the value. IPv6 as "[::1]:8080".
+struct ListenAddress {
+  std::string address;
+  std::uint16_t port = 0;
+};
+Result<ListenAddress> parse_listen_address(std::string_view text);
+
+}  // namespace parley::host

@@ -1,0 +1,34 @@
+// Random ids and user tokens (DESIGN §5).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "parley/result.hpp"
+
+namespace parley::host {
+
+// A version-4 UUID in lowercase text from 128 bits of the OS CSPRNG (OpenSSL RAND_bytes,
+// which reads getrandom()); the version/variant bits are set, leaving 122 random bits.
+std::string new_session_id();
+// n random bytes as lowercase hex (for admin keys, idempotency suffixes, demo secrets).
+std::string random_hex(std::size_t bytes);
+// The id as it may appear in logs: its first 8 characters and an ellipsis.
+std::string short_id(std::string_view id);
+
+// loginToken = base64url(payload) "." base64url(HMAC-SHA256(secret, payload)) where payload
+// is the JSON text {"sub":USER_ID,"exp":EPOCH_SECONDS}. Minted by the site's backend (and by
+// `parley token` for tests); verified by the host in constant time (CRYPTO_memcmp).
+std::string mint_login_token(std::string_view secret, std::string_view user_id,
+                             std::int64_t expires_epoch_s);
+struct VerifiedUser {
+  std::string user_id;
+  std::int64_t expires_epoch_s = 0;
+};
+// Errors: "token_malformed", "token_bad_signature", "token_expired", "token_no_secret"
+// (the agent has no secret). Each message says which, never echoing the token.
+Result<VerifiedUser> verify_login_token(std::string_view secret, std::string_view token,
+                                        std::int64_t now_epoch_s);
+
+}  // namespace parley::host

@@ -1,0 +1,682 @@
+// The conversation with a custom LLM over a WebSocket (custom_llm_websocket), in the message
+// shapes of Millis AI's "custom LLM" protocol where it documents them and ours where it is
+// silent. The protocol is written down in CUSTOM_LLM.md beside this file.
+//
+// One socket per session. start(): connect (ws:// or wss://) and send start_call, all within
+// connect_timeout_ms. respond(): send stream_request with the whole transcript, join the
+// stream_response pieces of that stream id until end_of_stream (or the turn timeout), run
+// function_calls through the agent's tools and send their results back. Responses for any
+// other stream id are stale and ignored. Every callback is called exactly once.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <openssl/ssl.h>
+
+#include "agent_internal.hpp"
+#include "parley/host/log.hpp"
+#include "parley/templates.hpp"
+
+namespace parley::host::agent_detail {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+using PlainWs = websocket::stream<beast::tcp_stream>;
+using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+struct WsTarget {
+  bool tls = false;
+  std::string host;         // for the resolver and the TLS checks (no brackets)
+  std::string port;
+  std::string host_header;  // host[:port] as in the URL
+  std::string target;       // path and query
+};
+
+Result<WsTarget> parse_ws_url(const std::string& url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) {
+    return make_error("llm_bad_url",
+                      "custom_llm_websocket \"" + url + "\" is not a valid absolute URL");
+  }
+  const auto& u = *parsed;
+  WsTarget t;
+  if (u.scheme_id() == boost::urls::scheme::ws) {
+    t.tls = false;
+  } else if (u.scheme_id() == boost::urls::scheme::wss) {
+    t.tls = true;
+  } else {
+    return make_error("llm_bad_url",
+                      "custom_llm_websocket \"" + url + "\" must start with ws:// or wss://");
+  }
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4: t.host = u.host_ipv4_address().to_string(); break;
+    case boost::urls::host_type::ipv6: t.host = u.host_ipv6_address().to_string(); break;
+    case boost::urls::host_type::name: t.host = u.host(); break;
+    default: break;
+  }
+  if (t.host.empty()) {
+    return make_error("llm_bad_url", "custom_llm_websocket \"" + url + "\" has no host");
+  }
+  if (u.has_port() && u.port_number() == 0) {
+    return make_error("llm_bad_url", "custom_llm_websocket \"" + url + "\" has a bad port");
+  }
+  t.port = u.has_port() ? std::to_string(u.port_number()) : (t.tls ? "443" : "80");
+  t.host_header = std::string(u.encoded_host_and_port());
+  t.target = u.encoded_path().empty() ? std::string("/") : std::string(u.encoded_path());
+  if (u.has_query()) t.target += "?" + std::string(u.encoded_query());
+  return t;
+}
+
+// Longest prefix of `text` of at most `limit` bytes that does not split a UTF-8 sequence.
+std::size_t utf8_cut(std::string_view text, std::size_t limit) {
+  if (text.size() <= limit) return text.size();
+  std::size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return cut;
+}
+
+// A stream id as the LLM sent it: our ids are integers; accept their decimal text too.
+std::optional<std::int64_t> stream_id_of(const json& data) {
+  if (!data.is_object() || !data.contains("stream_id")) return std::nullopt;
+  const json& id = data["stream_id"];
+  if (id.is_number_integer()) return id.get<std::int64_t>();
+  if (id.is_string()) {
+    const auto& s = id.get_ref<const std::string&>();
+    if (s.empty() || s.size() > 18) return std::nullopt;
+    std::int64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  }
+  return std::nullopt;
+}
+
+// Members read without throwing: a wrong type counts as absent.
+std::string string_member(const json& data, const char* key) {
+  if (!data.is_object() || !data.contains(key) || !data[key].is_string()) return {};
+  return data[key].get<std::string>();
+}
+
+bool true_member(const json& data, const char* key) {
+  return data.is_object() && data.contains(key) && data[key].is_boolean() && data[key].get<bool>();
+}
+
+json message(const char* type, json data) {
+  return json{{"type", type}, {"data", std::move(data)}};
+}
+
+struct QueuedTurn {
+  std::string text;
+  std::function<void(std::string_view)> partial;
+  std::function<void(AgentReply)> done;
+};
+
+struct Turn {
+  std::int64_t stream_id = 0;
+  std::string text;
+  bool cut = false;           // max_reply_bytes reached: later pieces are dropped
+  bool end_of_stream = false;
+  bool end_call = false;
+  int tools_running = 0;
+  std::vector<AgentAction> actions;
+  std::function<void(std::string_view)> partial;
+  std::function<void(AgentReply)> done;
+};
+
+template <class Ws>
+class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink<Ws>> {
+ public:
+  static constexpr bool is_tls = std::is_same_v<Ws, TlsWs>;
+
+  template <class... StreamArgs>
+  LlmLink(asio::io_context& io, HttpClient& http, ConversationContext context, WsTarget target,
+          StreamArgs&&... stream_args)
+      : io_(io),
+        http_(http),
+        context_(std::move(context)),
+        target_(std::move(target)),
+        resolver_(io),
+        ws_(std::forward<StreamArgs>(stream_args)...),
+        connect_timer_(io),
+        turn_timer_(io) {
+    variables_ = template_variables(context_);
+    prompt_ = assemble_system_prompt(*context_.agent, variables_, context_.metadata,
+                                     context_.include_metadata_in_prompt);
+    for (const auto& line : context_.history) {
+      transcript_.push_back({{"role", line.inbound ? "user" : "assistant"},
+                             {"content", line.text}});
+    }
+  }
+
+  std::shared_ptr<void> anchor;  // the TLS context, kept as long as the stream
+
+  void start(std::function<void(Status)> done) override {
+    if (state_ != State::fresh) {
+      Status status = make_error("llm_state", "the custom LLM link was already started");
+      asio::post(io_, [done = std::move(done), status]() mutable { done(status); });
+      return;
+    }
+    state_ = State::connecting;
+    start_done_ = std::move(done);
+    auto self = this->shared_from_this();
+    connect_timer_.expires_after(std::chrono::milliseconds(context_.llm_limits.connect_timeout_ms));
+    connect_timer_.async_wait([self](beast::error_code ec) {
+      if (ec || self->state_ != State::connecting) return;
+      self->fail_start(make_error(
+          "llm_timeout", "the custom LLM at " + self->target_.host_header + " did not accept " +
+                             "the call within " +
+                             std::to_string(self->context_.llm_limits.connect_timeout_ms) +
+                             " ms"));
+    });
+    resolver_.async_resolve(target_.host, target_.port,
+                            [self](beast::error_code ec, tcp::resolver::results_type results) {
+                              self->on_resolve(ec, std::move(results));
+                            });
+  }
+
+  void respond(std::string user_text, std::function<void(std::string_view)> partial,
+               std::function<void(AgentReply)> done) override {
+    if (turn_) finish_turn(/*interrupted=*/true);
+    if (state_ == State::connecting) {
+      // The first message may come before the link is up: it waits (for the connect
+      // timeout at most). A second one replaces it; the first gets the fallback.
+      if (queued_) answer_with_fallback(std::move(queued_->done));
+      queued_ = QueuedTurn{std::move(user_text), std::move(partial), std::move(done)};
+      return;
+    }
+    if (state_ != State::ready) return answer_with_fallback(std::move(done));
+    begin_turn(std::move(user_text), std::move(partial), std::move(done));
+  }
+
+  void begin_turn(std::string user_text, std::function<void(std::string_view)> partial,
+                  std::function<void(AgentReply)> done) {
+    transcript_.push_back({{"role", "user"}, {"content", std::move(user_text)}});
+    turn_.emplace();
+    turn_->stream_id = ++last_stream_id_;
+    turn_->partial = std::move(partial);
+    turn_->done = std::move(done);
+    send(message("stream_request",
+                 {{"stream_id", turn_->stream_id}, {"transcript", transcript_}}));
+    auto self = this->shared_from_this();
+    const std::int64_t id = turn_->stream_id;
+    turn_timer_.expires_after(std::chrono::milliseconds(context_.llm_limits.turn_timeout_ms));
+    turn_timer_.async_wait([self, id](beast::error_code ec) {
+      if (ec || !self->turn_ || self->turn_->stream_id != id) return;
+      log_event(LogLevel::warn, "llm.turn_timeout",
+                "agent=" + self->context_.agent->id + " stream_id=" + std::to_string(id));
+      self->finish_turn(/*interrupted=*/true);  // tells the LLM to stop this stream
+    });
+  }
+
+  void close() override {
+    if (state_ == State::closed) return;
+    const bool was_open = state_ == State::ready;
+    if (state_ == State::connecting) {
+      fail_start(make_error("llm_closed", "the call ended before the custom LLM answered"));
+    }
+    state_ = State::closed;
+    if (turn_) finish_turn(/*interrupted=*/true);
+    connect_timer_.cancel();
+    turn_timer_.cancel();
+    resolver_.cancel();
+    if (was_open && !writing_) {
+      close_socket_gracefully();
+    } else {
+      close_requested_ = true;  // after the write in flight, or nothing to do
+      if (!was_open) force_close();
+    }
+  }
+
+  const std::string& system_prompt() const override { return prompt_; }
+
+ private:
+  enum class State { fresh, connecting, ready, closed };
+
+  // ---- connecting ----------------------------------------------------------------------
+
+  void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
+    if (state_ != State::connecting) return;
+    if (ec) {
+      return fail_start(make_error("llm_connect", "cannot resolve the custom LLM host " +
+                                                      target_.host + ": " + ec.message()));
+    }
+    auto self = this->shared_from_this();
+    beast::get_lowest_layer(ws_).async_connect(
+        results, [self](beast::error_code e, const tcp::endpoint&) { self->on_connect(e); });
+  }
+
+  void on_connect(beast::error_code ec) {
+    if (state_ != State::connecting) return;
+    if (ec) {
+      return fail_start(make_error("llm_connect", "cannot connect to the custom LLM at " +
+                                                      target_.host_header + ": " + ec.message()));
+    }
+    auto self = this->shared_from_this();
+    if constexpr (is_tls) {
+      auto& tls = ws_.next_layer();
+      beast::error_code not_ip;
+      asio::ip::make_address(target_.host, not_ip);
+      if (not_ip) SSL_set_tlsext_host_name(tls.native_handle(), target_.host.c_str());
+      tls.set_verify_mode(asio::ssl::verify_peer);
+      tls.set_verify_callback(asio::ssl::host_name_verification(target_.host));
+      tls.async_handshake(asio::ssl::stream_base::client, [self](beast::error_code e) {
+        if (self->state_ != State::connecting) return;
+        if (e) {
+          return self->fail_start(make_error("llm_connect",
+                                             "TLS handshake with the custom LLM at " +
+                                                 self->target_.host_header +
+                                                 " failed: " + e.message()));
+        }
+        self->ws_handshake();
+      });
+    } else {
+      ws_handshake();
+    }
+  }
+
+  void ws_handshake() {
+    websocket::stream_base::timeout timeouts;
+    timeouts.handshake_timeout = std::chrono::milliseconds(context_.llm_limits.connect_timeout_ms);
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
+    ws_.read_message_max(context_.llm_limits.max_message_bytes);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+      req.set(beast::http::field::user_agent, "parley-host/1");
+    }));
+    auto self = this->shared_from_this();
+    ws_.async_handshake(target_.host_header, target_.target, [self](beast::error_code ec) {
+      if (self->state_ != State::connecting) return;
+      if (ec) {
+        return self->fail_start(make_error("llm_connect",
+                                           "WebSocket handshake with the custom LLM at " +
+                                               self->target_.host_header +
+                                               " failed: " + ec.message()));
+      }
+      self->send_start_call();
+    });
+  }
+
+  void send_start_call() {
+    json data = {{"stream_id", 0},
+                 {"session_id", context_.session_id},
+                 {"agent_id", context_.agent->id},
+                 {"metadata", context_.metadata.is_object() ? context_.metadata : json::object()},
+                 {"variables", variables_},
+                 {"history", transcript_},
+                 {"prompt", prompt_},
+                 {"first_message", fill_template_text(context_.agent->first_message)},
+                 {"language", context_.agent->language}};
+    ws_.text(true);
+    auto text = std::make_shared<std::string>(to_json_text(message("start_call", std::move(data))));
+    auto self = this->shared_from_this();
+    writing_ = true;
+    ws_.async_write(asio::buffer(*text), [self, text](beast::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (self->state_ != State::connecting) return self->after_write();
+      if (ec) {
+        return self->fail_start(make_error("llm_io", "sending start_call to the custom LLM at " +
+                                                         self->target_.host_header +
+                                                         " failed: " + ec.message()));
+      }
+      self->state_ = State::ready;
+      self->connect_timer_.cancel();
+      self->read();
+      if (self->queued_) {
+        QueuedTurn queued = std::move(*self->queued_);
+        self->queued_.reset();
+        self->begin_turn(std::move(queued.text), std::move(queued.partial),
+                         std::move(queued.done));
+      }
+      auto done = std::move(self->start_done_);
+      done(ok_status());
+      self->after_write();
+    });
+  }
+
+  void fail_start(Error error) {
+    log_event(LogLevel::warn, "llm.start_failed",
+              "agent=" + context_.agent->id + " " + error.message);
+    state_ = State::closed;
+    connect_timer_.cancel();
+    resolver_.cancel();
+    force_close();
+    if (queued_) {
+      answer_with_fallback(std::move(queued_->done));
+      queued_.reset();
+    }
+    if (start_done_) {
+      auto done = std::move(start_done_);
+      start_done_ = nullptr;
+      done(Status(std::move(error)));
+    }
+  }
+
+  // ---- reading -------------------------------------------------------------------------
+
+  void read() {
+    auto self = this->shared_from_this();
+    ws_.async_read(buffer_, [self](beast::error_code ec, std::size_t) {
+      if (ec) return self->on_link_lost(ec);
+      std::string text = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      if (self->ws_.got_text()) self->on_message(text);
+      if (self->state_ == State::ready) self->read();
+    });
+  }
+
+  void on_link_lost(beast::error_code ec) {
+    if (state_ != State::ready) return;
+    log_event(LogLevel::warn, "llm.link_lost",
+              "agent=" + context_.agent->id + " " + ec.message());
+    state_ = State::closed;
+    turn_timer_.cancel();
+    if (turn_) finish_turn(/*interrupted=*/true);
+    force_close();
+  }
+
+  void on_message(const std::string& text) {
+    auto parsed = parse_json(text, "custom LLM message");
+    if (!parsed || !parsed->is_object() || !(*parsed).contains("type") ||
+        !(*parsed)["type"].is_string()) {
+      log_event(LogLevel::debug, "llm.bad_message",
+                "agent=" + context_.agent->id + " a message that is not {type, data} ignored");
+      return;
+    }
+    const json& msg = parsed.value();
+    const std::string& type = msg["type"].get_ref<const std::string&>();
+    const json data = msg.contains("data") ? msg["data"] : json::object();
+    if (type == "stream_response") return on_stream_response(data);
+    if (type == "function_call") return on_function_call(data);
+    if (type == "end_call") return on_end_call(data);
+    log_event(LogLevel::debug, "llm.ignored",
+              "agent=" + context_.agent->id + " type=" + type.substr(0, 40));
+  }
+
+  // True when `data` belongs to the turn in flight (a stale or unknown stream id is not).
+  bool for_current_turn(const json& data) const {
+    auto id = stream_id_of(data);
+    return turn_ && id && *id == turn_->stream_id;
+  }
+
+  void on_stream_response(const json& data) {
+    if (!for_current_turn(data)) return;  // stale, or the greeting for start_call's stream 0
+    append_piece(string_member(data, "content"));
+    if (true_member(data, "end_of_stream")) {
+      turn_->end_of_stream = true;
+      maybe_finish_turn();
+    }
+  }
+
+  void append_piece(std::string_view piece) {
+    if (piece.empty() || turn_->cut) return;
+    const std::size_t room = context_.llm_limits.max_reply_bytes - turn_->text.size();
+    if (piece.size() > room) {
+      piece = piece.substr(0, utf8_cut(piece, room));
+      turn_->cut = true;
+    }
+    turn_->text.append(piece);
+    if (turn_->partial && !piece.empty()) turn_->partial(piece);
+  }
+
+  void on_end_call(const json& data) {
+    if (!for_current_turn(data)) return;
+    turn_->end_call = true;
+    turn_->end_of_stream = true;
+    maybe_finish_turn();
+  }
+
+  void on_function_call(const json& data) {
+    if (!for_current_turn(data)) return;
+    AgentAction action;
+    action.name = string_member(data, "name");
+    json arguments = data.contains("arguments") ? data["arguments"] : json::object();
+    if (arguments.is_string()) {  // OpenAI-style models give the arguments as JSON text
+      auto parsed = parse_json(arguments.get<std::string>(), "function_call arguments");
+      arguments = parsed ? parsed.value() : json();
+    }
+    const json call_id = data.contains("call_id") ? data["call_id"] : json();
+    const std::int64_t stream_id = turn_->stream_id;
+    const ToolConfig* tool = context_.agent->find_tool(action.name);
+    if (tool == nullptr || !arguments.is_object()) {
+      action.arguments = arguments.is_object() ? arguments : json::object();
+      action.error = tool == nullptr
+                         ? "the agent has no tool named \"" + action.name.substr(0, 64) + "\""
+                         : "function_call arguments for \"" + action.name + "\" are not an object";
+      send_function_result(stream_id, call_id, action);
+      turn_->actions.push_back(std::move(action));
+      return;
+    }
+    ++turn_->tools_running;
+    auto self = this->shared_from_this();
+    call_tool(io_, http_, *tool, context_.agent->id, context_.session_id, arguments,
+              context_.metadata, [self, stream_id, call_id](AgentAction done_action) {
+                if (self->state_ == State::ready) {
+                  self->send_function_result(stream_id, call_id, done_action);
+                }
+                if (!self->turn_ || self->turn_->stream_id != stream_id) return;  // turn over
+                --self->turn_->tools_running;
+                self->turn_->actions.push_back(std::move(done_action));
+                self->maybe_finish_turn();
+              });
+  }
+
+  void send_function_result(std::int64_t stream_id, const json& call_id,
+                            const AgentAction& action) {
+    json data = {{"stream_id", stream_id}, {"name", action.name}, {"result", action.result}};
+    if (!call_id.is_null()) data["call_id"] = call_id;
+    if (!action.error.empty()) data["error"] = action.error;
+    send(message("function_result", std::move(data)));
+  }
+
+  // ---- turns ---------------------------------------------------------------------------
+
+  void maybe_finish_turn() {
+    if (turn_ && turn_->end_of_stream && turn_->tools_running == 0) finish_turn(false);
+  }
+
+  // Delivers the turn in flight: what arrived so far, or the fallback when nothing did.
+  // `interrupted`: a new turn or the end of the call cut it; the LLM is told so.
+  void finish_turn(bool interrupted) {
+    Turn turn = std::move(*turn_);
+    turn_.reset();
+    turn_timer_.cancel();
+    if (interrupted && state_ == State::ready) {
+      send(message("interrupt", {{"stream_id", turn.stream_id}}));
+    }
+    AgentReply reply;
+    reply.actions = std::move(turn.actions);
+    reply.end_call = turn.end_call;
+    if (turn.text.empty()) {
+      reply.text = fallback_text();
+      reply.fallback = true;
+    } else {
+      reply.text = std::move(turn.text);
+      transcript_.push_back({{"role", "assistant"}, {"content", reply.text}});
+    }
+    auto done = std::move(turn.done);
+    // Through the io loop: finish_turn may run inside respond() or close().
+    asio::post(io_, [done = std::move(done), reply = std::move(reply)]() mutable {
+      done(std::move(reply));
+    });
+  }
+
+  void answer_with_fallback(std::function<void(AgentReply)> done) {
+    AgentReply reply;
+    reply.text = fallback_text();
+    reply.fallback = true;
+    asio::post(io_, [done = std::move(done), reply = std::move(reply)]() mutable {
+      done(std::move(reply));
+    });
+  }
+
+  std::string fallback_text() const {
+    std::string text = fill_template_text(context_.agent->fallback_reply);
+    return text.empty() ? std::string("Sorry, I did not understand that.") : text;
+  }
+
+  std::string fill_template_text(const std::string& tmpl) const {
+    return fill_template(tmpl, variables_).text;
+  }
+
+  // ---- writing and closing -------------------------------------------------------------
+
+  void send(json msg) {
+    if (state_ != State::ready) return;
+    outbox_.push_back(to_json_text(msg));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (outbox_.empty() || state_ != State::ready) return after_write();
+    writing_ = true;
+    auto text = std::make_shared<std::string>(std::move(outbox_.front()));
+    outbox_.pop_front();
+    ws_.text(true);
+    auto self = this->shared_from_this();
+    ws_.async_write(asio::buffer(*text), [self, text](beast::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (ec) return self->on_link_lost(ec);
+      self->write_next();
+    });
+  }
+
+  void after_write() {
+    if (close_requested_ && !writing_) {
+      close_requested_ = false;
+      close_socket_gracefully();
+    }
+  }
+
+  void close_socket_gracefully() {
+    auto self = this->shared_from_this();
+    // The close handshake is bounded by the stream's handshake timeout.
+    ws_.async_close(websocket::close_code::normal,
+                    [self](beast::error_code) { self->force_close(); });
+  }
+
+  void force_close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  asio::io_context& io_;
+  HttpClient& http_;
+  ConversationContext context_;
+  WsTarget target_;
+  tcp::resolver resolver_;
+  Ws ws_;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer turn_timer_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  State state_ = State::fresh;
+  std::function<void(Status)> start_done_;
+  json variables_;
+  std::string prompt_;
+  json transcript_ = json::array();
+  std::int64_t last_stream_id_ = 0;
+  std::optional<Turn> turn_;
+  std::optional<QueuedTurn> queued_;  // a turn asked for while connecting
+};
+
+// What the session holds: dropping it closes the link (whose handlers keep it alive).
+class CustomLlmConversation : public Conversation {
+ public:
+  explicit CustomLlmConversation(std::shared_ptr<Conversation> link) : link_(std::move(link)) {}
+  ~CustomLlmConversation() override { link_->close(); }
+  void start(std::function<void(Status)> done) override { link_->start(std::move(done)); }
+  void respond(std::string user_text, std::function<void(std::string_view)> partial,
+               std::function<void(AgentReply)> done) override {
+    link_->respond(std::move(user_text), std::move(partial), std::move(done));
+  }
+  void close() override { link_->close(); }
+  const std::string& system_prompt() const override { return link_->system_prompt(); }
+
+ private:
+  std::shared_ptr<Conversation> link_;
+};
+
+// A link that cannot start (bad URL): start() reports why, turns get the fallback.
+class BrokenLink : public Conversation {
+ public:
+  BrokenLink(asio::io_context& io, ConversationContext context, Error error)
+      : io_(io), context_(std::move(context)), error_(std::move(error)) {
+    prompt_ = assemble_system_prompt(*context_.agent, template_variables(context_),
+                                     context_.metadata, context_.include_metadata_in_prompt);
+  }
+  void start(std::function<void(Status)> done) override {
+    asio::post(io_, [done = std::move(done), e = error_]() mutable { done(Status(e)); });
+  }
+  void respond(std::string, std::function<void(std::string_view)>,
+               std::function<void(AgentReply)> done) override {
+    AgentReply reply;
+    reply.text = fill_template(context_.agent->fallback_reply, template_variables(context_)).text;
+    if (reply.text.empty()) reply.text = "Sorry, I did not understand that.";
+    reply.fallback = true;
+    asio::post(io_, [done = std::move(done), reply = std::move(reply)]() mutable {
+      done(std::move(reply));
+    });
+  }
+  void close() override {}
+  const std::string& system_prompt() const override { return prompt_; }
+
+ private:
+  asio::io_context& io_;
+  ConversationContext context_;
+  Error error_;
+  std::string prompt_;
+};
+
+std::shared_ptr<asio::ssl::context> tls_client_context() {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  beast::error_code ignored;  // no CA store → every peer fails verification: safe
+  ctx->set_default_verify_paths(ignored);
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<Conversation> make_custom_llm_conversation(asio::io_context& io,
+                                                           HttpClient& http,
+                                                           ConversationContext context) {
+  auto target = parse_ws_url(context.agent->custom_llm_websocket);
+  if (!target) return std::make_shared<BrokenLink>(io, std::move(context), target.error());
+  if (context.llm_limits.max_reply_bytes == 0) context.llm_limits.max_reply_bytes = 1;
+  if (target->tls) {
+    auto tls = tls_client_context();
+    auto link = std::make_shared<LlmLink<TlsWs>>(io, http, std::move(context),
+                                                 std::move(*target), io, *tls);
+    link->anchor = tls;
+    return std::make_shared<CustomLlmConversation>(link);
+  }
+  auto link = std::make_shared<LlmLink<PlainWs>>(io, http, std::move(context),
+                                                 std::move(*target), io);
+  return std::make_shared<CustomLlmConversation>(link);
+}
+
+}  // namespace parley::host::agent_detail

@@ -1,0 +1,173 @@
+// make_application: routes /memori/v2 to the Memori API, /v1/voice sockets to VoiceCall,
+// /admin to the operator's endpoints; runs the outbox deliverer and the expiry/retention
+// sweep; on shutdown ends every call with a reason.
+#include <chrono>
+#include <list>
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
+#include <openssl/crypto.h>
+
+#include "memori_api.hpp"
+#include "parley/host/agent.hpp"
+#include "parley/host/app.hpp"
+#include "parley/host/ids.hpp"
+#include "parley/host/log.hpp"
+#include "sessions.hpp"
+#include "voice_call.hpp"
+
+namespace parley::host {
+namespace {
+
+constexpr auto sweep_interval = std::chrono::seconds(5);
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+class HostApplication final : public Application {
+ public:
+  HostApplication(boost::asio::io_context& io, const HostConfig& config, Store& store,
+                  Metrics& metrics)
+      : io_(io),
+        config_(config),
+        store_(store),
+        metrics_(metrics),
+        http_(io),
+        outbox_(io, store, http_, metrics, config.server.webhook_max_attempts),
+        sessions_(io, config, store, metrics, http_, outbox_),
+        memori_(sessions_, metrics),
+        sweep_timer_(io) {
+    if (auto open = store_.open_sessions(); open && !open->empty())
+      log_event(LogLevel::info, "startup.sessions",
+                std::to_string(open->size()) +
+                    " sessions from an earlier run stay resumable inside their window");
+    outbox_.start();
+    schedule_sweep();
+  }
+
+  bool handle_http(const HttpRequest& request, HttpDone done) override {
+    if (starts_with(request.path, MemoriApi::prefix)) {
+      memori_.handle(request, std::move(done));
+      return true;
+    }
+    if (starts_with(request.path, "/admin/")) {
+      admin(request, std::move(done));
+      return true;
+    }
+    return false;
+  }
+
+  std::shared_ptr<SocketHandler> open_socket(const HttpRequest& upgrade,
+                                             std::shared_ptr<SocketSink> sink) override {
+    if (upgrade.path != "/v1/voice") return nullptr;
+    std::optional<std::string> origin;
+    if (auto o = upgrade.header("origin")) origin = std::string(*o);
+    auto call = std::make_shared<VoiceCall>(io_, sessions_, metrics_, std::move(sink),
+                                            std::move(origin), upgrade.remote);
+    // Forget calls that are gone, so the list stays as long as the live calls.
+    calls_.remove_if([](const std::weak_ptr<VoiceCall>& w) { return w.expired(); });
+    calls_.push_back(call);
+    return call;
+  }
+
+  void shutdown(std::function<void()> done) override {
+    sweep_timer_.cancel();
+    for (auto& weak : calls_)
+      if (auto call = weak.lock()) call->shut_down("server_shutdown");
+    calls_.clear();
+    sessions_.close_all();
+    outbox_.stop();
+    log_event(LogLevel::info, "shutdown.app", "calls ended, webhooks kept in the outbox");
+    done();
+  }
+
+  std::string metrics_text() const override {
+    std::string out;
+    out += "# HELP parley_conversations_live Conversations held in memory.\n";
+    out += "# TYPE parley_conversations_live gauge\n";
+    out += "parley_conversations_live " + std::to_string(sessions_.live_conversations()) + "\n";
+    if (auto pending = store_.pending_count()) {
+      out += "# HELP parley_webhook_outbox_pending Webhook deliveries waiting in the outbox.\n";
+      out += "# TYPE parley_webhook_outbox_pending gauge\n";
+      out += "parley_webhook_outbox_pending " + std::to_string(*pending) + "\n";
+    }
+    return out;
+  }
+
+ private:
+  void schedule_sweep() {
+    sweep_timer_.expires_after(sweep_interval);
+    sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      sessions_.sweep(now_epoch_ms());
+      schedule_sweep();
+    });
+  }
+
+  // GET /admin/sessions/{id}/prompt with "Authorization: Bearer <admin_key>": the system
+  // prompt as assembled for that session (what the agent was really told).
+  void admin(const HttpRequest& request, HttpDone done) {
+    auto reply = [&](unsigned status, json body) {
+      HttpResponse response;
+      response.status = status;
+      response.body = to_json_text(body);
+      response.headers.emplace_back("Cache-Control", "no-store");
+      done(std::move(response));
+    };
+    const std::string& key = config_.server.admin_key;
+    if (key.empty())
+      return reply(404, {{"error", "admin routes are disabled (server.admin_key is empty)"}});
+    auto auth = request.header("authorization");
+    const std::string expected = "Bearer " + key;
+    if (!auth || auth->size() != expected.size() ||
+        CRYPTO_memcmp(auth->data(), expected.data(), expected.size()) != 0) {
+      metrics_.error("admin_unauthorized");
+      return reply(401, {{"error", "missing or wrong admin key (Authorization: Bearer KEY)"}});
+    }
+    constexpr std::string_view prefix = "/admin/sessions/";
+    constexpr std::string_view suffix = "/prompt";
+    const std::string& path = request.path;
+    if (request.method != "GET" || !starts_with(path, prefix) || path.size() <= prefix.size() + suffix.size() ||
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return reply(404, {{"error", "no such admin route; try GET /admin/sessions/ID/prompt"}});
+    const std::string id =
+        path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    auto found = store_.find_session(id);
+    if (!found) return reply(500, {{"error", found.error().message}});
+    if (!found->has_value()) return reply(404, {{"error", "no such session"}});
+    const SessionRecord& s = **found;
+    const AgentConfig* agent = config_.find_agent(s.agent_id);
+    if (!agent) return reply(404, {{"error", "the session's agent is no longer configured"}});
+    const std::string* live = sessions_.prompt_of(id);
+    const std::string prompt =
+        live ? *live
+             : assemble_system_prompt(*agent, s.variables, s.metadata,
+                                      s.include_metadata_in_prompt);
+    reply(200, {{"session_id", s.id},
+                {"agent_id", s.agent_id},
+                {"include_metadata_in_prompt", s.include_metadata_in_prompt},
+                {"prompt", prompt}});
+  }
+
+  boost::asio::io_context& io_;
+  const HostConfig& config_;
+  Store& store_;
+  Metrics& metrics_;
+  HttpClient http_;
+  OutboxDeliverer outbox_;
+  SessionService sessions_;
+  MemoriApi memori_;
+  boost::asio::steady_timer sweep_timer_;
+  std::list<std::weak_ptr<VoiceCall>> calls_;
+};
+
+}  // namespace
+
+std::unique_ptr<Application> make_application(boost::asio::io_context& io,
+                                               const HostConfig& config, Store& store,
+                                               Metrics& metrics) {
+  return std::make_unique<HostApplication>(io, config, store, metrics);
+}
+
+}  // namespace parley::host

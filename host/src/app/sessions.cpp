@@ -1,0 +1,426 @@
+#include "sessions.hpp"
+
+#include <chrono>
+#include <utility>
+
+#include "parley/host/ids.hpp"
+#include "parley/host/log.hpp"
+#include "parley/templates.hpp"
+
+namespace parley::host {
+
+std::int64_t now_epoch_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+// Names from strangers go into messages quoted and cut, so a message stays one short line.
+std::string quote_name(std::string_view text) {
+  constexpr std::size_t max = 64;
+  std::string out = "'";
+  out += text.size() > max ? std::string(text.substr(0, max)) + "..." : std::string(text);
+  out += "'";
+  return out;
+}
+
+std::int64_t window_ms(const AgentConfig& agent) {
+  return static_cast<std::int64_t>(agent.resume_window_s) * 1000;
+}
+std::int64_t retention_ms(const AgentConfig& agent) {
+  return static_cast<std::int64_t>(agent.retention_s) * 1000;
+}
+
+bool deleted(const SessionRecord& s) { return s.end_reason == "deleted"; }
+
+// What templates see: Memori context vars, then metadata (the page's data) over them.
+json merge_variables(const json& context_vars, const json& metadata) {
+  json out = context_vars.is_object() ? context_vars : json::object();
+  if (metadata.is_object())
+    for (auto it = metadata.begin(); it != metadata.end(); ++it) out[it.key()] = it.value();
+  return out;
+}
+
+}  // namespace
+
+SessionService::SessionService(boost::asio::io_context& io, const HostConfig& config,
+                               Store& store, Metrics& metrics, HttpClient& http,
+                               OutboxDeliverer& outbox)
+    : io_(io), config_(config), store_(store), metrics_(metrics), http_(http), outbox_(outbox) {}
+
+Result<std::optional<SessionRecord>> SessionService::find_owned(const std::string& session_id,
+                                                                const AgentConfig& agent,
+                                                                const OpenRequest& request,
+                                                                const std::string& user_id) {
+  auto found = store_.find_session(session_id);
+  if (!found) return std::move(found).error();
+  if (!found->has_value()) return std::optional<SessionRecord>();
+  const SessionRecord& s = **found;
+  const bool same_agent = s.agent_id == agent.id;
+  // A session opened with a key goes on only with that key; a REST session (no key) goes on
+  // with any valid key of its agent.
+  const bool same_key = s.public_key.empty() || !request.public_key ||
+                        request.public_key->empty() || s.public_key == *request.public_key;
+  const bool same_user = s.user_id.empty() || s.user_id == user_id;
+  const bool retained = now_epoch_ms() - s.last_activity_ms < retention_ms(agent);
+  if (!same_agent || !same_key || !same_user || !retained) return std::optional<SessionRecord>();
+  return found;
+}
+
+void SessionService::open(OpenRequest request,
+                          std::function<void(Result<OpenedSession>)> done) {
+  const AgentConfig* agent = config_.find_agent(request.agent_id);
+  if (!agent)
+    return done(make_error("unknown_agent", "no agent with id " + quote_name(request.agent_id)));
+  if (request.channel == "voice") {
+    if (!request.public_key || request.public_key->empty())
+      return done(make_error("bad_public_key", "public_key is required"));
+    if (!agent->has_public_key(*request.public_key))
+      return done(make_error("bad_public_key",
+                             "public_key is not a key of agent " + quote_name(agent->id)));
+  }
+  if (!agent->origin_allowed(request.origin ? std::optional<std::string_view>(*request.origin)
+                                            : std::nullopt))
+    return done(make_error("origin_not_allowed", "origin " + quote_name(*request.origin) +
+                                                     " is not allowed for agent " +
+                                                     quote_name(agent->id)));
+  std::string user_id;
+  if (!request.login_token.empty()) {
+    if (agent->secret.empty())
+      return done(make_error("token_no_secret", "agent " + quote_name(agent->id) +
+                                                    " does not accept user tokens (no secret)"));
+    auto user = verify_login_token(agent->secret, request.login_token,
+                                   now_epoch_ms() / 1000);
+    if (!user) return done(std::move(user).error());
+    user_id = user->user_id;
+  }
+
+  // Which past session, if any, this one continues.
+  std::optional<SessionRecord> past;
+  bool asked = false;
+  if (!request.continue_chat_log_id.empty()) {
+    asked = true;
+    auto by_log = store_.find_session_by_chat_log(request.continue_chat_log_id);
+    if (!by_log) return done(std::move(by_log).error());
+    if (by_log->has_value()) {
+      auto owned = find_owned((*by_log)->id, *agent, request, user_id);
+      if (!owned) return done(std::move(owned).error());
+      past = std::move(*owned);
+    } else {
+      auto line_of = store_.session_of_line(request.continue_chat_log_id);
+      if (!line_of) return done(std::move(line_of).error());
+      if (line_of->has_value()) {
+        auto owned = find_owned(**line_of, *agent, request, user_id);
+        if (owned && owned->has_value())
+          return done(make_error(
+              "chat_line_id",
+              "continueFromChatLogID names a chat line, not a chat log: use the chatLogID of "
+              "the ChatLog that holds the line"));
+      }
+    }
+  } else if (!request.continue_session_id.empty()) {
+    asked = true;
+    auto owned = find_owned(request.continue_session_id, *agent, request, user_id);
+    if (!owned) return done(std::move(owned).error());
+    past = std::move(*owned);
+  } else if (request.continue_latest_for_user && !user_id.empty()) {
+    asked = true;
+    auto latest = store_.latest_user_session(agent->id, user_id);
+    if (!latest) return done(std::move(latest).error());
+    past = std::move(*latest);
+  }
+
+  const std::int64_t now = now_epoch_ms();
+  std::optional<Continuation> continuation;
+  std::vector<ChatLine> history;
+  bool resumed = false;
+  if (asked) {
+    if (agent->opt_out_data_collection) {
+      continuation = Continuation::opted_out;
+      past.reset();
+    } else if (!past) {
+      continuation = Continuation::not_found;
+    } else {
+      const bool fresh = !deleted(*past) && now - past->last_activity_ms < window_ms(*agent);
+      continuation = fresh ? Continuation::resumed : Continuation::expired;
+      resumed = fresh && request.resume_in_place;
+      auto chain = store_.session_chain(past->id);
+      if (!chain) return done(std::move(chain).error());
+      for (const auto& link : *chain) {
+        auto lines = store_.lines_of(link.id);
+        if (!lines) return done(std::move(lines).error());
+        for (auto& line : *lines) history.push_back(std::move(line));
+      }
+    }
+  }
+
+  SessionRecord record;
+  if (resumed) {
+    record = *past;
+  } else {
+    record.id = new_session_id();
+    record.chat_log_id = new_session_id();
+    record.agent_id = agent->id;
+    record.public_key = request.public_key.value_or("");
+    record.user_id = user_id;
+    record.channel = request.channel;
+    record.metadata = request.metadata.is_object() ? request.metadata : json::object();
+    record.include_metadata_in_prompt = request.include_metadata_in_prompt;
+    record.variables = merge_variables(request.context_vars, record.metadata);
+    record.continued_from = past ? past->id : std::string();
+    record.opted_out = agent->opt_out_data_collection;
+    record.created_ms = now;
+    record.last_activity_ms = now;
+  }
+
+  if (!resumed && agent->prefetch_data_webhook) {
+    PrefetchRequest prefetch{record.id, agent->id, record.metadata, record.continued_from};
+    auto self = this;
+    prefetch_variables(
+        http_, *agent, std::move(prefetch),
+        [self, request = std::move(request), agent, record = std::move(record), continuation,
+         history = std::move(history), done = std::move(done)](Result<json> vars) mutable {
+          if (vars && vars->is_object()) {
+            // The operator's data wins over what the page sent.
+            for (auto it = vars->begin(); it != vars->end(); ++it)
+              record.variables[it.key()] = it.value();
+          } else if (!vars) {
+            log_event(LogLevel::warn, "webhook.prefetch_failed",
+                      "session=" + short_id(record.id) + " error=" + vars.error().message);
+            self->metrics_.error("prefetch_failed");
+          }
+          self->finish_open(std::move(request), *agent, std::move(record), continuation,
+                            std::move(history), false, std::move(done));
+        });
+    return;
+  }
+  finish_open(std::move(request), *agent, std::move(record), continuation, std::move(history),
+              resumed, std::move(done));
+}
+
+void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
+                                 SessionRecord record, std::optional<Continuation> continuation,
+                                 std::vector<ChatLine> history, bool resumed,
+                                 std::function<void(Result<OpenedSession>)> done) {
+  (void)request;
+  const std::int64_t now = now_epoch_ms();
+  if (resumed) {
+    auto touched = store_.touch_session(record.id, now);
+    if (!touched) return done(std::move(touched).error());
+    record.last_activity_ms = now;
+  } else {
+    auto created = store_.create_session(record);
+    if (!created) return done(std::move(created).error());
+    ++metrics_.sessions_started;
+  }
+
+  OpenedSession opened;
+  opened.continuation = continuation;
+  const bool continues = resumed || !record.continued_from.empty();
+  const std::string& greeting_template =
+      continues && !agent.resume_message.empty() ? agent.resume_message : agent.first_message;
+  if (!(resumed && agent.resume_message.empty()))
+    opened.greeting = fill_template(greeting_template, record.variables).text;
+
+  auto conversation = make_for(record, history);
+  opened.record = std::move(record);
+  opened.history = std::move(history);
+  opened.conversation = conversation;
+  log_event(LogLevel::info, resumed ? "session.resume" : "session.open",
+            "session=" + short_id(opened.record.id) + " agent=" + agent.id +
+                " channel=" + opened.record.channel +
+                (opened.record.continued_from.empty()
+                     ? std::string()
+                     : " continues=" + short_id(opened.record.continued_from)));
+  if (log_enabled(LogLevel::debug))
+    log_event(LogLevel::debug, "session.prompt",
+              "session=" + short_id(opened.record.id) + " prompt=" +
+                  to_json_text(json(conversation->system_prompt())));
+  auto shared = std::make_shared<OpenedSession>(std::move(opened));
+  conversation->start([this, shared, done = std::move(done)](Status started) mutable {
+    if (!started) {
+      log_event(LogLevel::warn, "agent.start_failed",
+                "session=" + short_id(shared->record.id) + " error=" + started.error().message);
+      metrics_.error("agent_unavailable");
+      conversations_.erase(shared->record.id);
+      return done(make_error("agent_unavailable",
+                             "the agent's language model is unavailable: " +
+                                 started.error().message));
+    }
+    done(std::move(*shared));
+  });
+}
+
+std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& session,
+                                                       std::vector<ChatLine> history) {
+  const AgentConfig* agent = config_.find_agent(session.agent_id);
+  ConversationContext context;
+  context.agent = agent;
+  context.session_id = session.id;
+  context.metadata = session.metadata;
+  context.variables = session.variables;
+  context.include_metadata_in_prompt = session.include_metadata_in_prompt;
+  context.history = std::move(history);
+  auto conversation = make_conversation(io_, http_, std::move(context));
+  auto& live = conversations_[session.id];
+  if (live.conversation) live.conversation->close();
+  live.conversation = conversation;
+  live.last_used_ms = now_epoch_ms();
+  return conversation;
+}
+
+std::shared_ptr<Conversation> SessionService::conversation_for(const SessionRecord& session) {
+  auto it = conversations_.find(session.id);
+  if (it != conversations_.end()) {
+    it->second.last_used_ms = now_epoch_ms();
+    return it->second.conversation;
+  }
+  // A REST session after a restart, or one whose conversation was evicted: rebuild it from
+  // the stored lines of its chain.
+  std::vector<ChatLine> history;
+  if (auto chain = store_.session_chain(session.id)) {
+    for (const auto& link : *chain)
+      if (auto lines = store_.lines_of(link.id))
+        for (auto& line : *lines) history.push_back(std::move(line));
+  }
+  auto conversation = make_for(session, std::move(history));
+  conversation->start([](Status) {});
+  return conversation;
+}
+
+Result<SessionRecord> SessionService::valid_session(const std::string& session_id,
+                                                    std::int64_t now_ms) {
+  auto found = store_.find_session(session_id);
+  if (!found) return std::move(found).error();
+  if (!found->has_value()) return make_error("not_found", "no such session");
+  const SessionRecord& s = **found;
+  const AgentConfig* agent = config_.find_agent(s.agent_id);
+  if (!agent || now_ms - s.last_activity_ms >= retention_ms(*agent))
+    return make_error("not_found", "no such session");
+  if (deleted(s)) return make_error("deleted", "the session was closed");
+  if (now_ms - s.last_activity_ms >= window_ms(*agent))
+    return make_error("expired", "the session expired after " +
+                                     std::to_string(agent->resume_window_s) +
+                                     " s without activity");
+  return std::move(**found);
+}
+
+void SessionService::turn(const SessionRecord& session, std::string text,
+                          std::function<void(std::string_view)> partial,
+                          std::function<void(Result<TurnResult>)> done) {
+  const std::int64_t now = now_epoch_ms();
+  auto result = std::make_shared<TurnResult>();
+  result->user_line.session_id = session.id;
+  result->user_line.timestamp_ms = now;
+  result->user_line.inbound = true;
+  result->user_line.text = text;
+  if (!session.opted_out) {
+    auto stored = store_.append_line(session.id, result->user_line);
+    if (!stored) return done(std::move(stored).error());
+    result->user_line = std::move(*stored);
+  } else if (auto touched = store_.touch_session(session.id, now); !touched) {
+    return done(std::move(touched).error());
+  }
+  auto conversation = conversation_for(session);
+  const std::string session_id = session.id;
+  const bool opted_out = session.opted_out;
+  conversation->respond(
+      std::move(text), std::move(partial),
+      [this, result, session_id, opted_out, done = std::move(done)](AgentReply reply) {
+        result->agent_line.session_id = session_id;
+        result->agent_line.timestamp_ms = now_epoch_ms();
+        result->agent_line.inbound = false;
+        result->agent_line.text = reply.text;
+        if (!opted_out) {
+          auto stored = store_.append_line(session_id, result->agent_line);
+          if (!stored) return done(std::move(stored).error());
+          result->agent_line = std::move(*stored);
+        }
+        result->reply = std::move(reply);
+        done(std::move(*result));
+      });
+}
+
+void SessionService::end(const std::string& session_id, const std::string& reason) {
+  const std::int64_t now = now_epoch_ms();
+  if (auto it = conversations_.find(session_id); it != conversations_.end()) {
+    it->second.conversation->close();
+    conversations_.erase(it);
+  }
+  auto ended = store_.end_session(session_id, now, reason);
+  if (!ended) {
+    log_event(LogLevel::warn, "session.end_failed",
+              "session=" + short_id(session_id) + " error=" + ended.error().message);
+    return;
+  }
+  auto found = store_.find_session(session_id);
+  if (!found || !found->has_value()) return;
+  const SessionRecord& s = **found;
+  log_event(LogLevel::info, "session.end",
+            "session=" + short_id(session_id) + " reason=" + s.end_reason);
+  const AgentConfig* agent = config_.find_agent(s.agent_id);
+  if (agent && agent->session_data_webhook) {
+    auto queued = enqueue_end_of_call(store_, *agent, s, s.ended_ms.value_or(now), s.end_reason);
+    if (!queued) {
+      log_event(LogLevel::error, "webhook.enqueue_failed",
+                "session=" + short_id(session_id) + " error=" + queued.error().message);
+      metrics_.error("webhook_enqueue_failed");
+    } else {
+      outbox_.kick();
+    }
+  }
+}
+
+Result<std::vector<SessionRecord>> SessionService::chain(const std::string& session_id) {
+  return store_.session_chain(session_id);
+}
+
+const std::string* SessionService::prompt_of(const std::string& session_id) const {
+  auto it = conversations_.find(session_id);
+  if (it == conversations_.end()) return nullptr;
+  return &it->second.conversation->system_prompt();
+}
+
+void SessionService::detach_call(const std::string& session_id) {
+  auto it = calls_.find(session_id);
+  if (it == calls_.end()) return;
+  if (--it->second <= 0) calls_.erase(it);
+}
+
+void SessionService::sweep(std::int64_t now_ms) {
+  // Sessions idle past their window end (and report), unless a call holds them.
+  if (auto open = store_.open_sessions()) {
+    for (const auto& s : *open) {
+      const AgentConfig* agent = config_.find_agent(s.agent_id);
+      if (!agent || calls_.count(s.id)) continue;
+      if (now_ms - s.last_activity_ms >= window_ms(*agent)) end(s.id, "idle_expired");
+    }
+  }
+  // Conversations nobody used for a window are dropped (rebuilt on demand).
+  for (auto it = conversations_.begin(); it != conversations_.end();) {
+    const AgentConfig* agent = nullptr;
+    if (auto found = store_.find_session(it->first); found && found->has_value())
+      agent = config_.find_agent((*found)->agent_id);
+    const std::int64_t window = agent ? window_ms(*agent) : 3600 * 1000;
+    if (!calls_.count(it->first) && now_ms - it->second.last_used_ms >= window) {
+      it->second.conversation->close();
+      it = conversations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& agent : config_.agents) {
+    auto purged = store_.purge_sessions(agent.id, now_ms - retention_ms(agent));
+    if (purged && *purged > 0)
+      log_event(LogLevel::info, "retention.purge",
+                "agent=" + agent.id + " sessions=" + std::to_string(*purged));
+  }
+}
+
+void SessionService::close_all() {
+  for (auto& [id, live] : conversations_) live.conversation->close();
+  conversations_.clear();
+}
+
+}  // namespace parley::host

@@ -1,0 +1,316 @@
+#include "http_session.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "parley/host/log.hpp"
+#include "static_files.hpp"
+#include "websocket_session.hpp"
+
+namespace parley::host::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr const char* server_name = "parley-host/0.1.0";
+// A response must be taken by the peer within this; a client that stops reading is dropped.
+constexpr std::chrono::seconds write_timeout{60};
+constexpr std::chrono::seconds drain_timeout{1};
+constexpr std::size_t log_path_max = 200;
+
+bool is_http_parse_error(const beast::error_code& ec) {
+  return &ec.category() == &http::make_error_code(http::error::bad_target).category();
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+HttpRequest to_plain_request(const http::request<http::string_body>& request,
+                             const std::string& remote) {
+  HttpRequest plain;
+  plain.method = std::string(request.method_string());
+  plain.target = std::string(request.target());
+  const auto question = plain.target.find('?');
+  plain.path = plain.target.substr(0, question);
+  if (question != std::string::npos) plain.query = plain.target.substr(question + 1);
+  plain.headers.reserve(static_cast<std::size_t>(std::distance(request.begin(), request.end())));
+  for (const auto& field : request)
+    plain.headers.emplace_back(lowercase(field.name_string()), std::string(field.value()));
+  plain.body = request.body();
+  plain.remote = remote;
+  return plain;
+}
+
+bool has_no_body(unsigned status) { return status < 200 || status == 204 || status == 304; }
+
+}  // namespace
+
+HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<ServerState> state)
+    : stream_(std::move(socket)), deadline_(state->io), state_(std::move(state)) {}
+
+HttpSession::~HttpSession() { state_->remove(registry_id_); }
+
+void HttpSession::run() {
+  registry_id_ = state_->add(weak_from_this());
+  beast::error_code ec;
+  const auto peer = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  read_request();
+}
+
+void HttpSession::shut_down(std::uint16_t, const std::string&) {
+  shutting_down_ = true;
+  // Waiting for a request: nothing is lost by closing now. Otherwise the response in
+  // progress goes out with "Connection: close".
+  if (reading_) close_now();
+}
+
+void HttpSession::read_request() {
+  if (shutting_down_ || closed_) return close_now();
+  const ServerLimits& limits = state_->limits();
+  parser_.emplace();
+  parser_->header_limit(limits.max_header_bytes);
+  parser_->body_limit(limits.max_body_bytes);
+  reading_ = true;
+  timed_out_ = false;
+  // Our own timer rather than tcp_stream's: its timeout closes the socket, and a slow
+  // client should still get its 408.
+  deadline_.expires_after(std::chrono::seconds(limits.handshake_timeout_s));
+  deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->on_read_deadline(ec);
+  });
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+}
+
+void HttpSession::on_read_deadline(boost::system::error_code ec) {
+  if (ec || !reading_) return;
+  timed_out_ = true;
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);
+}
+
+void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  deadline_.cancel();
+  if (ec || timed_out_) return on_read_failed(ec);
+  started_ = std::chrono::steady_clock::now();
+  dispatch(parser_->release());
+}
+
+void HttpSession::on_read_failed(beast::error_code ec) {
+  const ServerLimits& limits = state_->limits();
+  method_ = "-";
+  path_ = "-";
+  version_ = 11;
+  keep_alive_ = false;
+  head_ = false;
+  started_ = std::chrono::steady_clock::now();
+  const bool got_nothing = !parser_->got_some() && buffer_.size() == 0;
+  if (timed_out_) {
+    // An idle keep-alive connection just ends; a request that did not arrive in time is
+    // told so.
+    if (got_nothing && requests_served_ > 0) return close_now();
+    state_->metrics.error("http_timeout");
+    return send(json_error(408, "request_timeout",
+                           "request not received within handshake_timeout_s (" +
+                               std::to_string(limits.handshake_timeout_s) + " s)"),
+                true);
+  }
+  if (ec == http::error::end_of_stream || shutting_down_ || closed_ ||
+      ec == asio::error::operation_aborted)
+    return close_now();
+  if (ec == http::error::header_limit) {
+    state_->metrics.error("http_header_too_large");
+    return send(json_error(431, "header_too_large",
+                           "request headers exceed max_header_bytes (" +
+                               std::to_string(limits.max_header_bytes) + " bytes)"),
+                true);
+  }
+  if (ec == http::error::body_limit) {
+    state_->metrics.error("http_body_too_large");
+    return send(json_error(413, "body_too_large",
+                           "request body exceeds max_body_bytes (" +
+                               std::to_string(limits.max_body_bytes) + " bytes)"),
+                true);
+  }
+  if (is_http_parse_error(ec) && !got_nothing) {
+    state_->metrics.error("http_bad_request");
+    return send(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()), true);
+  }
+  // The peer went away (reset, partial message then EOF): nobody to answer.
+  close_now();
+}
+
+void HttpSession::dispatch(Request request) {
+  ++state_->metrics.http_requests;
+  version_ = request.version();
+  keep_alive_ = request.keep_alive();
+  head_ = request.method() == http::verb::head;
+  method_ = std::string(request.method_string());
+  path_ = std::string(request.target().substr(0, request.target().find('?')));
+  const HttpRequest plain = to_plain_request(request, remote_);
+
+  if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request), plain);
+
+  const bool get_or_head = plain.method == "GET" || plain.method == "HEAD";
+  if (plain.path == "/healthz" && get_or_head) {
+    HttpResponse response;
+    response.body = "{\"status\":\"ok\"}";
+    response.headers.emplace_back("Cache-Control", "no-store");
+    return send(std::move(response));
+  }
+  if (plain.path == "/metrics" && get_or_head) {
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.headers.emplace_back("Cache-Control", "no-store");
+    response.body = state_->metrics.prometheus_text();
+    try {
+      response.body += state_->app.metrics_text();
+    } catch (const std::exception& e) {
+      log_event(LogLevel::error, "http.app_failed", std::string("metrics_text: ") + e.what());
+    }
+    return send(std::move(response));
+  }
+  call_application(plain);
+}
+
+void HttpSession::call_application(const HttpRequest& plain) {
+  // `done` may run now or later (after a webhook), and must answer exactly once.
+  auto answered = std::make_shared<bool>(false);
+  HttpDone done = [self = shared_from_this(), answered](HttpResponse response) {
+    if (*answered) return;
+    *answered = true;
+    self->send(std::move(response));
+  };
+  bool handled = false;
+  try {
+    handled = state_->app.handle_http(plain, done);
+  } catch (const std::exception& e) {
+    log_event(LogLevel::error, "http.app_failed", std::string("handle_http: ") + e.what());
+    if (!*answered) {
+      *answered = true;
+      send(json_error(500, "internal", "internal error"), true);
+    }
+    return;
+  }
+  if (handled) return;
+  if (plain.method != "GET" && plain.method != "HEAD") {
+    HttpResponse response = json_error(405, "method_not_allowed",
+                                       "method " + plain.method + " is not allowed on " +
+                                           plain.path.substr(0, log_path_max) +
+                                           " (static files: GET, HEAD)");
+    response.headers.emplace_back("Allow", "GET, HEAD");
+    return send(std::move(response));
+  }
+  send(serve_static(plain, state_->config));
+}
+
+void HttpSession::upgrade(Request request, const HttpRequest& plain) {
+  if (state_->stopping) return send(json_error(503, "shutting_down", "server shutting down"), true);
+  auto session = std::make_shared<WebSocketSession>(state_, remote_);
+  std::shared_ptr<SocketHandler> handler;
+  try {
+    handler = state_->app.open_socket(plain, session);
+  } catch (const std::exception& e) {
+    log_event(LogLevel::error, "ws.app_failed", std::string("open_socket: ") + e.what());
+    session->abandon();
+    return send(json_error(500, "internal", "internal error"), true);
+  }
+  if (!handler) {
+    session->abandon();
+    return send(json_error(404, "not_found", "no WebSocket endpoint at this path"), true);
+  }
+  log_event(LogLevel::debug, "http.upgrade",
+            "path=" + path_.substr(0, log_path_max) + " remote=" + remote_);
+  closed_ = true;  // the socket now belongs to the WebSocket session
+  session->start(std::move(stream_), std::move(request), std::move(handler));
+}
+
+void HttpSession::send(HttpResponse plain, bool close) {
+  if (closed_) return;
+  const bool keep_alive = keep_alive_ && !close && !shutting_down_;
+  response_ = std::make_unique<Response>(static_cast<http::status>(plain.status), version_);
+  Response& response = *response_;
+  response.set(http::field::server, server_name);
+  if (!plain.content_type.empty() && !has_no_body(plain.status))
+    response.set(http::field::content_type, plain.content_type);
+  for (auto& [name, value] : plain.headers) response.insert(name, value);
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set("Referrer-Policy", "no-referrer");
+  response.keep_alive(keep_alive);
+  if (!has_no_body(plain.status)) {
+    const std::size_t size = plain.body.size();
+    if (!head_) response.body() = std::move(plain.body);
+    response.content_length(size);
+  }
+
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started_)
+                           .count();
+  const LogLevel level = plain.status >= 500 || close ? LogLevel::warn : LogLevel::debug;
+  if (log_enabled(level)) {
+    log_event(level, "http.request",
+              "method=" + method_ + " path=" + path_.substr(0, log_path_max) + " status=" +
+                  std::to_string(plain.status) + " ms=" + std::to_string(elapsed) +
+                  " remote=" + remote_);
+  }
+
+  stream_.expires_after(write_timeout);
+  http::async_write(stream_, response,
+                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
+                                              !keep_alive));
+}
+
+void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
+  response_.reset();
+  stream_.expires_never();
+  if (ec) return close_now();
+  if (close) return close_gracefully();
+  ++requests_served_;
+  read_request();
+}
+
+void HttpSession::close_gracefully() {
+  if (closed_) return;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  deadline_.expires_after(drain_timeout);
+  deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->close_now();
+  });
+  drain();
+}
+
+void HttpSession::drain() {
+  if (closed_) return;
+  drain_buffer_.resize(4096);
+  stream_.socket().async_read_some(
+      asio::buffer(drain_buffer_),
+      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+        if (ec) return self->close_now();
+        self->drain();
+      });
+}
+
+void HttpSession::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  deadline_.cancel();
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+}
+
+}  // namespace parley::host::net

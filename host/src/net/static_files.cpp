@@ -1,0 +1,293 @@
+#include "static_files.hpp"
+
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <system_error>
+
+#include "parley/host/log.hpp"
+#include "parley/json.hpp"
+
+namespace parley::host::net {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Files bigger than this are not served from memory (the wasm build is a few MiB).
+constexpr std::uintmax_t max_static_file_bytes = 64u * 1024u * 1024u;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// A Host header we are willing to echo into a CSP: host name / IPv4 / [IPv6], optional port.
+bool is_plain_host(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (const char c : host) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                    c == ':' || c == '[' || c == ']';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// An origin from the config that is safe to put in a CSP source list as is: scheme://host
+// with an optional port or port wildcard. No spaces, ';' or ',' that would end the directive.
+bool is_csp_source(std::string_view origin) {
+  const auto scheme_end = origin.find("://");
+  if (scheme_end == std::string_view::npos || scheme_end == 0) return false;
+  if (origin.size() > 512) return false;
+  for (const char c : origin) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                    c == ':' || c == '/' || c == '*' || c == '[' || c == ']' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// True when `inner` is `root` or below it (both canonical).
+bool is_within(const fs::path& root, const fs::path& inner) {
+  auto r = root.begin();
+  auto i = inner.begin();
+  for (; r != root.end(); ++r, ++i) {
+    if (i == inner.end() || *r != *i) return false;
+  }
+  return true;
+}
+
+// Path segments must be ordinary names: no "", ".", "..".
+bool has_only_plain_segments(std::string_view relative) {
+  std::size_t start = 0;
+  while (start <= relative.size()) {
+    const std::size_t end = std::min(relative.find('/', start), relative.size());
+    const std::string_view segment = relative.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string etag_for(std::uintmax_t size, fs::file_time_type modified) {
+  std::ostringstream out;
+  out << '"' << std::hex << size << '-'
+      << static_cast<std::uint64_t>(modified.time_since_epoch().count()) << '"';
+  return out.str();
+}
+
+// If-None-Match: a comma-separated list of (possibly weak) tags, or "*".
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  std::size_t start = 0;
+  while (start < if_none_match.size()) {
+    std::size_t end = if_none_match.find(',', start);
+    if (end == std::string_view::npos) end = if_none_match.size();
+    std::string_view tag = if_none_match.substr(start, end - start);
+    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+HttpResponse not_found() { return json_error(404, "not_found", "no such path"); }
+
+struct Target {
+  std::string root;      // the configured directory
+  std::string relative;  // file below it, "/"-separated, no leading '/'
+  bool embed = false;    // the embed page: frame-ancestors from the agent
+};
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int high = hex_value(text[i + 1]);
+      const int low = hex_value(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(start, end - start);
+    const std::size_t equals = pair.find('=');
+    const std::string_view key = pair.substr(0, equals);
+    if (auto decoded_key = percent_decode(key, true); decoded_key && *decoded_key == name) {
+      if (equals == std::string_view::npos) return std::string();
+      return percent_decode(pair.substr(equals + 1), true);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+HttpResponse json_error(unsigned status, std::string_view code, std::string_view message) {
+  HttpResponse response;
+  response.status = status;
+  json body = json::object();
+  body["error"] = json{{"code", std::string(code)}, {"message", std::string(message)}};
+  response.body = to_json_text(body);
+  return response;
+}
+
+std::string_view content_type_for(std::string_view filename) {
+  static constexpr std::pair<std::string_view, std::string_view> types[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".htm", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json; charset=utf-8"},
+      {".map", "application/json; charset=utf-8"},
+      {".wasm", "application/wasm"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".webp", "image/webp"},
+      {".ico", "image/x-icon"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".md", "text/markdown; charset=utf-8"},
+      {".d.ts", "application/typescript; charset=utf-8"},
+      {".ts", "application/typescript; charset=utf-8"},
+      {".woff2", "font/woff2"},
+      {".wav", "audio/wav"},
+  };
+  const std::string lower = lowercase(filename);
+  for (const auto& [extension, type] : types)
+    if (ends_with(lower, extension)) return type;
+  return "application/octet-stream";
+}
+
+std::string content_security_policy(std::optional<std::string_view> host,
+                                    std::string_view frame_ancestors) {
+  std::string csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'";
+  if (host && is_plain_host(*host)) {
+    csp += " ws://";
+    csp += *host;
+    csp += " wss://";
+    csp += *host;
+  }
+  csp += "; img-src 'self' data:; style-src 'self'; frame-ancestors ";
+  csp += frame_ancestors;
+  return csp;
+}
+
+std::string embed_frame_ancestors(const std::vector<AgentConfig>& agents,
+                                  std::optional<std::string_view> agent_id) {
+  if (!agent_id) return "'none'";
+  for (const auto& agent : agents) {
+    if (agent.id != *agent_id) continue;
+    std::string sources;
+    for (const auto& origin : agent.allowed_origins) {
+      if (!is_csp_source(origin)) continue;
+      if (!sources.empty()) sources += ' ';
+      sources += origin;
+    }
+    return sources.empty() ? "'none'" : sources;
+  }
+  return "'none'";
+}
+
+HttpResponse serve_static(const HttpRequest& request, const HostConfig& config) {
+  const auto decoded = percent_decode(request.path);
+  if (!decoded) return json_error(400, "bad_path", "path: malformed percent escape");
+  if (decoded->find('\0') != std::string::npos || decoded->find('\\') != std::string::npos)
+    return json_error(400, "bad_path", "path: NUL and backslash are not allowed");
+  if (decoded->empty() || decoded->front() != '/')
+    return json_error(400, "bad_path", "path: must start with '/'");
+
+  Target target;
+  const std::string& path = *decoded;
+  if (path == "/") {
+    target = {config.server.web_root, "index.html", false};
+  } else if (path == "/embed") {
+    target = {config.server.web_root, "embed.html", true};
+  } else if (path.rfind("/sdk/", 0) == 0) {
+    target = {config.server.wasm_root, path.substr(5), false};
+  } else {
+    target = {config.server.web_root, path.substr(1), false};
+  }
+  if (target.relative.empty() || target.relative.back() == '/') target.relative += "index.html";
+  if (target.root.empty() || !has_only_plain_segments(target.relative)) return not_found();
+
+  std::error_code ec;
+  const fs::path root = fs::canonical(target.root, ec);
+  if (ec) return not_found();
+  fs::path file = fs::canonical(root / fs::path(target.relative), ec);
+  if (ec) return not_found();
+  if (!is_within(root, file)) {
+    log_event(LogLevel::warn, "http.static.outside_root", "path=" + request.path);
+    return not_found();
+  }
+  if (fs::is_directory(file, ec)) {
+    file = fs::canonical(file / "index.html", ec);
+    if (ec || !is_within(root, file)) return not_found();
+  }
+  if (!fs::is_regular_file(file, ec)) return not_found();
+  const std::uintmax_t size = fs::file_size(file, ec);
+  if (ec || size > max_static_file_bytes) return not_found();
+  const auto modified = fs::last_write_time(file, ec);
+  if (ec) return not_found();
+
+  HttpResponse response;
+  const std::string filename = file.filename().string();
+  response.content_type = std::string(content_type_for(filename));
+  const std::string etag = etag_for(size, modified);
+  response.headers.emplace_back("ETag", etag);
+  response.headers.emplace_back("Cache-Control", "no-cache");
+  if (response.content_type.rfind("text/html", 0) == 0) {
+    const std::string ancestors =
+        target.embed ? embed_frame_ancestors(config.agents, query_param(request.query, "id"))
+                     : std::string("'self'");
+    response.headers.emplace_back("Content-Security-Policy",
+                                  content_security_policy(request.header("host"), ancestors));
+  }
+  if (const auto if_none_match = request.header("if-none-match");
+      if_none_match && etag_matches(*if_none_match, etag)) {
+    response.status = 304;
+    return response;
+  }
+
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return not_found();
+  response.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (response.body.size() != size) return json_error(500, "internal", "file changed while read");
+  return response;
+}
+
+}  // namespace parley::host::net

@@ -1,0 +1,225 @@
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <unistd.h>
+
+#include "parley/host/config.hpp"
+#include "vectors.hpp"
+
+using parley::json;
+using parley::host::AgentConfig;
+using parley::host::HostConfig;
+
+namespace {
+
+parley::Result<HostConfig> parse(const json& config, std::string_view base_dir = {}) {
+  return parley::host::parse_host_config(parley::to_json_text(config), base_dir);
+}
+
+json base_config() { return parley::test::load_vectors("host-config")["base"]; }
+
+}  // namespace
+
+TEST_CASE("the shipped demo config parses", "[config]") {
+  auto config = parley::host::load_host_config(std::string(PARLEY_SOURCE_DIR) +
+                                               "/host/demo/config.json");
+  INFO((config ? "" : config.error().message));
+  REQUIRE(config.ok());
+  const AgentConfig* demo = config->find_agent("demo");
+  REQUIRE(demo != nullptr);
+  CHECK(demo->has_public_key("demo-public-key"));
+  CHECK(demo->origin_allowed(std::string_view("http://127.0.0.1:5173")));
+  CHECK(demo->origin_allowed(std::string_view("http://localhost:8080")));
+  CHECK_FALSE(demo->origin_allowed(std::string_view("https://evil.example")));
+  CHECK_THAT(demo->first_message, Catch::Contains("{userName|there}"));
+  REQUIRE(demo->find_tool("get_weather") != nullptr);
+  CHECK(demo->find_tool("get_weather")->webhook.url == "http://127.0.0.1:8081/weather");
+  bool weather_rule = false;
+  for (const auto& rule : demo->rules) {
+    if (rule.tool == "get_weather") {
+      weather_rule = true;
+      CHECK_THAT(rule.reply, Catch::Contains("{tool.summary|I could not reach"));
+    }
+  }
+  CHECK(weather_rule);
+  CHECK(config->server.admin_key == "demo-admin-key");
+  CHECK(config->server.log_level == "info");
+  // Relative paths resolve against the config file's own directory.
+  CHECK(config->server.database == std::string(PARLEY_SOURCE_DIR) + "/host/demo/parley-demo.db");
+  CHECK(config->server.web_root == std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../web");
+  CHECK(config->server.wasm_root ==
+        std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/wasm");
+}
+
+TEST_CASE("the base vector config parses", "[config]") {
+  auto config = parse(base_config());
+  INFO((config ? "" : config.error().message));
+  REQUIRE(config.ok());
+  const AgentConfig& agent = config->agents.at(0);
+  CHECK(agent.tools.size() == 2);
+  CHECK(agent.tools[0].webhook.headers ==
+        std::vector<std::pair<std::string, std::string>>{{"X-Key", "v"}});
+  REQUIRE(agent.session_data_webhook.has_value());
+  CHECK(agent.session_data_webhook->url == "https://hooks.example/end");
+  CHECK_FALSE(agent.prefetch_data_webhook.has_value());
+  CHECK(agent.rules[1].pattern == "^good (morning|night)$");
+  CHECK(agent.session_timeout.max_duration_s == 60);
+  CHECK(config->server.limits.max_body_bytes == 4096);
+}
+
+TEST_CASE("each kind of config mistake names its path and rule", "[config]") {
+  for (const auto& vec : parley::test::load_section("host-config", "invalid")) {
+    INFO(vec["name"].get<std::string>());
+    parley::Result<HostConfig> config = HostConfig{};
+    if (vec.contains("text")) {
+      config = parley::host::parse_host_config(vec["text"].get<std::string>());
+    } else {
+      json patched = base_config().patch(parley::test::expand(vec["patch"]));
+      config = parse(patched);
+    }
+    REQUIRE_FALSE(config.ok());
+    parley::test::check_error(config.error(), vec);
+  }
+}
+
+TEST_CASE("defaults apply to a minimal config", "[config]") {
+  auto config = parse(json::parse(R"({"agents": [{"id": "a", "public_keys": ["k"]}]})"));
+  REQUIRE(config.ok());
+  const auto& server = config->server;
+  CHECK(server.listen == "127.0.0.1:8080");
+  CHECK(server.database == "parley.db");
+  CHECK(server.web_root.empty());
+  CHECK(server.admin_key.empty());
+  CHECK(server.log_level == "info");
+  CHECK(server.webhook_max_attempts == 8);
+  CHECK(server.limits.max_ws_message_bytes == 64 * 1024);
+  CHECK(server.limits.idle_timeout_s == 60);
+  const AgentConfig& agent = config->agents.at(0);
+  CHECK(agent.language == "en-US");
+  CHECK(agent.voice.provider == "espeak-ng");
+  CHECK(agent.resume_window_s == 3600);
+  CHECK(agent.retention_s == 30u * 86400u);
+  CHECK_FALSE(agent.opt_out_data_collection);
+  CHECK(agent.flow.interruption_allowed);
+  CHECK(agent.flow.keep_interruption_message);
+  CHECK_FALSE(agent.flow.user_start_first);
+  CHECK(agent.session_timeout.max_duration_s == 0);
+  CHECK(agent.allowed_origins.empty());
+  CHECK(agent.secret.empty());
+  CHECK(agent.fallback_reply == "Sorry, I did not understand that.");
+  CHECK(agent.custom_llm_websocket.empty());
+  CHECK(config->find_agent("a") == &agent);
+  CHECK(config->find_agent("b") == nullptr);
+  CHECK(agent.find_tool("x") == nullptr);
+}
+
+TEST_CASE("every field is read from its nesting", "[config]") {
+  json c = base_config();
+  json& a = c["agents"][0];
+  a["flow"] = {{"user_start_first", true}, {"response_delay", 250},
+               {"interruption", {{"allowed", false}, {"keep_interruption_message", false}}}};
+  a["session_timeout"] = {{"max_duration", 600}, {"max_idle", 30}, {"message", "bye"}};
+  a["privacy_settings"] = {{"opt_out_data_collection", true}};
+  a["voice"] = {{"provider", "espeak-ng"}, {"voice_id", "en-gb"}};
+  a["custom_vocabulary"] = {{"keywords", {"Parley", "Zürich"}}};
+  a["resume_window"] = 120;
+  a["retention"] = 86400;
+  a["custom_llm_websocket"] = "ws://127.0.0.1:9000/llm";
+  a["prefetch_data_webhook"] = {{"url", "https://x.example/pre"}, {"method", "GET"},
+                                {"timeout_ms", 500}};
+  c["server"]["limits"]["max_text_messages_per_s"] = 5;
+  auto config = parse(c);
+  INFO((config ? "" : config.error().message));
+  REQUIRE(config.ok());
+  const AgentConfig& agent = config->agents[0];
+  CHECK(agent.flow.user_start_first);
+  CHECK(agent.flow.response_delay_ms == 250);
+  CHECK_FALSE(agent.flow.interruption_allowed);
+  CHECK_FALSE(agent.flow.keep_interruption_message);
+  CHECK(agent.session_timeout.max_duration_s == 600);
+  CHECK(agent.session_timeout.max_idle_s == 30);
+  CHECK(agent.session_timeout.message == "bye");
+  CHECK(agent.opt_out_data_collection);
+  CHECK(agent.voice.voice_id == "en-gb");
+  CHECK(agent.custom_vocabulary == std::vector<std::string>{"Parley", "Zürich"});
+  CHECK(agent.resume_window_s == 120);
+  CHECK(agent.retention_s == 86400);
+  CHECK(agent.custom_llm_websocket == "ws://127.0.0.1:9000/llm");
+  REQUIRE(agent.prefetch_data_webhook.has_value());
+  CHECK(agent.prefetch_data_webhook->method == "GET");
+  CHECK(agent.prefetch_data_webhook->timeout_ms == 500);
+  CHECK(config->server.limits.max_text_messages_per_s == 5);
+}
+
+TEST_CASE("relative paths resolve against the base directory", "[config]") {
+  json c = base_config();
+  c["server"]["database"] = "data/p.db";
+  c["server"]["web_root"] = "/srv/web";
+  c["server"]["wasm_root"] = "sdk";
+  auto config = parse(c, "/etc/parley");
+  REQUIRE(config.ok());
+  CHECK(config->server.database == "/etc/parley/data/p.db");
+  CHECK(config->server.web_root == "/srv/web");
+  CHECK(config->server.wasm_root == "/etc/parley/sdk");
+  c["server"]["database"] = ":memory:";
+  auto memory = parse(c, "/etc/parley");
+  REQUIRE(memory.ok());
+  CHECK(memory->server.database == ":memory:");
+}
+
+TEST_CASE("an unreadable config file is named", "[config]") {
+  auto missing = parley::host::load_host_config("/nonexistent/parley/config.json");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == "config_unreadable");
+  CHECK_THAT(missing.error().message, Catch::Contains("/nonexistent/parley/config.json"));
+
+  // A readable file with a mistake: the error names the file and the field.
+  std::string path = "/tmp/parley-unit-config-" + std::to_string(::getpid()) + ".json";
+  {
+    std::ofstream out(path);
+    out << R"({"agents": [{"id": "a", "public_keys": ["k"], "retention": -5}]})";
+  }
+  auto bad = parley::host::load_host_config(path);
+  std::remove(path.c_str());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == "config_invalid");
+  CHECK_THAT(bad.error().message, Catch::Contains(path));
+  CHECK_THAT(bad.error().message, Catch::Contains("agents[0].retention"));
+}
+
+TEST_CASE("origin matching", "[config]") {
+  for (const auto& vec : parley::test::load_section("host-config", "origins")) {
+    INFO(vec["name"].get<std::string>());
+    AgentConfig agent;
+    agent.allowed_origins = vec["allowed"].get<std::vector<std::string>>();
+    std::optional<std::string_view> origin;
+    std::string text;
+    if (!vec["origin"].is_null()) {
+      text = vec["origin"].get<std::string>();
+      origin = text;
+    }
+    CHECK(agent.origin_allowed(origin) == vec["expect"].get<bool>());
+  }
+}
+
+TEST_CASE("listen addresses", "[config]") {
+  for (const auto& vec : parley::test::load_section("host-config", "listen_valid")) {
+    INFO(vec["text"].get<std::string>());
+    auto listen = parley::host::parse_listen_address(vec["text"].get<std::string>());
+    INFO((listen ? "" : listen.error().message));
+    REQUIRE(listen.ok());
+    CHECK(listen->address == vec["address"].get<std::string>());
+    CHECK(listen->port == vec["port"].get<int>());
+  }
+  for (const auto& vec : parley::test::load_section("host-config", "listen_invalid")) {
+    INFO(vec["text"].get<std::string>());
+    auto listen = parley::host::parse_listen_address(vec["text"].get<std::string>());
+    REQUIRE_FALSE(listen.ok());
+    json expected = vec;
+    expected["code"] = "bad_listen";
+    parley::test::check_error(listen.error(), expected);
+  }
+}

@@ -1,0 +1,374 @@
+// Webhooks: prefetch, the end-of-call payload, and the durable outbox with its retries,
+// against a real local receiver and a real SQLite store.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "parley/host/agent.hpp"
+#include "parley/host/store.hpp"
+#include "test_http_server.hpp"
+
+using parley::json;
+using parley::Result;
+using namespace parley::host;
+using namespace std::chrono_literals;
+using parley::test::ScriptedReply;
+using parley::test::TestHttpServer;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<Store> open_store(const std::string& path = ":memory:") {
+  auto store = Store::open(path);
+  REQUIRE(store.ok());
+  return std::move(store.value());
+}
+
+// A temporary database file, removed (with its WAL files) at the end.
+struct TempDb {
+  std::string path;
+  TempDb() {
+    std::random_device rd;
+    path = (std::filesystem::temp_directory_path() /
+            ("parley-h8-outbox-" + std::to_string(rd()) + ".db"))
+               .string();
+  }
+  ~TempDb() {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      std::remove((path + suffix).c_str());
+    }
+  }
+};
+
+SessionRecord add_session(Store& store, const std::string& id, bool with_lines = true) {
+  SessionRecord s;
+  s.id = id;
+  s.chat_log_id = "log-" + id;
+  s.agent_id = "hooked";
+  s.channel = "voice";
+  s.metadata = {{"userName", "John"}};
+  s.created_ms = 1795420800000;  // 2026-11-23T08:00:00.000Z
+  s.last_activity_ms = s.created_ms;
+  REQUIRE(store.create_session(s).ok());
+  if (with_lines) {
+    ChatLine a;
+    a.inbound = true;
+    a.text = "hello";
+    a.timestamp_ms = s.created_ms + 1000;
+    REQUIRE(store.append_line(id, a).ok());
+    ChatLine b;
+    b.inbound = false;
+    b.text = "Hi John!";
+    b.timestamp_ms = s.created_ms + 1500;
+    REQUIRE(store.append_line(id, b).ok());
+  }
+  return s;
+}
+
+AgentConfig hooked_agent(const std::string& url) {
+  AgentConfig agent;
+  agent.id = "hooked";
+  WebhookConfig hook;
+  hook.url = url;
+  hook.headers = {{"Authorization", "Bearer t0ken"}};
+  agent.session_data_webhook = hook;
+  return agent;
+}
+
+OutboxItem only_item(Store& store) {
+  auto items = store.outbox_items();
+  REQUIRE(items.ok());
+  REQUIRE(items->size() == 1);
+  return items->front();
+}
+
+struct Rig {
+  boost::asio::io_context io;
+  HttpClient http{io};
+  Metrics metrics;
+};
+
+}  // namespace
+
+TEST_CASE("the end-of-call payload carries the call", "[outbox]") {
+  auto store = open_store();
+  SessionRecord s = add_session(*store, "sess-a");
+  auto lines = store->lines_of("sess-a");
+  REQUIRE(lines.ok());
+  json p = end_of_call_payload(s, lines.value(), s.created_ms + 61234, "user_hangup");
+  CHECK(p["session_id"] == "sess-a");
+  CHECK(p["agent_id"] == "hooked");
+  CHECK(p["metadata"] == json({{"userName", "John"}}));
+  CHECK(p["started_at"] == "2026-11-23T08:00:00.000Z");
+  CHECK(p["ended_at"] == "2026-11-23T08:01:01.234Z");
+  CHECK(p["reason"] == "user_hangup");
+  CHECK(p["continued_from"].is_null());
+  CHECK(p["opted_out"] == false);
+  CHECK(p["transcript"] ==
+        json::array({{{"role", "user"}, {"text", "hello"}, {"timestamp", "2026-11-23T08:00:01.000Z"}},
+                     {{"role", "agent"}, {"text", "Hi John!"},
+                      {"timestamp", "2026-11-23T08:00:01.500Z"}}}));
+  s.continued_from = "sess-0";
+  CHECK(end_of_call_payload(s, {}, 0, "x")["continued_from"] == "sess-0");
+  CHECK(end_of_call_payload(s, {}, 0, "x")["ended_at"] == "1970-01-01T00:00:00.000Z");
+  CHECK(end_of_call_payload(s, {}, -1, "x")["ended_at"] == "1969-12-31T23:59:59.999Z");
+}
+
+TEST_CASE("enqueue_end_of_call queues once per session, only with a webhook", "[outbox]") {
+  auto store = open_store();
+  SessionRecord s = add_session(*store, "sess-b");
+  AgentConfig none;
+  none.id = "hooked";
+  REQUIRE(enqueue_end_of_call(*store, none, s, s.created_ms + 5000, "ended").ok());
+  CHECK(store->outbox_items()->empty());
+
+  AgentConfig agent = hooked_agent("http://127.0.0.1:9/hook");
+  REQUIRE(enqueue_end_of_call(*store, agent, s, s.created_ms + 5000, "ended").ok());
+  REQUIRE(enqueue_end_of_call(*store, agent, s, s.created_ms + 9000, "again").ok());
+  OutboxItem item = only_item(*store);
+  CHECK(item.kind == "session_data");
+  CHECK(item.idempotency_key == "session_data:sess-b");
+  CHECK(item.url == "http://127.0.0.1:9/hook");
+  CHECK(item.headers == json::array({{"Authorization", "Bearer t0ken"}}));
+  auto body = parley::parse_json(item.body, "body");
+  REQUIRE(body.ok());
+  CHECK(body.value()["reason"] == "ended");  // the first end counts
+  CHECK(body.value()["transcript"].size() == 2);
+
+  SessionRecord opted = add_session(*store, "sess-opt", false);
+  opted.opted_out = true;
+  REQUIRE(enqueue_end_of_call(*store, agent, opted, opted.created_ms, "ended").ok());
+  auto items = store->outbox_items();
+  REQUIRE(items->size() == 2);
+  auto opted_body = parley::parse_json(items->back().body, "body");
+  CHECK(opted_body.value()["opted_out"] == true);
+  CHECK(opted_body.value()["transcript"].empty());
+}
+
+TEST_CASE("a 2xx reply marks the item delivered", "[outbox]") {
+  TestHttpServer receiver;
+  receiver.script("/hook", ScriptedReply{204, ""});
+  auto store = open_store();
+  SessionRecord s = add_session(*store, "sess-c");
+  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+              .ok());
+  Rig rig;
+  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 5);
+  deliverer.set_base_delay_ms(50);
+  deliverer.start();
+  REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).delivered_ms.has_value(); },
+                                  5s));
+  CHECK(rig.metrics.webhook_deliveries == 1);
+  CHECK(rig.metrics.webhook_failures == 0);
+  auto requests = receiver.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].header("idempotency-key") == "session_data:sess-c");
+  CHECK(requests[0].header("authorization") == "Bearer t0ken");
+  CHECK(requests[0].body == only_item(*store).body);
+  CHECK(store->pending_count().value() == 0);
+  parley::test::run_until(rig.io, [] { return false; }, 200ms);
+  CHECK(receiver.requests().size() == 1);  // delivered once, not again
+}
+
+TEST_CASE("a receiver that is down, then up, gets the call with the same key", "[outbox]") {
+  const std::uint16_t port = parley::test::unused_port();
+  auto store = open_store();
+  SessionRecord s = add_session(*store, "sess-d");
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s, now_ms(), "ended").ok());
+  Rig rig;
+  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 10);
+  deliverer.set_base_delay_ms(30);
+  deliverer.start();
+  REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).attempts >= 2; }, 5s));
+  CHECK(rig.metrics.webhook_failures >= 2);
+  CHECK_THAT(only_item(*store).last_error, Catch::Contains("connect"));
+
+  TestHttpServer receiver(port);  // up now, on the same port; first a 503, then fine
+  receiver.script("/hook", std::vector<ScriptedReply>{{503, "busy"}, {200, "{}"}});
+  REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).delivered_ms.has_value(); },
+                                  10s));
+  auto requests = receiver.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].header("idempotency-key") == "session_data:sess-d");
+  CHECK(requests[1].header("idempotency-key") == "session_data:sess-d");
+  CHECK(requests[0].body == requests[1].body);
+  CHECK(rig.metrics.webhook_deliveries == 1);
+}
+
+TEST_CASE("the backoff grows and delivery gives up after max attempts", "[outbox]") {
+  TestHttpServer receiver;
+  receiver.script("/hook", ScriptedReply{500, "{}"});
+  auto store = open_store();
+  SessionRecord s = add_session(*store, "sess-e");
+  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+              .ok());
+  Rig rig;
+  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 4);
+  deliverer.set_base_delay_ms(100);
+  deliverer.start();
+  REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).gave_up; }, 10s));
+  parley::test::run_until(rig.io, [] { return false; }, 1000ms);  // no fifth attempt comes
+  auto requests = receiver.requests();
+  REQUIRE(requests.size() == 4);
+  OutboxItem item = only_item(*store);
+  CHECK(item.attempts == 4);
+  CHECK_FALSE(item.delivered_ms.has_value());
+  CHECK(item.last_error == "HTTP 500");
+  CHECK(rig.metrics.webhook_failures == 4);
+  CHECK(rig.metrics.webhook_deliveries == 0);
+  // Gaps: 100, 200, 400 ms (±20 % jitter) plus up to one poll interval (100 ms).
+  auto gap = [&](std::size_t i) { return requests[i + 1].received_ms - requests[i].received_ms; };
+  CHECK(gap(0) >= 75);
+  CHECK(gap(1) >= 155);
+  CHECK(gap(2) >= 315);
+  CHECK(gap(2) > gap(0));
+  CHECK(gap(2) < 700);  // capped by 5 min, but not waiting for nothing either
+}
+
+TEST_CASE("a receiver that refuses the payload (422) is not retried", "[outbox]") {
+  TestHttpServer receiver;
+  receiver.script("/hook", ScriptedReply{422, R"({"error":"bad"})"});
+  auto store = open_store();
+  SessionRecord s = add_session(*store, "sess-f");
+  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+              .ok());
+  Rig rig;
+  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+  deliverer.set_base_delay_ms(20);
+  deliverer.start();
+  REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).gave_up; }, 5s));
+  parley::test::run_until(rig.io, [] { return false; }, 200ms);
+  CHECK(receiver.requests().size() == 1);
+  CHECK(only_item(*store).attempts == 1);
+  CHECK(only_item(*store).last_error == "HTTP 422");
+}
+
+TEST_CASE("after a restart, a new store and deliverer deliver what was pending", "[outbox]") {
+  TempDb db;
+  const std::uint16_t port = parley::test::unused_port();
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  {
+    auto store = open_store(db.path);
+    SessionRecord s1 = add_session(*store, "sess-g1");
+    SessionRecord s2 = add_session(*store, "sess-g2");
+    REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s1, now_ms(), "ended").ok());
+    REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s2, now_ms(), "shutdown").ok());
+    Rig rig;  // one failed round while the receiver is down, then the "host" goes away
+    OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+    deliverer.set_base_delay_ms(20);
+    deliverer.start();
+    REQUIRE(parley::test::run_until(rig.io, [&] { return rig.metrics.webhook_failures >= 2; },
+                                    5s));
+    deliverer.stop();
+  }
+  TestHttpServer receiver(port);
+  receiver.script("/hook", ScriptedReply{200, "{}"});
+  auto store = open_store(db.path);
+  REQUIRE(store->pending_count().value() == 2);
+  Rig rig;
+  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+  deliverer.set_base_delay_ms(20);
+  deliverer.start();
+  REQUIRE(parley::test::run_until(rig.io, [&] { return store->pending_count().value() == 0; },
+                                  10s));
+  auto requests = receiver.requests();
+  REQUIRE(requests.size() == 2);
+  std::set<std::string> keys;
+  for (const auto& r : requests) keys.insert(r.header("idempotency-key"));
+  CHECK(keys == std::set<std::string>{"session_data:sess-g1", "session_data:sess-g2"});
+}
+
+TEST_CASE("kick() delivers a new item without waiting for the poll", "[outbox]") {
+  TestHttpServer receiver;
+  receiver.script("/hook", ScriptedReply{200, "{}"});
+  auto store = open_store();
+  Rig rig;
+  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+  deliverer.set_base_delay_ms(60000);  // the poll would come in a minute
+  deliverer.start();
+  parley::test::run_until(rig.io, [] { return false; }, 50ms);
+  SessionRecord s = add_session(*store, "sess-h");
+  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+              .ok());
+  deliverer.kick();
+  REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).delivered_ms.has_value(); },
+                                  3s));
+}
+
+TEST_CASE("prefetch posts the session and returns the reply's members", "[outbox]") {
+  TestHttpServer server;
+  server.script("/prefetch", ScriptedReply{200, R"({"tier":"gold","orders":[1,2]})"});
+  server.script("/array", ScriptedReply{200, "[1,2]"});
+  server.script("/error", ScriptedReply{500, "{}"});
+  server.script("/slow", ScriptedReply{200, "{}", 3000});
+  Rig rig;
+  auto prefetch = [&](const std::string& path, const std::string& method = "POST",
+                      std::uint32_t timeout_ms = 2000) {
+    AgentConfig agent;
+    agent.id = "pre";
+    if (!path.empty()) {
+      WebhookConfig hook;
+      hook.url = server.url(path);
+      hook.method = method;
+      hook.timeout_ms = timeout_ms;
+      agent.prefetch_data_webhook = hook;
+    }
+    PrefetchRequest request{"sess-p", "pre", {{"userName", "John"}}, "sess-old"};
+    std::optional<Result<json>> result;
+    prefetch_variables(rig.http, agent, request, [&](Result<json> r) { result = std::move(r); });
+    CHECK_FALSE(result.has_value());
+    REQUIRE(parley::test::run_until(rig.io, [&] { return result.has_value(); }, 5s));
+    return std::move(*result);
+  };
+
+  auto ok = prefetch("/prefetch");
+  REQUIRE(ok.ok());
+  CHECK(ok.value() == json({{"tier", "gold"}, {"orders", {1, 2}}}));
+  auto sent = server.requests_to("/prefetch");
+  REQUIRE(sent.size() == 1);
+  CHECK(parley::parse_json(sent[0].body, "b").value() ==
+        json({{"session_id", "sess-p"}, {"agent_id", "pre"},
+              {"metadata", {{"userName", "John"}}}, {"continued_from", "sess-old"}}));
+
+  auto via_get = prefetch("/prefetch", "GET");
+  REQUIRE(via_get.ok());
+  sent = server.requests_to("/prefetch");
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[1].method == "GET");
+  CHECK(sent[1].target ==
+        "/prefetch?session_id=sess-p&agent_id=pre&continued_from=sess-old");
+
+  auto none = prefetch("");
+  REQUIRE(none.ok());
+  CHECK(none.value() == json::object());
+
+  auto array = prefetch("/array");
+  REQUIRE_FALSE(array.ok());
+  CHECK(array.error().code == "prefetch_bad_reply");
+  CHECK_THAT(array.error().message, Catch::Contains("object"));
+
+  auto failed = prefetch("/error");
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == "prefetch_status");
+  CHECK_THAT(failed.error().message, Catch::Contains("500"));
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto slow = prefetch("/slow", "POST", 200);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
+  REQUIRE_FALSE(slow.ok());
+  CHECK(slow.error().code == "webhook_timeout");
+}

@@ -1,0 +1,679 @@
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "parley/host/ids.hpp"
+#include "parley/host/store.hpp"
+
+using parley::json;
+using parley::host::ChatLine;
+using parley::host::OutboxItem;
+using parley::host::SessionRecord;
+using parley::host::Store;
+using parley::host::UserLogQuery;
+
+namespace {
+
+// A fresh directory under /tmp, removed with what SQLite left in it (db, -wal, -shm).
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/parley-unit-store-XXXXXX";
+    const char* made = mkdtemp(pattern);
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  ~TempDir() {
+    for (const char* leaf : {"store.db", "store.db-wal", "store.db-shm", "store.db-journal", "garbage.db",
+                             "garbage.db-wal", "garbage.db-shm", "garbage.db-journal"}) {
+      std::remove((path_ + "/" + leaf).c_str());
+    }
+    ::rmdir(path_.c_str());
+  }
+  std::string db() const { return path_ + "/store.db"; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<Store> open_store(const std::string& path) {
+  auto store = Store::open(path);
+  INFO((store ? "" : store.error().message));
+  REQUIRE(store.ok());
+  return std::move(*store);
+}
+
+// Runs SQL on the file through a separate connection (as another process would).
+void raw_exec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* message = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
+  std::string text = message != nullptr ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(db);
+  INFO(text);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+std::string raw_text(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  std::string out;
+  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+SessionRecord make_session(const std::string& agent = "a1", const std::string& user = "",
+                           std::int64_t created_ms = 1000) {
+  SessionRecord s;
+  s.id = parley::host::new_session_id();
+  s.chat_log_id = parley::host::new_session_id();
+  s.agent_id = agent;
+  s.public_key = "pk";
+  s.user_id = user;
+  s.channel = "voice";
+  s.metadata = {{"userName", "Ann"}, {"nested", {{"plan", "pro"}}}};
+  s.include_metadata_in_prompt = true;
+  s.variables = {{"userName", "Ann"}, {"weather", "sunny"}};
+  s.created_ms = created_ms;
+  s.last_activity_ms = created_ms;
+  return s;
+}
+
+ChatLine make_line(const std::string& text, std::int64_t at_ms, bool inbound = true) {
+  ChatLine line;
+  line.text = text;
+  line.timestamp_ms = at_ms;
+  line.inbound = inbound;
+  return line;
+}
+
+SessionRecord find(Store& store, const std::string& id) {
+  auto found = store.find_session(id);
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  return **found;
+}
+
+}  // namespace
+
+TEST_CASE("a store file is created in WAL mode at the current schema version", "[store]") {
+  TempDir dir;
+  {
+    auto store = open_store(dir.db());
+    CHECK(store->user_version() == Store::schema_version);
+    REQUIRE(store->create_session(make_session()).ok());
+  }
+  CHECK(raw_text(dir.db(), "PRAGMA journal_mode") == "wal");
+  CHECK(raw_text(dir.db(), "PRAGMA user_version") == std::to_string(Store::schema_version));
+  // The indexes the queries rely on exist.
+  for (const char* index : {"sessions_by_user", "sessions_by_agent_activity", "outbox_due",
+                            "sqlite_autoindex_sessions_2", "sqlite_autoindex_chat_lines_1",
+                            "sqlite_autoindex_chat_lines_2"}) {
+    INFO(index);
+    CHECK(raw_text(dir.db(), std::string("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                         "AND name = '") + index + "'") == index);
+  }
+  auto memory = Store::open(":memory:");
+  REQUIRE(memory.ok());
+  CHECK((*memory)->user_version() == Store::schema_version);
+}
+
+TEST_CASE("sessions: create, find, touch, update, end", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.db());
+  SessionRecord s = make_session("a1", "user-1", 5000);
+  s.continued_from = "earlier";
+  REQUIRE(store->create_session(s).ok());
+
+  SessionRecord got = find(*store, s.id);
+  CHECK(got.chat_log_id == s.chat_log_id);
+  CHECK(got.agent_id == "a1");
+  CHECK(got.public_key == "pk");
+  CHECK(got.user_id == "user-1");
+  CHECK(got.channel == "voice");
+  CHECK(got.metadata == s.metadata);
+  CHECK(got.include_metadata_in_prompt);
+  CHECK(got.variables == s.variables);
+  CHECK(got.continued_from == "earlier");
+  CHECK_FALSE(got.opted_out);
+  CHECK(got.created_ms == 5000);
+  CHECK(got.last_activity_ms == 5000);
+  CHECK_FALSE(got.ended_ms.has_value());
+
+  auto by_log = store->find_session_by_chat_log(s.chat_log_id);
+  REQUIRE(by_log.ok());
+  REQUIRE(by_log->has_value());
+  CHECK((*by_log)->id == s.id);
+  auto by_id_as_log = store->find_session_by_chat_log(s.id);
+  REQUIRE(by_id_as_log.ok());
+  CHECK_FALSE(by_id_as_log->has_value());
+  auto missing = store->find_session("no-such-session");
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+
+  auto duplicate = store->create_session(s);
+  REQUIRE_FALSE(duplicate.ok());
+  CHECK(duplicate.error().code == "conflict");
+  SessionRecord same_log = make_session();
+  same_log.chat_log_id = s.chat_log_id;
+  auto log_clash = store->create_session(same_log);
+  REQUIRE_FALSE(log_clash.ok());
+  CHECK(log_clash.error().code == "conflict");
+
+  REQUIRE(store->touch_session(s.id, 9000).ok());
+  CHECK(find(*store, s.id).last_activity_ms == 9000);
+  REQUIRE(store->touch_session(s.id, 8000).ok());  // a clock stepping back
+  CHECK(find(*store, s.id).last_activity_ms == 9000);
+  CHECK(store->touch_session("nope", 1).error().code == "not_found");
+
+  json vars = {{"userName", "Bob"}, {"tool", {{"summary", "ok"}}}};
+  REQUIRE(store->update_variables(s.id, vars).ok());
+  CHECK(find(*store, s.id).variables == vars);
+  CHECK(store->update_variables("nope", vars).error().code == "not_found");
+
+  REQUIRE(store->end_session(s.id, 10000, "user_hangup").ok());
+  REQUIRE(store->end_session(s.id, 11000, "timeout").ok());  // the first end is kept
+  got = find(*store, s.id);
+  REQUIRE(got.ended_ms.has_value());
+  CHECK(*got.ended_ms == 10000);
+  CHECK(got.end_reason == "user_hangup");
+  auto end_missing = store->end_session("nope", 1, "x");
+  REQUIRE_FALSE(end_missing.ok());
+  CHECK(end_missing.error().code == "not_found");
+}
+
+TEST_CASE("open sessions and the latest session of a user", "[store]") {
+  auto store = open_store(":memory:");
+  SessionRecord old_one = make_session("a1", "u1", 1000);
+  SessionRecord recent = make_session("a1", "u1", 2000);
+  SessionRecord other_agent = make_session("a2", "u1", 3000);
+  SessionRecord anonymous = make_session("a1", "", 4000);
+  for (const auto* s : {&old_one, &recent, &other_agent, &anonymous}) {
+    REQUIRE(store->create_session(*s).ok());
+  }
+  auto latest = store->latest_user_session("a1", "u1");
+  REQUIRE(latest.ok());
+  REQUIRE(latest->has_value());
+  CHECK((*latest)->id == recent.id);
+  // Activity, not creation, decides.
+  REQUIRE(store->touch_session(old_one.id, 5000).ok());
+  latest = store->latest_user_session("a1", "u1");
+  REQUIRE(latest->has_value());
+  CHECK((*latest)->id == old_one.id);
+  auto nobody = store->latest_user_session("a1", "");
+  REQUIRE(nobody.ok());
+  CHECK_FALSE(nobody->has_value());
+  auto stranger = store->latest_user_session("a1", "u2");
+  REQUIRE(stranger.ok());
+  CHECK_FALSE(stranger->has_value());
+
+  REQUIRE(store->end_session(recent.id, 6000, "done").ok());
+  auto open = store->open_sessions();
+  REQUIRE(open.ok());
+  std::set<std::string> ids;
+  for (const auto& s : *open) ids.insert(s.id);
+  CHECK(ids == std::set<std::string>{old_one.id, other_agent.id, anonymous.id});
+}
+
+TEST_CASE("the continuation chain, oldest first, ends at a missing link", "[store]") {
+  auto store = open_store(":memory:");
+  SessionRecord a = make_session();
+  SessionRecord b = make_session();
+  SessionRecord c = make_session();
+  b.continued_from = a.id;
+  c.continued_from = b.id;
+  for (const auto* s : {&a, &b, &c}) REQUIRE(store->create_session(*s).ok());
+
+  auto chain = store->session_chain(c.id);
+  REQUIRE(chain.ok());
+  REQUIRE(chain->size() == 3);
+  CHECK((*chain)[0].id == a.id);
+  CHECK((*chain)[1].id == b.id);
+  CHECK((*chain)[2].id == c.id);
+
+  SessionRecord orphan = make_session();
+  orphan.continued_from = "purged-long-ago";
+  REQUIRE(store->create_session(orphan).ok());
+  chain = store->session_chain(orphan.id);
+  REQUIRE(chain.ok());
+  REQUIRE(chain->size() == 1);
+  CHECK(chain->front().id == orphan.id);
+
+  chain = store->session_chain("not-there");
+  REQUIRE(chain.ok());
+  CHECK(chain->empty());
+
+  // A cycle (only a damaged file could hold one) stops after 64 hops.
+  SessionRecord x = make_session();
+  SessionRecord y = make_session();
+  x.continued_from = y.id;
+  y.continued_from = x.id;
+  REQUIRE(store->create_session(x).ok());
+  REQUIRE(store->create_session(y).ok());
+  chain = store->session_chain(x.id);
+  REQUIRE(chain.ok());
+  CHECK(chain->size() == 64);
+}
+
+TEST_CASE("chat lines are numbered in order and found by id", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.db());
+  SessionRecord s = make_session("a1", "", 1000);
+  SessionRecord other = make_session("a1", "", 1000);
+  REQUIRE(store->create_session(s).ok());
+  REQUIRE(store->create_session(other).ok());
+
+  static const std::regex uuid("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ChatLine line = make_line("line " + std::to_string(i), 2000 + i, i % 2 == 0);
+    if (i == 1) {
+      line.emitter = "get_weather";
+      line.context_vars = {{"city", "Zürich"}};
+    }
+    auto stored = store->append_line(s.id, line);
+    INFO((stored ? "" : stored.error().message));
+    REQUIRE(stored.ok());
+    CHECK(stored->seq == i + 1);
+    CHECK(stored->session_id == s.id);
+    CHECK(std::regex_match(stored->line_id, uuid));
+    ids.push_back(stored->line_id);
+  }
+  REQUIRE(store->append_line(other.id, make_line("elsewhere", 2500)).ok());
+  CHECK(find(*store, s.id).last_activity_ms == 2002);  // touched by the append
+
+  auto lines = store->lines_of(s.id);
+  REQUIRE(lines.ok());
+  REQUIRE(lines->size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    const ChatLine& line = (*lines)[static_cast<std::size_t>(i)];
+    CHECK(line.seq == i + 1);
+    CHECK(line.line_id == ids[static_cast<std::size_t>(i)]);
+    CHECK(line.text == "line " + std::to_string(i));
+    CHECK(line.timestamp_ms == 2000 + i);
+    CHECK(line.inbound == (i % 2 == 0));
+    CHECK_FALSE(line.interrupted);
+  }
+  CHECK((*lines)[1].emitter == "get_weather");
+  CHECK((*lines)[1].context_vars == json{{"city", "Zürich"}});
+  CHECK((*lines)[0].context_vars == json::object());
+  CHECK(*store->count_lines(s.id) == 3);
+  CHECK(*store->count_lines(other.id) == 1);
+  CHECK(*store->count_lines("nope") == 0);
+
+  auto owner = store->session_of_line(ids[2]);
+  REQUIRE(owner.ok());
+  REQUIRE(owner->has_value());
+  CHECK(**owner == s.id);
+  auto no_owner = store->session_of_line(s.id);
+  REQUIRE(no_owner.ok());
+  CHECK_FALSE(no_owner->has_value());
+
+  // A given line id is kept; a duplicate one is a conflict and changes nothing.
+  ChatLine given = make_line("given id", 3000);
+  given.line_id = "fixed-line-id";
+  REQUIRE(store->append_line(s.id, given).ok());
+  auto again = store->append_line(s.id, given);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == "conflict");
+  CHECK(*store->count_lines(s.id) == 4);
+
+  REQUIRE(store->mark_interrupted(ids[0], true).ok());
+  REQUIRE(store->mark_interrupted(ids[1], false).ok());
+  lines = store->lines_of(s.id);
+  CHECK((*lines)[0].interrupted);
+  CHECK((*lines)[0].text == "line 0");
+  CHECK((*lines)[1].interrupted);
+  CHECK((*lines)[1].text.empty());
+  CHECK(store->mark_interrupted("nope", true).error().code == "not_found");
+}
+
+TEST_CASE("a failed append leaves nothing behind", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.db());
+  auto missing = store->append_line("no-such-session", make_line("lost", 1));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == "not_found");
+  CHECK_THAT(missing.error().message, Catch::Contains("session"));
+  CHECK(raw_text(dir.db(), "SELECT COUNT(*) FROM chat_lines") == "0");
+
+  // A failure after the line was inserted (the session touch fails) rolls the insert back.
+  SessionRecord s = make_session("a1", "", 1000);
+  REQUIRE(store->create_session(s).ok());
+  raw_exec(dir.db(),
+           "CREATE TRIGGER fail_touch BEFORE UPDATE OF last_activity_ms ON sessions "
+           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  auto failed = store->append_line(s.id, make_line("half", 2000));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == "db_error");
+  CHECK_THAT(failed.error().message, Catch::Contains("injected failure"));
+  CHECK(*store->count_lines(s.id) == 0);
+  CHECK(find(*store, s.id).last_activity_ms == 1000);
+  raw_exec(dir.db(), "DROP TRIGGER fail_touch");
+  // The store is usable afterwards, and numbering did not skip.
+  auto ok = store->append_line(s.id, make_line("whole", 3000));
+  REQUIRE(ok.ok());
+  CHECK(ok->seq == 1);
+}
+
+TEST_CASE("chat logs of a user: filters, paging, total count", "[store]") {
+  auto store = open_store(":memory:");
+  // u1 on a1: sessions created at 1000..4000 with 0..3 lines.
+  std::vector<SessionRecord> mine;
+  for (int i = 0; i < 4; ++i) {
+    SessionRecord s = make_session("a1", "u1", 1000 * (i + 1));
+    REQUIRE(store->create_session(s).ok());
+    for (int n = 0; n < i; ++n) {
+      REQUIRE(store->append_line(s.id, make_line("x", 10000 + n)).ok());
+    }
+    mine.push_back(s);
+  }
+  SessionRecord other_user = make_session("a1", "u2", 2500);
+  SessionRecord other_agent = make_session("a2", "u1", 2500);
+  SessionRecord anonymous = make_session("a1", "", 2500);
+  for (const auto* s : {&other_user, &other_agent, &anonymous}) {
+    REQUIRE(store->create_session(*s).ok());
+    REQUIRE(store->append_line(s->id, make_line("y", 10000)).ok());
+  }
+
+  auto ids_of = [](const std::vector<SessionRecord>& list) {
+    std::vector<std::string> out;
+    for (const auto& s : list) out.push_back(s.id);
+    return out;
+  };
+  UserLogQuery q;
+  q.agent_id = "a1";
+  q.user_id = "u1";
+  std::uint32_t total = 99;
+  auto page = store->user_sessions(q, &total);
+  REQUIRE(page.ok());
+  CHECK(total == 3);  // the session with no lines is left out by default
+  CHECK(ids_of(*page) == std::vector<std::string>{mine[3].id, mine[2].id, mine[1].id});
+
+  q.include_empty = true;
+  page = store->user_sessions(q, &total);
+  CHECK(total == 4);
+  CHECK(page->size() == 4);
+  CHECK(page->back().id == mine[0].id);
+
+  q.include_empty = false;
+  q.minimum_messages = 2;
+  page = store->user_sessions(q, &total);
+  CHECK(total == 2);
+  CHECK(ids_of(*page) == std::vector<std::string>{mine[3].id, mine[2].id});
+
+  q.minimum_messages = 0;
+  q.date_from_ms = 2000;
+  q.date_to_ms = 3000;
+  page = store->user_sessions(q, &total);
+  CHECK(total == 2);
+  CHECK(ids_of(*page) == std::vector<std::string>{mine[2].id, mine[1].id});
+
+  q.date_from_ms.reset();
+  q.date_to_ms.reset();
+  q.from = 1;
+  q.how_many = 1;
+  page = store->user_sessions(q, &total);
+  CHECK(total == 3);  // the total ignores paging
+  CHECK(ids_of(*page) == std::vector<std::string>{mine[2].id});
+  q.from = 5;
+  page = store->user_sessions(q, nullptr);
+  REQUIRE(page.ok());
+  CHECK(page->empty());
+
+  UserLogQuery anonymous_query;
+  anonymous_query.agent_id = "a1";
+  page = store->user_sessions(anonymous_query, &total);
+  REQUIRE(page.ok());
+  CHECK(page->empty());  // "" is nobody: anonymous sessions are never listed
+  CHECK(total == 0);
+}
+
+TEST_CASE("purge removes old sessions of one agent with their lines", "[store]") {
+  auto store = open_store(":memory:");
+  SessionRecord old_a1 = make_session("a1", "", 1000);
+  SessionRecord new_a1 = make_session("a1", "", 1000);
+  SessionRecord old_a2 = make_session("a2", "", 1000);
+  for (const auto* s : {&old_a1, &new_a1, &old_a2}) REQUIRE(store->create_session(*s).ok());
+  auto line = store->append_line(old_a1.id, make_line("old", 1500));
+  REQUIRE(line.ok());
+  REQUIRE(store->touch_session(new_a1.id, 5000).ok());
+
+  auto purged = store->purge_sessions("a1", 2000);
+  REQUIRE(purged.ok());
+  CHECK(*purged == 1);
+  CHECK_FALSE(store->find_session(old_a1.id)->has_value());
+  CHECK(store->find_session(new_a1.id)->has_value());
+  CHECK(store->find_session(old_a2.id)->has_value());
+  CHECK_FALSE(store->session_of_line(line->line_id)->has_value());
+  CHECK(*store->count_lines(old_a1.id) == 0);
+  CHECK(*store->purge_sessions("a1", 2000) == 0);
+}
+
+TEST_CASE("the webhook outbox: enqueue, due, failure, backoff, give up, delivery", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.db());
+  OutboxItem item;
+  item.kind = "session_data";
+  item.url = "https://hooks.example/end";
+  item.headers = json::array({json::array({"X-Key", "v"})});
+  item.body = R"({"session_id":"s1"})";
+  item.idempotency_key = "session_data:s1";
+  item.created_ms = 1000;
+  item.next_attempt_ms = 1000;
+  auto first = store->enqueue(item);
+  REQUIRE(first.ok());
+
+  auto duplicate = store->enqueue(item);
+  REQUIRE_FALSE(duplicate.ok());
+  CHECK(duplicate.error().code == "conflict");
+
+  OutboxItem later = item;
+  later.idempotency_key = "tool:t1";
+  later.kind = "tool";
+  later.method = "GET";
+  later.next_attempt_ms = 5000;
+  auto second = store->enqueue(later);
+  REQUIRE(second.ok());
+  CHECK(*second != *first);
+  CHECK(*store->pending_count() == 2);
+
+  auto due = store->due_items(1000, 10);
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 1);
+  const OutboxItem& got = due->front();
+  CHECK(got.id == *first);
+  CHECK(got.kind == "session_data");
+  CHECK(got.url == item.url);
+  CHECK(got.method == "POST");
+  CHECK(got.headers == item.headers);
+  CHECK(got.body == item.body);
+  CHECK(got.idempotency_key == item.idempotency_key);
+  CHECK(got.created_ms == 1000);
+  CHECK(got.attempts == 0);
+  CHECK_FALSE(got.delivered_ms.has_value());
+  CHECK_FALSE(got.gave_up);
+  CHECK(store->due_items(5000, 10)->size() == 2);
+  CHECK(store->due_items(5000, 1)->size() == 1);
+
+  // A failure: attempts+1, the error kept, the next attempt pushed back.
+  REQUIRE(store->mark_failed(*first, 3000, "connection refused", 3).ok());
+  auto items = store->outbox_items();
+  REQUIRE(items.ok());
+  CHECK(items->at(0).attempts == 1);
+  CHECK(items->at(0).last_error == "connection refused");
+  CHECK(items->at(0).next_attempt_ms == 3000);
+  CHECK_FALSE(items->at(0).gave_up);
+  CHECK(store->due_items(2999, 10)->empty());
+  CHECK(store->due_items(3000, 10)->size() == 1);
+
+  REQUIRE(store->mark_failed(*first, 4000, "HTTP 500", 3).ok());
+  REQUIRE(store->mark_failed(*first, 9000, "HTTP 503", 3).ok());  // third of three attempts
+  items = store->outbox_items();
+  CHECK(items->at(0).attempts == 3);
+  CHECK(items->at(0).gave_up);
+  CHECK(items->at(0).last_error == "HTTP 503");
+  CHECK(store->due_items(100000, 10)->size() == 1);  // only the tool item
+  CHECK(*store->pending_count() == 1);
+  CHECK(store->mark_failed(*first, 1, "again", 3).error().code == "not_found");
+
+  REQUIRE(store->mark_delivered(*second, 6000).ok());
+  REQUIRE(store->mark_delivered(*second, 7000).ok());  // the first delivery time stays
+  items = store->outbox_items();
+  REQUIRE(items->at(1).delivered_ms.has_value());
+  CHECK(*items->at(1).delivered_ms == 6000);
+  CHECK(store->due_items(100000, 10)->empty());
+  CHECK(*store->pending_count() == 0);
+  CHECK(store->mark_delivered(424242, 1).error().code == "not_found");
+  CHECK(store->mark_failed(*second, 1, "late", 3).error().code == "not_found");
+
+  // The queue survives a reopen.
+  store.reset();
+  auto reopened = open_store(dir.db());
+  auto all = reopened->outbox_items();
+  REQUIRE(all.ok());
+  CHECK(all->size() == 2);
+}
+
+TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[store]") {
+  TempDir dir;
+  SessionRecord s = make_session();
+  {
+    auto store = open_store(dir.db());
+    REQUIRE(store->create_session(s).ok());
+  }
+  {
+    auto store = open_store(dir.db());  // an existing v1 file is not migrated again
+    CHECK(store->user_version() == 1);
+    CHECK(find(*store, s.id).agent_id == s.agent_id);
+  }
+
+  raw_exec(dir.db(), "PRAGMA user_version = 99");
+  auto newer = Store::open(dir.db());
+  REQUIRE_FALSE(newer.ok());
+  CHECK(newer.error().code == "db_version");
+  CHECK_THAT(newer.error().message, Catch::Contains("99"));
+  CHECK_THAT(newer.error().message, Catch::Contains("version 1"));
+  CHECK_THAT(newer.error().message, Catch::Contains(dir.db()));
+  CHECK(raw_text(dir.db(), "PRAGMA user_version") == "99");  // left as it was
+
+  std::string garbage = dir.path() + "/garbage.db";  // a name TempDir cleans up
+  {
+    std::ofstream out(garbage, std::ios::binary);
+    for (int i = 0; i < 200; ++i) out << "this is not an SQLite database, just text. ";
+  }
+  auto not_db = Store::open(garbage);
+  REQUIRE_FALSE(not_db.ok());
+  CHECK(not_db.error().code == "db_error");
+  CHECK_THAT(not_db.error().message, Catch::Contains(garbage));
+  CHECK_THAT(not_db.error().message, Catch::Contains("not a database"));
+
+  auto no_dir = Store::open(dir.path() + "/missing/dir/x.db");
+  REQUIRE_FALSE(no_dir.ok());
+  CHECK(no_dir.error().code == "db_error");
+  CHECK_THAT(no_dir.error().message, Catch::Contains("missing/dir/x.db"));
+}
+
+TEST_CASE("every acknowledged line survives a SIGKILL", "[store]") {
+  TempDir dir;
+  SessionRecord s = make_session("a1", "", 1000);
+  {
+    auto store = open_store(dir.db());
+    REQUIRE(store->create_session(s).ok());
+  }
+  int acks[2];
+  REQUIRE(::pipe(acks) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child: append as fast as it can, acknowledging each line id once append_line
+    // has returned (as the host would before replying), until it is killed.
+    ::close(acks[0]);
+    auto store = Store::open(dir.db());
+    if (!store) ::_exit(3);
+    for (int i = 0; i < 1000000; ++i) {
+      auto line = (*store)->append_line(s.id, make_line("line " + std::to_string(i), 2000 + i));
+      if (!line) ::_exit(4);
+      std::string ack = line->line_id + "\n";
+      if (::write(acks[1], ack.data(), ack.size()) != static_cast<ssize_t>(ack.size())) {
+        ::_exit(5);
+      }
+    }
+    ::_exit(0);
+  }
+  ::close(acks[1]);
+
+  // Read acknowledgements until 200 arrived (every wait bounded), then kill mid-stream.
+  std::string received;
+  auto count_lines_in = [](const std::string& text) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool killed = false;
+  char buffer[4096];
+  for (;;) {
+    if (!killed && (count_lines_in(received) >= 200 ||
+                    std::chrono::steady_clock::now() > deadline)) {
+      ::kill(child, SIGKILL);
+      killed = true;
+    }
+    pollfd p{acks[0], POLLIN, 0};
+    int ready = ::poll(&p, 1, 2000);
+    if (ready <= 0) break;  // nothing for 2 s: the child is gone (or stuck: killed above)
+    ssize_t n = ::read(acks[0], buffer, sizeof buffer);
+    if (n <= 0) break;  // EOF: the child is dead and the pipe drained
+    received.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(acks[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+
+  // Only complete ack lines count: a partial one was not acknowledged.
+  std::vector<std::string> acked;
+  std::size_t start = 0;
+  for (std::size_t nl = received.find('\n'); nl != std::string::npos;
+       nl = received.find('\n', start)) {
+    acked.push_back(received.substr(start, nl - start));
+    start = nl + 1;
+  }
+  REQUIRE(acked.size() >= 200);
+
+  auto store = open_store(dir.db());
+  auto lines = store->lines_of(s.id);
+  REQUIRE(lines.ok());
+  std::set<std::string> stored;
+  for (const auto& line : *lines) stored.insert(line.line_id);
+  std::size_t lost = 0;
+  for (const auto& id : acked) lost += stored.count(id) == 0 ? 1 : 0;
+  INFO("acknowledged " << acked.size() << ", stored " << stored.size());
+  CHECK(lost == 0);
+  CHECK(stored.size() >= acked.size());
+  // Numbering has no gaps after recovery either.
+  for (std::size_t i = 0; i < lines->size(); ++i) {
+    CHECK((*lines)[i].seq == static_cast<std::int64_t>(i + 1));
+  }
+}
