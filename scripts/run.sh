@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job, for now: build everything (native release) and show what the core makes of
-# an example embed URL. The host issue turns this into "start the host and open the widget".
+# Build everything (native release) and start parley-host with the demo agent on
+# 127.0.0.1:8080 (or the ADDR:PORT given as $1). It prints the widget URL to open; Ctrl-C
+# stops it cleanly. The demo database lives in build/ so a rerun resumes the same sessions.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
-url=${1:-'https://x.test/embed?id=a1&k=pk_1&userName=John%20Doe&tag=a&tag=b&plan=pro+max'}
-echo "parley url '$url'"
-./build/release/host/parley url "$url"
+listen=${1:-127.0.0.1:8080}
+exec ./build/release/host/parley-host --config host/demo/config.json --listen "$listen" \
+  --db build/parley-demo.db
