@@ -13,6 +13,8 @@ packages=(
   libsqlite3-dev libssl-dev                     # host storage, HMAC
   espeak-ng libespeak-ng-dev sox                # speech generated at test time
   libspeexdsp-dev libsamplerate0-dev            # reference resamplers (benchmarks only)
+  chromium                                      # the official Millis SDK test (headless)
+  util-linux                                    # taskset, for the host load benchmark
 )
 
 missing=()
@@ -40,7 +42,8 @@ fi
 # npm dependencies for node tests and benchmarks (none are needed at build time).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -f "$here/package.json" ]]; then
-  if [[ ! -d "$here/node_modules" || "$here/package.json" -nt "$here/node_modules" ]]; then
+  if [[ ! -d "$here/node_modules" || "$here/package.json" -nt "$here/node_modules" ||
+        "$here/package-lock.json" -nt "$here/node_modules" ]]; then
     (cd "$here" && npm install --no-audit --no-fund --loglevel=error && touch node_modules)
   fi
 fi

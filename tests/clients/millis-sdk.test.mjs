@@ -1,0 +1,241 @@
+// The official Millis web SDK (@millisai/web-sdk 1.0.15, unchanged) in headless Chromium with a
+// fake microphone against parley-host's /v1/voice (DESIGN §3, §5): start with metadata,
+// `onready` with a session id, audio frames reaching the host, a typed message answered with
+// the metadata, stop; then continuation by `session_continuation`, an unknown id, and a
+// refused public key as the SDK surfaces them.
+//
+//   node millis-sdk.test.mjs --host build/.../parley-host [--config host/demo/config.json]
+//   node millis-sdk.test.mjs --url http://127.0.0.1:8080/
+//
+// The SDK's ESM build imports bare package names, so it is bundled with esbuild (in memory)
+// and served, with a one-line page, from a small HTTP server on 127.0.0.1:0.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  check, checkEqual, fail, log, metric, requirePackage, runTest, sourceDir, waitFor,
+} from './harness.mjs';
+
+const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
+const PUBLIC_KEY = 'demo-public-key';
+const AGENT = 'demo';
+const USER_NAME = 'Ada';
+const FRAMES_WANTED = 50;  // the SDK sends ~124 frames/s; 50 is well under half a second's worth
+
+// What the SDK's unchanged ESM build needs to run in a page: one self-contained module.
+async function bundleSdk() {
+  const esbuild = requirePackage('esbuild');
+  const entry = path.join(sourceDir, 'node_modules', '@millisai', 'web-sdk', 'dist', 'index.mjs');
+  check(fs.existsSync(entry), `${entry} missing: run "npm install" in ${sourceDir}`);
+  const result = await esbuild.build({
+    entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0].contents;
+}
+
+// A spoken sentence as the fake microphone's input (Chromium loops the file).
+function makeSpeechWav(dir) {
+  const file = path.join(dir, 'speech.wav');
+  try {
+    execFileSync('espeak-ng', ['-w', file, 'Hello, my name is Ada. What is my name?']);
+  } catch (error) {
+    fail(`espeak-ng could not make the fake microphone's WAV (${error.message}): ` +
+         'install espeak-ng (scripts/setup.sh)');
+  }
+  return file;
+}
+
+// The page: it loads the SDK and keeps, per call, the client and every event it raised.
+const PAGE = `<!doctype html><meta charset="utf-8"><title>millis sdk test</title>
+<script type="module">
+import Millis from '/millis-sdk.js';
+const EVENTS = ['onopen', 'onready', 'onclose', 'onerror', 'onresponsetext', 'ontranscript',
+                'onsessionended', 'ai_action', 'onagentstate'];
+function plain(value) {
+  if (value && typeof value === 'object' && 'code' in value && 'wasClean' in value)
+    return { code: value.code, reason: value.reason };   // CloseEvent
+  if (typeof Event !== 'undefined' && value instanceof Event) return { type: value.type };
+  return value === undefined ? null : value;
+}
+window.calls = [];
+window.startCall = (endPoint, payload) => {
+  const client = Millis.createClient({ publicKey: payload.public_key, endPoint });
+  const call = { client, events: [] };
+  for (const name of EVENTS)
+    client.on(name, (a, b) => call.events.push({ name, a: plain(a), b: plain(b), t: Date.now() }));
+  delete payload.public_key;
+  client.start(payload).catch(e => call.events.push({ name: 'start_failed', a: String(e) }));
+  window.calls.push(call);
+  return window.calls.length - 1;
+};
+window.sdkLoaded = true;
+</script>`;
+
+function servePage(sdkBytes) {
+  const server = http.createServer((request, response) => {
+    if (request.url === '/millis-sdk.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' });
+      response.end(sdkBytes);
+    } else if (request.url === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      response.end(PAGE);
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
+  });
+  return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+// One SDK call in the page, with bounded waits on its events.
+class Call {
+  constructor(page, index, label) {
+    this.page = page;
+    this.index = index;
+    this.label = label;
+  }
+
+  static async start(page, endPoint, payload, label) {
+    const index = await page.evaluate(([e, p]) => window.startCall(e, p), [endPoint, payload]);
+    return new Call(page, index, label);
+  }
+
+  events() {
+    return this.page.evaluate(i => window.calls[i].events, this.index);
+  }
+
+  // The first event `name` (matching `where`, if given) within `ms`; fails naming what came.
+  async waitEvent(name, ms, where = () => true) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const events = await this.events();
+      const found = events.find(e => e.name === name && where(e));
+      if (found) return found;
+      const broken = events.find(e => e.name === 'start_failed' ||
+                                      (name !== 'onclose' && e.name === 'onclose'));
+      if (broken || Date.now() > end)
+        fail(`${this.label}: no "${name}" event ${broken ? 'before ' + broken.name : `within ${ms} ms`}; ` +
+             `events: ${JSON.stringify(events.map(e => [e.name, e.a, e.b]))}`);
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+  }
+
+  // Sends through the SDK's own send(); answers the page's time of sending.
+  send(text) {
+    return this.page.evaluate(([i, t]) => {
+      window.calls[i].client.send(t);
+      return Date.now();
+    }, [this.index, text]);
+  }
+
+  async stop() {
+    await this.page.evaluate(i => window.calls[i].client.stop(), this.index);
+    return this.waitEvent('onclose', 5000);
+  }
+}
+
+function checkReady(ready, what) {
+  const payload = ready.a;
+  check(payload && typeof payload === 'object', `${what}: onready carried no payload`);
+  check(typeof payload.session_id === 'string' && payload.session_id !== '',
+        `${what}: onready payload has no session_id: ${JSON.stringify(payload)}`);
+  return payload;
+}
+
+async function scenario({ host }) {
+  check(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: run scripts/setup.sh ` +
+        '(it installs the Debian package chromium), or set PARLEY_CHROMIUM');
+  const { chromium } = requirePackage('playwright-core');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-millis-'));
+  const wav = makeSpeechWav(dir);
+  const server = await servePage(await bundleSdk());
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 20000,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+           `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+  });
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(10000);
+    page.on('pageerror', error => log(`page error: ${error.message}`));
+    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    await page.waitForFunction(() => window.sdkLoaded === true, null, { timeout: 10000 });
+    const endPoint = new URL('v1/voice', host.url).href.replace(/^http/, 'ws');
+    const started = await metric(host.url, 'parley_sessions_started_total');
+
+    // 1. A call with metadata: onready with a session id, audio reaching the host.
+    const framesBefore = await metric(host.url, 'parley_frames_in_binary_total');
+    const call1 = await Call.start(page, endPoint, {
+      public_key: PUBLIC_KEY, agent: { agent_id: AGENT }, metadata: { userName: USER_NAME },
+    }, 'first call');
+    const ready1 = checkReady(await call1.waitEvent('onready', 15000), 'first call');
+    const first = ready1.session_id;
+    log(`first call ready: ${JSON.stringify(ready1)}`);
+    const frames = await waitFor(async () => {
+      const n = await metric(host.url, 'parley_frames_in_binary_total') - framesBefore;
+      return n >= FRAMES_WANTED ? n : undefined;
+    }, 5000, `parley_frames_in_binary_total to rise by ${FRAMES_WANTED} (the SDK's microphone frames)`);
+    log(`host counted ${frames} binary frames from the SDK`);
+
+    // The metadata reached the agent: the text extension, sent through the SDK's own send().
+    // Only text raised after the question counts (the welcome also names the user).
+    const asked = await call1.send(JSON.stringify({ method: 'text', data: 'what is my name' }));
+    const answer = await call1.waitEvent('onresponsetext', 10000,
+                                         e => e.t >= asked && typeof e.a === 'string' && e.a.includes(USER_NAME));
+    log(`answer to "what is my name": ${answer.a}`);
+    const closed1 = await call1.stop();
+    log(`first call closed: ${JSON.stringify(closed1.a)}`);
+
+    // 2. Continuation by session_continuation (a new client: see FINDINGS.md, SDK hazard).
+    const call2 = await Call.start(page, endPoint, {
+      public_key: PUBLIC_KEY, agent: { agent_id: AGENT }, metadata: { userName: USER_NAME },
+      session_continuation: { session_id: first },
+    }, 'continued call');
+    const ready2 = checkReady(await call2.waitEvent('onready', 15000), 'continued call');
+    log(`continued call ready: ${JSON.stringify(ready2)}`);
+    checkEqual(ready2.continuation, 'resumed', 'continued call: onready payload.continuation');
+    check(ready2.session_id === first || ready2.continued_from === first,
+          `continued call: onready neither keeps session ${first} nor says continued_from it: ` +
+          JSON.stringify(ready2));
+    await call2.stop();
+
+    // 3. An id the host never issued: a fresh session, said to be not found.
+    const unknown = crypto.randomUUID();
+    const call3 = await Call.start(page, endPoint, {
+      public_key: PUBLIC_KEY, agent: { agent_id: AGENT }, session_continuation: { session_id: unknown },
+    }, 'call continuing an unknown id');
+    const ready3 = checkReady(await call3.waitEvent('onready', 15000), 'call continuing an unknown id');
+    checkEqual(ready3.continuation, 'not_found', 'unknown id: onready payload.continuation');
+    check(ready3.session_id !== unknown && ready3.session_id !== first,
+          `unknown id: expected a new session id, got ${ready3.session_id}`);
+    check(ready3.continued_from === undefined, `unknown id: continued_from must be absent, got ${ready3.continued_from}`);
+    await call3.stop();
+
+    // 4. A refused public key: onerror {code, message} and close 4401 reach the SDK's user.
+    const call4 = await Call.start(page, endPoint, {
+      public_key: 'no-such-key', agent: { agent_id: AGENT },
+    }, 'call with a bad public key');
+    const closed4 = await call4.waitEvent('onclose', 10000);
+    checkEqual(closed4.a && closed4.a.code, 4401, 'bad public key: close code seen by the SDK');
+    const events4 = await call4.events();
+    const error4 = events4.find(e => e.name === 'onerror' && e.a && e.a.code !== undefined);
+    check(error4 && typeof error4.a.message === 'string' && error4.a.message !== '',
+          `bad public key: no onerror {code, message} before the close: ${JSON.stringify(events4.map(e => [e.name, e.a]))}`);
+    check(!events4.some(e => e.name === 'onready'), 'bad public key: the SDK got onready');
+
+    const startedNow = await metric(host.url, 'parley_sessions_started_total');
+    check(startedNow - started >= 2, `parley_sessions_started_total rose by ${startedNow - started}, expected ≥ 2`);
+  } finally {
+    await browser.close();
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runTest('native.clients.millis', process.argv.slice(2), 90000, scenario);
