@@ -101,12 +101,25 @@ class Conversation {
   // flight ends that one first (with what it has so far). Protocol: src/agent/CUSTOM_LLM.md.
   virtual void respond(std::string user_text, std::function<void(std::string_view)> partial,
                        std::function<void(AgentReply)> done) = 0;
-  // Ends the conversation; pending callbacks are still called once (with the fallback).
+  // Ends the conversation; pending callbacks are still called once (with what arrived so
+  // far, or the fallback). Dropping the last reference to a custom LLM conversation closes it.
   virtual void close() = 0;
   // The system prompt as assembled for this session (for the debug log and /admin).
   virtual const std::string& system_prompt() const = 0;
 };
 
+// The custom LLM link when the agent has custom_llm_websocket, else the built-in responder:
+// the first rule whose words (whole words, ASCII case folded; a non-ASCII byte counts as a
+// letter) or pattern (case-insensitive, matched in polynomial time on the first 1 KiB of the
+// text; a pattern with a backreference never matches) match answers with its reply template;
+// no match → the agent's fallback_reply. A rule with a tool first calls it: string values of
+// tool_arguments are templates, then metadata fills parameters named like its keys
+// (fill_function_arguments); the reply template sees the tool's JSON reply under `tool.`.
+// If the call fails (conversion, network, non-2xx, non-JSON) the action carries the error,
+// `fallback` is set and the reply is the template rendered without `tool` when it needs
+// nothing of it ({tool.x|fallback} forms), else fallback_reply. Replies never come from
+// inside respond(): always later, through the io_context. A null agent gives a conversation
+// that only falls back.
 std::shared_ptr<Conversation> make_conversation(boost::asio::io_context& io, HttpClient& http,
                                                 ConversationContext context);
 
