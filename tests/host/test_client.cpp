@@ -415,7 +415,12 @@ HostProcess::HostProcess(std::vector<std::string> args)
       }()) {}
 
 HostProcess::HostProcess(Options options) {
-  std::string binary = options.binary.empty() ? std::string(PARLEY_HOST_BINARY) : options.binary;
+  std::string binary = options.binary;
+  if (binary.empty()) {
+    const char* override_binary = std::getenv("PARLEY_TEST_HOST_BINARY");
+    binary = override_binary != nullptr && *override_binary != '\0' ? override_binary
+                                                                     : PARLEY_HOST_BINARY;
+  }
   log_path_ = options.log_path;
   if (log_path_.empty()) {
     std::string pattern = (std::filesystem::temp_directory_path() / "parley-host-XXXXXX.log").string();

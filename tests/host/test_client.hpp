@@ -117,7 +117,7 @@ class HostProcess {
     std::vector<std::string> args;       // e.g. {"--config", path, "--db", path}
     bool add_ephemeral_listen = true;    // append --listen 127.0.0.1:0
     std::string log_path;                // stderr goes here; "" = a temp file
-    std::string binary;                  // "" = PARLEY_HOST_BINARY
+    std::string binary;  // "" = $PARLEY_TEST_HOST_BINARY if set (e.g. an ASan build), else PARLEY_HOST_BINARY
     int start_timeout_ms = 10000;
   };
   explicit HostProcess(std::vector<std::string> args);

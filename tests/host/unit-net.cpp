@@ -12,12 +12,6 @@
 #include "parley/json.hpp"
 #include "test_client.hpp"
 
-// tests/host/CMakeLists.txt compiles only unit-*.cpp: until it also lists test_client.cpp
-// (and defines PARLEY_TEST_CLIENT_LINKED), the client is compiled here, in one TU only.
-#ifndef PARLEY_TEST_CLIENT_LINKED
-#include "test_client.cpp"
-#endif
-
 using namespace parley;
 using namespace parley::test;
 
