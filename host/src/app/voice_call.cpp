@@ -202,6 +202,7 @@ void VoiceCall::handle_text(std::string text) {
           self->send(AiAction{std::move(data), json::object()});
         }
         self->send(OnResponseText{result->reply.text, true});
+        if (result->reply.end_call) return self->end_call("agent_ended", "");
         self->note_activity();
       });
 }
