@@ -35,10 +35,14 @@ function noise(n) {
   return x;
 }
 
+// Our plans (pa_resampler_new's last argument, parley::audio::Plan): the build's default,
+// or one forced. The default is halfband first in scalar wasm and direct with SIMD.
+const PLAN = { default: 0, halfbandFirst: 1, direct: 2 };
+
 // Each contender: setup(inRate, outRate) -> { push(quantum Float32Array) -> samples out, free() }.
-function oursResampler(m) {
+function oursResampler(m, plan = PLAN.default) {
   return (inRate, outRate) => {
-    const r = m._pa_resampler_new(inRate, outRate);
+    const r = m._pa_resampler_new(inRate, outRate, plan);
     const inPtr = m._malloc(QUANTUM * 4), cap = 4096, outPtr = m._malloc(cap * 4);
     return {
       push(q) {
@@ -50,10 +54,10 @@ function oursResampler(m) {
   };
 }
 
-function oursCapture(m) {
+function oursCapture(m, plan = PLAN.default) {
   return (inRate) => {
     const frame = m._malloc(640), inPtr = m._malloc(QUANTUM * 4);
-    const c = m._pa_capture_new(inRate, frame);
+    const c = m._pa_capture_new(inRate, frame, plan);
     return {
       push(q) { m.HEAPF32.set(q, inPtr >> 2); return m._pa_capture_push(c, inPtr, q.length); },
       free() { m._pa_capture_free(c); m._free(frame); m._free(inPtr); },
@@ -139,6 +143,10 @@ const speexSimd = await loadSpeex(true);
 const contenders = [
   ['parley wasm', oursResampler(ours)],
   ['parley wasm SIMD', oursResampler(oursSimd)],
+  // The plan each build does not default to, where the plans differ (48k->16k): the
+  // measurement behind the defaults.
+  ['parley wasm, direct plan', oursResampler(ours, PLAN.direct), [48000, 16000]],
+  ['parley wasm SIMD, halfband-first plan', oursResampler(oursSimd, PLAN.halfbandFirst), [48000, 16000]],
   ['speex-resampler-wasm q5', speexResampler(speex, 5)],
   ['speex-resampler-wasm SIMD q5', speexResampler(speexSimd, 5)],
   ['speex-resampler-wasm q3', speexResampler(speex, 3)],
@@ -147,12 +155,14 @@ const contenders = [
 ];
 
 console.log(`WebAssembly under node ${process.version}, ${seconds} s of audio streamed in ${QUANTUM}-sample quanta, best of 5 interleaved rounds, x real time = audio seconds / CPU seconds.\n`);
+console.log('parley wasm: built without SIMD, its default plan (halfband first); parley wasm SIMD: -msimd128, its default plan (direct).\n');
 console.log('| pair | implementation | x real time | parley / it | parley SIMD / it |');
 console.log('|---|---|---:|---:|---:|');
 for (const [inRate, outRate] of [[48000, 16000], [44100, 16000], [16000, 48000], [16000, 44100]]) {
   const input = noise(Math.round(seconds * inRate));
-  const x = speeds(contenders.map(([, make]) => make), inRate, outRate, input);
-  const rows = contenders.map(([name], i) => [name, x[i]]);
+  const here = contenders.filter(([, , only]) => !only || (only[0] === inRate && only[1] === outRate));
+  const x = speeds(here.map(([, make]) => make), inRate, outRate, input);
+  const rows = here.map(([name], i) => [name, x[i]]);
   const mine = rows[0][1], mineSimd = rows[1][1];
   for (const [name, x] of rows) {
     console.log(`| ${inRate / 1000}k->${outRate / 1000}k | ${name} | ${x.toFixed(0)} | ${(mine / x).toFixed(2)} | ${(mineSimd / x).toFixed(2)} |`);
@@ -164,6 +174,8 @@ console.log('| implementation | x real time |');
 console.log('|---|---:|');
 const input = noise(Math.round(seconds * 48000));
 const chains = [['parley wasm', oursCapture(ours)], ['parley wasm SIMD', oursCapture(oursSimd)],
+  ['parley wasm, direct plan', oursCapture(ours, PLAN.direct)],
+  ['parley wasm SIMD, halfband-first plan', oursCapture(oursSimd, PLAN.halfbandFirst)],
   ['plain JS (linear + DataView PCM16)', plainJs(true)]];
 const chainSpeeds = speeds(chains.map(([, make]) => make), 48000, 16000, input);
 chains.forEach(([name], i) => console.log(`| ${name} | ${chainSpeeds[i].toFixed(0)} |`));

@@ -11,8 +11,9 @@ namespace pa = parley::audio;
 
 extern "C" {
 
-pa::Resampler* pa_resampler_new(int in_rate, int out_rate) {
-  auto r = pa::Resampler::create(in_rate, out_rate);
+// plan: 0 the build's default, 1 halfband first, 2 direct (pa::Plan's order).
+pa::Resampler* pa_resampler_new(int in_rate, int out_rate, int plan) {
+  auto r = pa::Resampler::create(in_rate, out_rate, static_cast<pa::Plan>(plan));
   return r ? new (std::nothrow) pa::Resampler(std::move(r).value()) : nullptr;
 }
 
@@ -28,8 +29,8 @@ struct Capture {
   std::uint8_t* frame_out;  // the last frame's 640 bytes are copied here (the "send")
 };
 
-Capture* pa_capture_new(int context_rate, std::uint8_t* frame_out) {
-  auto c = pa::CaptureChain::create(context_rate);
+Capture* pa_capture_new(int context_rate, std::uint8_t* frame_out, int plan) {
+  auto c = pa::CaptureChain::create(context_rate, static_cast<pa::Plan>(plan));
   return c ? new (std::nothrow) Capture{std::move(c).value(), frame_out} : nullptr;
 }
 

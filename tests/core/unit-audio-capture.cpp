@@ -68,6 +68,30 @@ TEST_CASE("muted capture sends silence frames at the same cadence", "[audio-capt
   CHECK(loud_frames == 50);
 }
 
+TEST_CASE("muting mid-stream gives exact zeros, not the filter's tail", "[audio-capture]") {
+  auto chain = pa::CaptureChain::create(48000);
+  REQUIRE(chain.ok());
+  auto& c = chain.value();
+  const auto loud = measure::tone(3000, 48000, 48000, 0.9);
+  std::size_t frames = 0;
+  // 7,990 samples at 16 kHz: 24 frames and 310 pending, so the filter's memory of the tone
+  // (~24 samples long) would reach into the second frame after the mute.
+  c.push(loud.data(), 23970, [&](const pa::FrameView&) { ++frames; });
+  c.set_muted(true);
+  std::size_t after = 0, nonzero_after_first = 0;
+  for (std::size_t pos = 0; pos < loud.size(); pos += 128) {
+    c.push(loud.data() + pos, 128, [&](const pa::FrameView& f) {
+      // The first frame still holds the samples pushed before the mute; every later one is
+      // silent from its first sample, though the resampler still remembers the tone.
+      if (after++ == 0) return;
+      for (std::size_t i = 0; i < pa::kFrameSamples; ++i) nonzero_after_first += f.samples[i] != 0 ? 1 : 0;
+    });
+  }
+  CHECK(frames == 24);
+  CHECK(after == 50);
+  CHECK(nonzero_after_first == 0);
+}
+
 TEST_CASE("push reports frames made and accepts any block size", "[audio-capture]") {
   auto chain = pa::CaptureChain::create(32000);
   REQUIRE(chain.ok());

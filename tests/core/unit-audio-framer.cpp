@@ -2,7 +2,10 @@
 // 16 kHz audio pushed in random chunk sizes (in memory: seconds, not an hour).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <limits>
 #include <random>
+#include <vector>
 
 #include "parley/audio/framer.hpp"
 
@@ -61,4 +64,38 @@ TEST_CASE("every sample of a frame is the one pushed", "[audio-framer]") {
   REQUIRE(out.size() == 960);  // three frames, 40 samples pending
   CHECK(framer.pending() == 40);
   CHECK(std::equal(out.begin(), out.end(), in.begin()));
+}
+
+TEST_CASE("float pushes encode into the same frames", "[audio-framer]") {
+  // The capture chain's path: floats encoded straight into the frame, interleaved with
+  // int16 pushes and cut at odd places, give what encoding first gives.
+  std::vector<float> in(1500);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 97) / 48.0f - 1.01f;
+  in[100] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::int16_t> expected(in.size());
+  pa::encode_pcm16(in.data(), in.size(), expected.data());
+
+  pa::Framer framer;
+  std::vector<std::int16_t> out;
+  std::vector<std::uint8_t> bytes;
+  const auto sink = [&](const pa::FrameView& f) {
+    out.insert(out.end(), f.samples, f.samples + pa::kFrameSamples);
+    bytes.insert(bytes.end(), f.bytes, f.bytes + 2 * pa::kFrameSamples);
+  };
+  framer.push_float(in.data(), 1, sink);
+  framer.push_float(in.data() + 1, 450, sink);
+  framer.push(expected.data() + 451, 49, sink);
+  framer.push_float(in.data() + 500, 0, sink);
+  framer.push_float(in.data() + 500, 1000, sink);
+  REQUIRE(out.size() == 1280);  // four frames, 220 samples pending
+  CHECK(framer.pending() == 220);
+  CHECK(framer.samples_in() == 1500);
+  CHECK(std::equal(out.begin(), out.end(), expected.begin()));
+  CHECK(out[100] == 0);  // NaN
+  CHECK(out[0] == -32768);  // clamped
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto u = static_cast<std::uint16_t>(out[i]);
+    REQUIRE(bytes[2 * i] == (u & 0xFF));
+    REQUIRE(bytes[2 * i + 1] == (u >> 8));
+  }
 }

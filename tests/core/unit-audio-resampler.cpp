@@ -2,14 +2,21 @@
 // with tone sweeps for each rate pair; bit-identical output however the input is chunked.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "audio/audio_measure.hpp"
+#include "parley/audio/dsp_math.hpp"
 #include "parley/audio/remez.hpp"
 #include "parley/audio/resampler.hpp"
 #include "vectors.hpp"
 
+using parley::audio::Plan;
 using parley::audio::Resampler;
 namespace measure = parley::test::audio;
 
@@ -24,8 +31,8 @@ std::vector<float> convert_all(Resampler& r, const std::vector<float>& in) {
 }
 
 // A fresh converter per signal: a copy of one designed once (the design is the slow part).
-measure::ConvertFn ours(int in_rate, int out_rate) {
-  auto designed = Resampler::create(in_rate, out_rate);
+measure::ConvertFn ours(int in_rate, int out_rate, Plan plan) {
+  auto designed = Resampler::create(in_rate, out_rate, plan);
   REQUIRE(designed.ok());
   return [prototype = std::move(designed).value()](const std::vector<float>& in) {
     Resampler r = prototype;
@@ -33,14 +40,15 @@ measure::ConvertFn ours(int in_rate, int out_rate) {
   };
 }
 
-void check_quality(const parley::json& pair, const parley::json& limits) {
+void check_quality(const parley::json& pair, const parley::json& limits, Plan plan = Plan::build_default) {
   const int in = pair["in"].get<int>(), out = pair["out"].get<int>();
   const double max_delay = pair.value("max_delay_ms", limits["max_delay_ms"].get<double>());
-  auto r = Resampler::create(in, out);
+  auto r = Resampler::create(in, out, plan);
   REQUIRE(r.ok());
-  const auto q = measure::measure_quality(ours(in, out), in, out);
-  INFO(in << " -> " << out << ": stopband " << q.stopband_db << " dB, ripple " << q.ripple_db
-          << " dB, SNR " << q.snr_db << " dB, delay " << q.delay_ms << " ms (designed "
+  const auto q = measure::measure_quality(ours(in, out, plan), in, out);
+  INFO(in << " -> " << out << (r.value().halfband_first() ? " (halfband first)" : "")
+          << ": stopband " << q.stopband_db << " dB, ripple " << q.ripple_db << " dB, SNR " << q.snr_db
+          << " dB, delay " << q.delay_ms << " ms (designed "
           << r.value().delay_seconds() * 1000 << " ms), " << r.value().macs_per_output()
           << " multiply-adds per output in " << r.value().stage_count() << " stage(s)");
   CHECK(q.stopband_db >= limits["stopband_db"].get<double>());
@@ -51,6 +59,16 @@ void check_quality(const parley::json& pair, const parley::json& limits) {
   // The reported delay is the measured one.
   CHECK(std::fabs(q.delay_ms - r.value().delay_seconds() * 1000) <=
         limits["delay_tolerance_ms"].get<double>());
+}
+
+// The plan this build does not default to: both must meet every bar.
+constexpr Plan kOtherPlan = parley::audio::kBuildDefaultPlan == Plan::direct ? Plan::halfband_first : Plan::direct;
+
+// Whether the two plans convert in_rate -> out_rate differently.
+bool plans_differ(int in_rate, int out_rate) {
+  auto halfband = Resampler::create(in_rate, out_rate, Plan::halfband_first);
+  REQUIRE(halfband.ok());
+  return halfband.value().halfband_first();
 }
 
 }  // namespace
@@ -65,14 +83,66 @@ TEST_CASE("other rate pairs, coprime ones included, meet it too", "[audio-resamp
   for (const auto& pair : v["other_pairs"]) check_quality(pair, v["limits"]);
 }
 
+TEST_CASE("the other plan meets the quality bar too", "[audio-resampler]") {
+  const auto v = parley::test::load_vectors("audio-resampler");
+  int differing = 0;
+  for (const auto* list : {&v["pairs"], &v["other_pairs"]}) {
+    for (const auto& pair : *list) {
+      if (!plans_differ(pair["in"].get<int>(), pair["out"].get<int>())) continue;
+      ++differing;
+      check_quality(pair, v["limits"], kOtherPlan);
+    }
+  }
+  CHECK(differing >= 2);  // 48k -> 16k and 96k -> 16k at least
+}
+
 TEST_CASE("each pair gets the planned stages", "[audio-resampler]") {
+  // The vectors give the halfband_first plan's stages; the direct plan drops the halfband.
   const auto vectors = parley::test::load_vectors("audio-resampler");  // outlives the loop
   for (const auto& plan : vectors["stage_plans"]) {
-    auto r = Resampler::create(plan["in"].get<int>(), plan["out"].get<int>());
-    REQUIRE(r.ok());
+    const int in = plan["in"].get<int>(), out = plan["out"].get<int>();
     INFO(plan.dump());
-    CHECK(r.value().stage_count() == plan["stages"].get<std::size_t>());
+    auto halfband = Resampler::create(in, out, Plan::halfband_first);
+    auto direct = Resampler::create(in, out, Plan::direct);
+    auto by_default = Resampler::create(in, out);
+    REQUIRE(halfband.ok());
+    REQUIRE(direct.ok());
+    REQUIRE(by_default.ok());
+    const bool halves = halfband.value().halfband_first();
+    CHECK(halfband.value().stage_count() == plan["stages"].get<std::size_t>());
+    CHECK(direct.value().stage_count() == plan["stages"].get<std::size_t>() - (halves ? 1 : 0));
+    CHECK_FALSE(direct.value().halfband_first());
+    // build_default is this build's measured choice (bench/audio/README.md).
+    const auto& expected = parley::audio::kBuildDefaultPlan == Plan::direct ? direct.value() : halfband.value();
+    CHECK(by_default.value().stage_count() == expected.stage_count());
+    CHECK(by_default.value().halfband_first() == expected.halfband_first());
   }
+}
+
+TEST_CASE("the designs' sine and cosine in turns are accurate and periodic", "[audio-resampler]") {
+  // sincos_turns replaces libm's sin and cos (and their 3 KB argument reduction) in the
+  // filter designs; checked against long double, and whole turns must change nothing.
+  const long double two_pi = 6.283185307179586476925286766559L;
+  double worst = 0.0;
+  for (int i = -20000; i <= 20000; ++i) {
+    const double t = i / 9973.0;  // [-2, 2], no special fractions
+    double s = 0.0, c = 0.0;
+    parley::audio::detail::sincos_turns(t, s, c);
+    const long double arg = two_pi * static_cast<long double>(t);
+    worst = std::max(worst, static_cast<double>(std::fabs(s - std::sin(arg))));
+    worst = std::max(worst, static_cast<double>(std::fabs(c - std::cos(arg))));
+    // Periodic to the bit: t' = i / 8192 and t' + 1000 are both exact.
+    const double exact = i / 8192.0;
+    double s1 = 0.0, c1 = 0.0, s2 = 0.0, c2 = 0.0;
+    parley::audio::detail::sincos_turns(exact, s1, c1);
+    parley::audio::detail::sincos_turns(exact + 1000.0, s2, c2);
+    REQUIRE(s2 == s1);
+    REQUIRE(c2 == c1);
+  }
+  CHECK(worst < 4e-16);
+  CHECK(parley::audio::detail::cos_turns(0.25) == Approx(0.0).margin(1e-16));
+  CHECK(parley::audio::detail::sin_turns(0.25) == 1.0);
+  CHECK(parley::audio::detail::cos_turns(-0.5) == -1.0);
 }
 
 TEST_CASE("the equiripple design meets its deviations", "[audio-resampler]") {
@@ -109,21 +179,35 @@ TEST_CASE("the equiripple design meets its deviations", "[audio-resampler]") {
   CHECK_FALSE(parley::audio::detail::design_lowpass_equiripple(spec).ok);
 }
 
+namespace {
+
+// Each pair with each plan that converts it differently.
+std::vector<std::pair<parley::json, Plan>> chunking_cases(const parley::json& pairs) {
+  std::vector<std::pair<parley::json, Plan>> cases;
+  for (const auto& pair : pairs) {
+    cases.emplace_back(pair, Plan::direct);
+    if (plans_differ(pair["in"].get<int>(), pair["out"].get<int>())) cases.emplace_back(pair, Plan::halfband_first);
+  }
+  return cases;
+}
+
+}  // namespace
+
 TEST_CASE("output is bit-identical however the input is chunked", "[audio-resampler]") {
   const auto v = parley::test::load_vectors("audio-resampler");
   std::mt19937 rng(20240603);
-  for (const auto& pair : v["chunking_pairs"]) {
+  for (const auto& [pair, plan] : chunking_cases(v["chunking_pairs"])) {
     const int in = pair["in"].get<int>(), out = pair["out"].get<int>();
-    INFO(in << " -> " << out);
+    INFO(in << " -> " << out << (plan == Plan::halfband_first ? " halfband first" : " direct"));
     std::vector<float> input(static_cast<std::size_t>(in) * 2);
     std::normal_distribution<float> noise(0.0f, 0.3f);
     for (auto& s : input) s = noise(rng);
-    auto whole = Resampler::create(in, out);
+    auto whole = Resampler::create(in, out, plan);
     REQUIRE(whole.ok());
     const auto reference = convert_all(whole.value(), input);
 
     for (int trial = 0; trial < 3; ++trial) {
-      auto chunked = Resampler::create(in, out);
+      auto chunked = Resampler::create(in, out, plan);
       REQUIRE(chunked.ok());
       std::vector<float> got;
       std::uniform_int_distribution<std::size_t> size(1, 4096);
@@ -144,9 +228,12 @@ TEST_CASE("output is bit-identical however the input is chunked", "[audio-resamp
 
 TEST_CASE("output length tracks the exact rate ratio", "[audio-resampler]") {
   // Output k sits at input time k * in / out: after n inputs, ceil(n * out / in) outputs.
-  for (auto [in, out] : {std::pair{48000, 16000}, {44100, 16000}, {16000, 44100}, {44101, 16000},
-                         {96000, 44100}, {22050, 16000}}) {
-    auto r = Resampler::create(in, out);
+  for (auto [in, out, plan] : {std::tuple{48000, 16000, Plan::halfband_first}, {48000, 16000, Plan::direct},
+                               {44100, 16000, Plan::build_default}, {16000, 44100, Plan::build_default},
+                               {44101, 16000, Plan::build_default}, {96000, 44100, Plan::build_default},
+                               {22050, 16000, Plan::build_default}, {96000, 16000, Plan::halfband_first}}) {
+    INFO(in << " -> " << out << " plan " << static_cast<int>(plan));
+    auto r = Resampler::create(in, out, plan);
     REQUIRE(r.ok());
     std::vector<float> input(997, 0.25f), output(4096);
     std::uint64_t total_in = 0, total_out = 0;

@@ -4,17 +4,6 @@
 
 namespace parley::audio {
 
-std::int16_t float_to_pcm16(float sample) noexcept {
-  // In double, x * 32768 +- 0.5 is exact for every float, so rounding is exact too (in float,
-  // 0.49999997f + 0.5f would round up to 1). Truncating v +- 0.5 toward zero rounds halves
-  // away from zero, with no call to floor().
-  const double scaled = static_cast<double>(sample) * 32768.0;
-  if (!(scaled == scaled)) return 0;  // NaN
-  if (scaled >= 32767.0) return 32767;
-  if (scaled <= -32768.0) return -32768;
-  return static_cast<std::int16_t>(static_cast<std::int32_t>(scaled + (scaled < 0.0 ? -0.5 : 0.5)));
-}
-
 void encode_pcm16(const float* in, std::size_t count, std::int16_t* out) noexcept {
   for (std::size_t i = 0; i < count; ++i) out[i] = float_to_pcm16(in[i]);
 }

@@ -108,9 +108,9 @@ Status PlaybackChain::push_pcm16(const std::uint8_t* bytes, std::size_t byte_cou
   for (std::size_t done = 0; done < samples;) {
     const std::size_t n = std::min(kPiece, samples - done);
     (void)decode_pcm16_le(bytes + 2 * done, 2 * n, decoded_.data());  // n is whole samples
-    auto made = resampler_.process(decoded_.data(), n, resampled_.data(), resampled_.size());
-    if (!made) return std::move(made).error();  // cannot happen: resampled_ fits kPiece
-    if (auto s = queue_.push(resampled_.data(), made.value()); !s) return s;
+    // resampled_ holds what kPiece samples make, so no check (and no error path) here.
+    const std::size_t made = resampler_.process_unchecked(decoded_.data(), n, resampled_.data());
+    if (auto s = queue_.push(resampled_.data(), made); !s) return s;
     done += n;
   }
   return ok_status();

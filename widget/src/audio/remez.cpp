@@ -13,7 +13,7 @@ namespace {
 // error alternates with equal magnitude; the polynomial through r of them is evaluated in
 // barycentric form.
 struct GridPoint {
-  double omega, x, desired, weight;
+  double x, desired, weight;  // x = cos(omega)
 };
 
 // Barycentric weights 1 / prod_{j != k} (x_k - x_j), scaled to avoid under/overflow: only
@@ -52,13 +52,14 @@ LowpassDesign design_lowpass_equiripple(const LowpassSpec& spec) {
   const auto stop_n = std::max<std::size_t>(total - pass_n, 8);
   std::vector<GridPoint> grid;
   grid.reserve(pass_n + stop_n);
+  // Frequencies in turns (cycles per sample): cos_turns(f) is cos(2 pi f).
   for (std::size_t i = 0; i < pass_n; ++i) {
-    const double w = pass_w * static_cast<double>(i) / static_cast<double>(pass_n - 1);
-    grid.push_back({w, std::cos(w), 1.0, 1.0});
+    const double f = spec.pass_edge * static_cast<double>(i) / static_cast<double>(pass_n - 1);
+    grid.push_back({cos_turns(f), 1.0, 1.0});
   }
   for (std::size_t i = 0; i < stop_n; ++i) {
-    const double w = stop_w + (kPi - stop_w) * static_cast<double>(i) / static_cast<double>(stop_n - 1);
-    grid.push_back({w, std::cos(w), 0.0, spec.stop_weight});
+    const double f = spec.stop_edge + (0.5 - spec.stop_edge) * static_cast<double>(i) / static_cast<double>(stop_n - 1);
+    grid.push_back({cos_turns(f), 0.0, spec.stop_weight});
   }
   const std::size_t g = grid.size();
 
@@ -153,7 +154,7 @@ LowpassDesign design_lowpass_equiripple(const LowpassSpec& spec) {
     }
     ws = barycentric_weights(xs);
     for (std::size_t m = 0; m <= half; ++m) {
-      const double x = std::cos(2 * kPi * static_cast<double>(m) / static_cast<double>(n));
+      const double x = cos_turns(static_cast<double>(m) / static_cast<double>(n));
       double num = 0.0, den = 0.0, exact = 0.0;
       bool hit = false;
       for (std::size_t k = 0; k < r && !hit; ++k) {
@@ -173,11 +174,13 @@ LowpassDesign design_lowpass_equiripple(const LowpassSpec& spec) {
   out.taps.assign(n, 0.0);
   for (std::size_t i = 0; i < n; ++i) {
     // h[i] = (1/N) [A(0) + 2 sum_{m=1}^{half} A(w_m) cos(w_m (i - half))]
+    // w_m (i - half) in whole turns is m (i - half) / N: reduced mod N exactly in integers.
     double s = amp[0];
+    const auto offset = static_cast<long long>(i) - static_cast<long long>(half);
+    const auto period = static_cast<long long>(n);
     for (std::size_t m = 1; m <= half; ++m) {
-      s += 2.0 * amp[m] * std::cos(2 * kPi * static_cast<double>(m) *
-                                   (static_cast<double>(i) - static_cast<double>(half)) /
-                                   static_cast<double>(n));
+      const long long turns_n = static_cast<long long>(m) * offset % period;
+      s += 2.0 * amp[m] * cos_turns(static_cast<double>(turns_n) / static_cast<double>(n));
     }
     out.taps[i] = s / static_cast<double>(n);
   }

@@ -16,10 +16,11 @@ using detail::dot4n;
 using detail::kPi;
 using Stage = Resampler::Stage;
 
-// Scalar WebAssembly (no SIMD): V8's scalar code is bound by loads and multiplies, so the
-// symmetric filters are folded, one multiply per pair of taps. Vector builds (SSE natively,
-// wasm SIMD) keep plain rows: reversed vector loads would cost more than they save.
-#if defined(__wasm__) && !defined(__wasm_simd128__)
+// The scalar kernels (wasm without SIMD, kernels.hpp): V8's scalar code is bound by loads
+// and multiplies, so the symmetric filters are folded, one multiply per pair of taps. Vector
+// builds (SSE natively, wasm SIMD) keep plain rows: reversed vector loads would cost more
+// than they save.
+#if defined(PARLEY_AUDIO_SCALAR_KERNELS)
 constexpr bool kFoldSymmetricRows = true;
 #else
 constexpr bool kFoldSymmetricRows = false;
@@ -46,8 +47,11 @@ constexpr double kFallbackAttenuationDb = 92.0;
 // the coefficient error is ~1e-7, far below the 90 dB bar, and the table stays small.
 constexpr std::uint32_t kMaxExactPhases = 1024;
 constexpr std::uint32_t kInterpolatedRows = 1024;
-// New input samples taken per pass; the history buffer holds taps-1 more.
+// New input samples taken per pass; the history buffer holds `taps` more, and kSpare slots
+// never filled: the fused kernels always compute two outputs, and when only the first is
+// due they read the second's window up to two samples past the input (the result is dropped).
 constexpr std::size_t kBlock = 512;
+constexpr std::size_t kSpare = 2;
 
 std::size_t round_up4(double n) { return (static_cast<std::size_t>(std::ceil(std::max(n, 1.0))) + 3) / 4 * 4; }
 
@@ -99,9 +103,24 @@ void fold_rows(Stage& s) {
   s.fold_length = std::move(length);
 }
 
+// A folded 3:2 decimator from an odd-length prototype (rows spanning [0, taps) and
+// [1, taps)) gets the fused kernel, which reads each row's first half as its pair
+// coefficients. The odd row's centre tap is paired with itself, so it is halved in place:
+// c/2 * (x + x) == c * x exactly. (Only that kernel reads this table.)
+void fuse_three_two(Stage& s) {
+  const std::size_t taps = s.taps;
+  if (s.fold_length.size() != 2 || s.step != 3 || taps % 2 != 0 || s.fold_start[0] != 0 ||
+      s.fold_length[0] != taps || s.fold_start[1] != 1 || s.fold_length[1] != taps - 1) {
+    return;
+  }
+  s.table[taps + taps / 2] *= 0.5f;
+  s.fused_three_two = true;
+}
+
 void finish(Stage& s) {
   fold_rows(s);
-  s.history.assign(s.taps - 1 + kBlock, 0.0f);
+  fuse_three_two(s);
+  s.history.assign(s.taps + kBlock + kSpare, 0.0f);
   s.reset();
 }
 
@@ -123,9 +142,46 @@ float folded_dot(const float* r, const float* x, std::size_t n) noexcept {
   return (acc0 + acc1) + (acc2 + acc3);
 }
 
+// Two symmetric outputs whose windows overlap, in one pass (scalar kernels: the 3:2
+// stage's two phases, the halfband's consecutive outputs). Output A's pairs are
+// (x[d*i], x[last - d*i]) and B's are (x[d*(i + kLead)], x[last + d - d*i]), i in [0, pairs),
+// with coefficients ra[i] and rb[i]: B's near samples are A's kLead pairs later and its far
+// ones A's one pair earlier, so each sample is loaded once for both. Reads x[0, last + d].
+// With kCentre each also adds centre times its middle sample (A: x[last/2], B: x[last/2+d]).
+// When only one of the two is due the caller drops the other; since every output is
+// computed by this same code in the same order either way, chunking cannot change it.
+template <std::size_t kStride, std::size_t kLead, bool kCentre>
+void symmetric_pair(const float* x, std::size_t last, std::size_t pairs, const float* ra,
+                    const float* rb, float centre, float& out_a, float& out_b) noexcept {
+  constexpr std::size_t d = kStride;
+  float near[kLead + 2];  // near[j] == x[d * (i + j)]
+  for (std::size_t j = 0; j < kLead; ++j) near[j] = x[d * j];
+  float far_before = x[last + d];  // x[last + d - d * i]: A's far sample one pair back
+  float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;  // even and odd i
+  std::size_t i = 0;
+  for (; i + 2 <= pairs; i += 2) {
+    near[kLead] = x[d * (i + kLead)];
+    near[kLead + 1] = x[d * (i + kLead + 1)];
+    const float far0 = x[last - d * i], far1 = x[last - d * (i + 1)];
+    a0 += ra[i] * (near[0] + far0);
+    a1 += ra[i + 1] * (near[1] + far1);
+    b0 += rb[i] * (near[kLead] + far_before);
+    b1 += rb[i + 1] * (near[kLead + 1] + far0);
+    far_before = far1;
+    for (std::size_t j = 0; j < kLead; ++j) near[j] = near[j + 2];
+  }
+  if (i < pairs) {  // an odd count: the last pair goes to the even accumulators
+    const float far0 = x[last - d * i];
+    a0 += ra[i] * (near[0] + far0);
+    b0 += rb[i] * (x[d * (i + kLead)] + far_before);
+  }
+  out_a = kCentre ? (a0 + a1) + centre * x[last / 2] : a0 + a1;
+  out_b = kCentre ? (b0 + b1) + centre * x[last / 2 + d] : b0 + b1;
+}
+
 double sinc(double x) {
   if (std::fabs(x) < 1e-12) return 1.0;
-  return std::sin(kPi * x) / (kPi * x);
+  return detail::sin_turns(0.5 * x) / (kPi * x);  // sin(pi x), without libm's sin
 }
 
 // Kaiser-windowed sinc h(t), t in input samples on [0, T], centred on T/2 and cut off in the
@@ -247,7 +303,7 @@ Status check_sample_rate(int rate_hz, const char* what) {
   return ok_status();
 }
 
-Result<Resampler> Resampler::create(int in_rate_hz, int out_rate_hz) {
+Result<Resampler> Resampler::create(int in_rate_hz, int out_rate_hz, Plan plan) {
   if (auto s = check_sample_rate(in_rate_hz, "in_rate"); !s) return std::move(s).error();
   if (auto s = check_sample_rate(out_rate_hz, "out_rate"); !s) return std::move(s).error();
   Resampler r;
@@ -257,7 +313,8 @@ Result<Resampler> Resampler::create(int in_rate_hz, int out_rate_hz) {
 
   const int low = std::min(in_rate_hz, out_rate_hz), high = std::max(in_rate_hz, out_rate_hz);
   const double pass = kPassbandEdge * low, stop = kStopbandEdge * low;
-  if (in_rate_hz % 2 == 0 && in_rate_hz / 2 > out_rate_hz) {
+  if (plan == Plan::build_default) plan = kBuildDefaultPlan;
+  if (plan == Plan::halfband_first && in_rate_hz % 2 == 0 && in_rate_hz / 2 > out_rate_hz) {
     // Halfband 2:1 first, then the sharp stage at half the rate (see the header).
     set_geometry(r.second_, in_rate_hz / 2, out_rate_hz);
     if (r.second_.phases <= kMaxEquiripplePhases && design_equiripple(r.second_, pass, stop)) {
@@ -348,6 +405,10 @@ Result<std::size_t> Resampler::process(const float* input, std::size_t input_cou
                           " samples but " + std::to_string(input_count) +
                           " input samples make " + std::to_string(expected));
   }
+  return process_unchecked(input, input_count, output);
+}
+
+std::size_t Resampler::process_unchecked(const float* input, std::size_t input_count, float* output) noexcept {
   if (stage_count_ == 0) {
     if (input_count) std::memmove(output, input, input_count * sizeof(float));
     return input_count;
@@ -425,28 +486,11 @@ float Stage::output_sample(const float* window) const noexcept {
   return a + frac * (b - a);
 }
 
-// Symmetric halfband: each pair of taps equally far from the centre shares one multiply.
-// Two accumulators (independent add chains), always summed in the same order.
-float Stage::halfband_sample(const float* window) const noexcept {
-  const float* x = window + 1;  // the 4K-1 samples filtered
-  const float* g = table.data();
-  const std::size_t pairs = halfband_pairs, last = 4 * pairs - 2;
-  float acc0 = g[pairs] * x[2 * pairs - 1], acc1 = 0.0f;
-  std::size_t k = 0;
-  for (; k + 2 <= pairs; k += 2) {
-    acc0 += g[k] * (x[2 * k] + x[last - 2 * k]);
-    acc1 += g[k + 1] * (x[2 * k + 2] + x[last - 2 * k - 2]);
-  }
-  if (k < pairs) acc0 += g[k] * (x[2 * k] + x[last - 2 * k]);
-  return acc0 + acc1;
-}
-
 // Produces every output whose newest input sample is in the history buffer.
 std::size_t Stage::run_block(float* output) noexcept {
+  if (halfband) return run_halfband(output);
+  if (fused_three_two) return run_three_two(output);
   std::size_t produced = 0;
-  if (halfband) {
-    for (; next < fill; next += 2) output[produced++] = halfband_sample(&history[next + 1 - taps]);
-  }
   // An integer upsampler by 2..4 (16k -> 32k/48k/64k) computes each input's L outputs in
   // one pass over their shared window. The choice depends only on the stage, never on
   // how the input was split, so the output stays bit-identical.
@@ -478,18 +522,75 @@ std::size_t Stage::run_block(float* output) noexcept {
       ++next;
     }
   }
-  // Keep only the taps-1 samples the next output still needs.
-  const std::size_t discard = std::min(next + 1 - taps, fill);
+  return produced;
+}
+
+// Folded halfband (scalar kernels): consecutive outputs two at a time.
+std::size_t Stage::run_halfband(float* output) noexcept {
+  const std::size_t pairs = halfband_pairs, last = 4 * pairs - 2;
+  const float* g = table.data();
+  const float centre = table[pairs];
+  std::size_t produced = 0;
+  float unused = 0.0f;
+  for (; next < fill; next += 4, produced += 2) {
+    // The second output's window ends two samples later; if that is not in yet, it is
+    // dropped and computed again, as the first of the next pass.
+    const bool both = next + 2 < fill;
+    symmetric_pair<2, 1, true>(&history[next + 2 - taps], last, pairs, g, g, centre, output[produced],
+                               both ? output[produced + 1] : unused);
+    if (!both) {
+      next += 2;
+      produced += 1;
+      break;
+    }
+  }
+  return produced;
+}
+
+// Folded 3:2 decimator (scalar kernels): output 2j (phase 0) ends at input 3j, output
+// 2j+1 (phase 1) one sample later; both are read from the even output's window.
+std::size_t Stage::run_three_two(float* output) noexcept {
+  const std::size_t half = taps / 2, last = taps - 1;
+  const float* even_row = table.data();
+  const float* odd_row = even_row + taps + 1;  // its span starts at 1
+  std::size_t produced = 0;
+  float unused = 0.0f;
+  while (next < fill) {
+    if (phase == 0 && next + 1 < fill) {
+      symmetric_pair<1, 2, false>(&history[next + 1 - taps], last, half, even_row, odd_row, 0.0f,
+                                  output[produced], output[produced + 1]);
+      produced += 2;
+      next += 3;
+    } else if (phase == 0) {  // the odd output's sample is not in yet
+      symmetric_pair<1, 2, false>(&history[next + 1 - taps], last, half, even_row, odd_row, 0.0f,
+                                  output[produced++], unused);
+      phase = 1;
+      next += 1;
+    } else {  // the odd output alone, from its even partner's window
+      symmetric_pair<1, 2, false>(&history[next - taps], last, half, even_row, odd_row, 0.0f, unused,
+                                  output[produced++]);
+      phase = 0;
+      next += 2;
+    }
+  }
+  return produced;
+}
+
+// Drops the samples no output needs any more, keeping `taps` (see Stage::history).
+void Stage::compact() noexcept {
+  const std::size_t discard = next > taps ? std::min(next - taps, fill) : 0;
   std::memmove(history.data(), history.data() + discard, (fill - discard) * sizeof(float));
   fill -= discard;
   next -= discard;
-  return produced;
 }
 
 std::size_t Stage::process(const float* input, std::size_t input_count, float* output) noexcept {
   std::size_t produced = 0;
   while (input_count > 0) {
-    const std::size_t take = std::min(input_count, history.size() - fill);
+    // Compacting only when the room runs out moves the history once per several calls.
+    const std::size_t room = history.size() - kSpare;
+    if (room - fill < input_count) compact();
+    const std::size_t take = std::min(input_count, room - fill);
     std::memcpy(history.data() + fill, input, take * sizeof(float));
     fill += take;
     input += take;

@@ -16,8 +16,9 @@ namespace parley::audio {
 
 class CaptureChain {
  public:
-  // Errors: "bad_sample_rate" naming context_rate.
-  static Result<CaptureChain> create(int context_rate_hz);
+  // Errors: "bad_sample_rate" naming context_rate. `plan`: see Resampler (benchmarks
+  // compare both; the default is the build's faster one).
+  static Result<CaptureChain> create(int context_rate_hz, Plan plan = Plan::build_default);
 
   // Any number of samples; calls on_frame(const FrameView&) for each completed frame and
   // returns how many frames were completed.
@@ -26,8 +27,12 @@ class CaptureChain {
     const std::uint64_t before = framer_.frames_out();
     while (count > 0) {
       const std::size_t n = count < kPiece ? count : kPiece;
-      const std::size_t made = convert(samples, n);
-      framer_.push(pcm_.data(), made, on_frame);
+      // While muted the resampler is fed silence rather than skipped: the frame cadence
+      // stays exact, and unmuting starts from a clean history, not the room before the mute.
+      // The frames get exact zeros (not the filter's tail of the room): silence_ again.
+      const float* in = muted_ ? silence_.data() : samples;
+      const std::size_t made = resampler_.process_unchecked(in, n, resampled_.data());
+      framer_.push_float(muted_ ? silence_.data() : resampled_.data(), made, on_frame);
       samples += n;
       count -= n;
     }
@@ -43,13 +48,10 @@ class CaptureChain {
  private:
   CaptureChain(Resampler resampler);
   static constexpr std::size_t kPiece = 1024;  // context-rate samples converted per step
-  // Resamples and encodes n <= kPiece samples into pcm_; returns the 16 kHz sample count.
-  std::size_t convert(const float* samples, std::size_t n) noexcept;
 
   Resampler resampler_;
-  std::vector<float> resampled_;
-  std::vector<std::int16_t> pcm_;
-  std::vector<float> silence_;  // kPiece zeros, fed to the resampler while muted
+  std::vector<float> resampled_;  // room for what kPiece samples make
+  std::vector<float> silence_;  // kPiece zeros, fed to the resampler and framer while muted
   Framer framer_;
   bool muted_ = false;
 };

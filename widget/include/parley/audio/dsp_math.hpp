@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "parley/audio/kernels.hpp"
+
 namespace parley::audio::detail {
 
 inline constexpr double kPi = 3.14159265358979323846;
@@ -13,6 +15,51 @@ inline constexpr double kLn10 = 2.30258509299404568402;
 // Decibels by exp/log only: pow and log10 would each pull more of libm into the wasm.
 inline double db_to_amplitude(double db) { return std::exp(db * (kLn10 / 20.0)); }
 inline double power_to_db(double power) { return (10.0 / kLn10) * std::log(power); }
+
+// 1/k! for k = 0..18 (every k! up to 18! is exact in a double).
+struct InverseFactorials {
+  double value[19] = {};
+  constexpr InverseFactorials() {
+    double factorial = 1.0;
+    for (int k = 0; k < 19; ++k) {
+      if (k > 1) factorial *= k;
+      value[k] = 1.0 / factorial;
+    }
+  }
+};
+inline constexpr InverseFactorials kInverseFactorials{};
+
+// sin(2 pi t) and cos(2 pi t), t in turns (|t| < 2^50), for the filter designs. Whole
+// quarter turns come off exactly (t - n/4 is exact near n/4), so no argument reduction by an
+// inexact pi is needed, and the rest is a Taylor series on [-pi/4, pi/4] accurate to an ulp
+// or two. libm's sin and cos (with __rem_pio2) would add ~4 KB to the wasm.
+inline void sincos_turns(double t, double& sin_out, double& cos_out) {
+  const double quarters = std::nearbyint(4.0 * t);
+  const double x = 2.0 * kPi * (t - 0.25 * quarters);  // in [-pi/4, pi/4]
+  const double x2 = x * x;
+  const double* f = kInverseFactorials.value;
+  double s = f[17], c = f[18];  // Horner, from the x^17 and x^18 terms down
+  for (int k = 15; k >= 3; k -= 2) s = f[k] - x2 * s;
+  for (int k = 16; k >= 2; k -= 2) c = f[k] - x2 * c;
+  s = x * (1.0 - x2 * s);
+  c = 1.0 - x2 * c;
+  switch (static_cast<long long>(quarters) & 3) {
+    case 0: sin_out = s; cos_out = c; break;
+    case 1: sin_out = c; cos_out = -s; break;
+    case 2: sin_out = -s; cos_out = -c; break;
+    default: sin_out = -c; cos_out = s; break;
+  }
+}
+inline double cos_turns(double t) {
+  double s, c;
+  sincos_turns(t, s, c);
+  return c;
+}
+inline double sin_turns(double t) {
+  double s, c;
+  sincos_turns(t, s, c);
+  return s;
+}
 
 // Modified Bessel function of the first kind, order 0, by its power series (converges fast
 // for the window's arguments, at most ~15).
@@ -41,7 +88,7 @@ inline float sum_lanes(Float4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 // Dot product of n floats, n a multiple of 4. The summation order depends only on n (and
 // the build), so a given window and row always give the same bits.
-#if defined(__wasm__) && !defined(__wasm_simd128__)
+#if defined(PARLEY_AUDIO_SCALAR_KERNELS)
 // WebAssembly without SIMD: plain scalar accumulators. A Float4 would be lowered through
 // memory here and run four times slower (measured under node 20).
 inline float dot4n(const float* a, const float* b, std::size_t n) {
@@ -103,7 +150,7 @@ inline void dot4n_two_windows(const float* a, const float* b0, const float* b1, 
 // window loaded once: the L phases of an integer upsampler share their window.
 template <int K>
 inline void dot4n_rows(const float* rows, std::size_t stride, const float* x, std::size_t n, float* out) {
-#if defined(__wasm__) && !defined(__wasm_simd128__)
+#if defined(PARLEY_AUDIO_SCALAR_KERNELS)
   float acc[K][2] = {};
   for (std::size_t i = 0; i < n; i += 4) {
     const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];

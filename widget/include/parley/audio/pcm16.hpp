@@ -12,7 +12,19 @@
 
 namespace parley::audio {
 
-std::int16_t float_to_pcm16(float sample) noexcept;
+// Inline and branch-free: the capture chain converts every sample, and this loop then
+// vectorises (SSE, wasm SIMD) or at least runs without jumps (scalar wasm).
+inline std::int16_t float_to_pcm16(float sample) noexcept {
+  float scaled = sample * 32768.0f;  // exact: a power of two
+  scaled = scaled == scaled ? scaled : 0.0f;  // NaN
+  scaled = scaled < -32768.0f ? -32768.0f : scaled;
+  scaled = scaled > 32767.0f ? 32767.0f : scaled;
+  // Truncate, then round the exact remainder: halves go away from zero. (Adding 0.5 first
+  // would not do: 0.49999997f + 0.5f rounds up to 1 in float.)
+  const auto whole = static_cast<std::int32_t>(scaled);
+  const float rest = scaled - static_cast<float>(whole);  // exact, in (-1, 1)
+  return static_cast<std::int16_t>(whole + (rest >= 0.5f ? 1 : 0) - (rest <= -0.5f ? 1 : 0));
+}
 inline float pcm16_to_float(std::int16_t sample) noexcept {
   return static_cast<float>(sample) * (1.0f / 32768.0f);
 }

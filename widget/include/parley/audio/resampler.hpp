@@ -8,10 +8,13 @@
 // How a pair is converted (chosen in create()):
 // - equal rates: copied;
 // - downsampling from an even rate to less than half of it through a reduced ratio with few
-//   phases (48k->16k, 96k->16k, ...): a halfband 2:1 stage first, then the sharp stage at
-//   half the rate. The halfband's transition band is very wide (0.45 low to rate/2 - 0.45
-//   low) and every other tap is zero, so it costs ~10 multiplies per output; the sharp stage
-//   then runs on half as many input samples (48k->16k: 72 instead of 144 taps per output);
+//   phases (48k->16k, 96k->16k, ...), in the plan `halfband_first`: a halfband 2:1 stage
+//   first, then the sharp stage at half the rate. The halfband's transition band is very
+//   wide (0.45 low to rate/2 - 0.45 low) and every other tap is zero, so it costs ~10
+//   multiplies per output; the sharp stage then runs on half as many input samples
+//   (48k->16k: 72 instead of 144 taps per output). Whether that is faster depends on the
+//   build (measured, bench/audio/README.md): it is the default only in scalar WebAssembly,
+//   where every multiply counts; with SSE or wasm SIMD one long vector loop wins (`direct`);
 // - a reduced ratio L:M with few phases (16k->48k, 16k->24k, 8k->48k, ...): one stage whose
 //   prototype is an equiripple (Parks-McClellan) lowpass, which for the same delay reaches
 //   far more attenuation than a windowed sinc;
@@ -32,6 +35,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "parley/audio/kernels.hpp"
 #include "parley/result.hpp"
 
 namespace parley::audio {
@@ -42,16 +46,37 @@ inline constexpr int kMaxSampleRate = 96000;
 // Checks a sample rate against [kMinSampleRate, kMaxSampleRate]; `what` names the parameter.
 Status check_sample_rate(int rate_hz, const char* what);
 
+// Whether a downsampler by more than 2 from an even rate halves the rate first (see above).
+// Both plans meet the same quality bars; they differ in speed only, and by build.
+enum class Plan {
+  build_default,   // the faster one in this build: halfband_first in scalar WebAssembly
+  halfband_first,  // halfband 2:1 stage, then the sharp stage at half the rate
+  direct,          // the sharp stage alone, at the input rate
+};
+
+// The plan build_default stands for in this build (measured: bench/audio/README.md): with
+// the scalar kernels (wasm without SIMD) halving first, elsewhere one vector loop.
+#if defined(PARLEY_AUDIO_SCALAR_KERNELS)
+inline constexpr Plan kBuildDefaultPlan = Plan::halfband_first;
+#else
+inline constexpr Plan kBuildDefaultPlan = Plan::direct;
+#endif
+
+class CaptureChain;
+class PlaybackChain;
+
 class Resampler {
  public:
   // Errors: "bad_sample_rate" naming in_rate or out_rate and the allowed range.
-  static Result<Resampler> create(int in_rate_hz, int out_rate_hz);
+  static Result<Resampler> create(int in_rate_hz, int out_rate_hz, Plan plan = Plan::build_default);
 
   int in_rate() const noexcept { return in_rate_; }
   int out_rate() const noexcept { return out_rate_; }
   // Multiply-adds per output sample, over all stages (0 when the rates are equal).
   double macs_per_output() const noexcept;
   std::size_t stage_count() const noexcept { return stage_count_; }
+  // True when this converter runs the halfband_first plan (only some pairs can).
+  bool halfband_first() const noexcept { return hold_back_; }
   // Group delay (linear phase), in seconds.
   double delay_seconds() const noexcept;
   // Bytes held by filter tables and buffers (for the memory budget).
@@ -76,16 +101,22 @@ class Resampler {
     bool interpolated = false;  // phases interpolated between table rows
     // A halfband 2:1 decimator: table holds the K distinct nonzero side taps, then the
     // centre tap; the window is `taps` = 4K samples, of which the last 4K-1 are filtered.
-    // (Scalar WebAssembly only; vector builds keep the full 4K-tap row and use dot4n.)
+    // (Scalar kernels only; vector builds keep the full 4K-tap row and use dot4n.)
     bool halfband = false;
     std::size_t halfband_pairs = 0;  // K
-    // Scalar WebAssembly only: row r is symmetric over [fold_start[r], +fold_length[r]),
+    // Scalar kernels only: row r is symmetric over [fold_start[r], +fold_length[r]),
     // zero elsewhere, so taps equally far from its centre share one multiply. Empty if not.
     std::vector<std::uint32_t> fold_start, fold_length;
+    // Scalar kernels only: a folded 3:2 decimator (two phases, step 3, whose rows span
+    // [0, taps) and [1, taps)) computes its two outputs per 3 inputs in one pass.
+    bool fused_three_two = false;
     std::size_t taps = 0;       // a multiple of 4
     double delay_seconds = 0.0;
     std::vector<float> table;   // table_rows x taps
-    std::vector<float> history; // taps-1 past samples, then up to kBlock new ones
+    // The last `taps` samples (one more than the next output needs: a 3:2 stage's odd
+    // output is read from its even partner's window), then up to kBlock new ones, then two
+    // spare slots (see kSpare).
+    std::vector<float> history;
     std::size_t fill = 0, next = 0;
     std::uint32_t phase = 0;
 
@@ -95,12 +126,20 @@ class Resampler {
 
    private:
     std::size_t run_block(float* output) noexcept;
+    std::size_t run_halfband(float* output) noexcept;
+    std::size_t run_three_two(float* output) noexcept;
     float output_sample(const float* window) const noexcept;
-    float halfband_sample(const float* window) const noexcept;
+    void compact() noexcept;
   };
 
  private:
+  friend class CaptureChain;
+  friend class PlaybackChain;
   Resampler() = default;
+
+  // process() without the checks: the caller guarantees room for output_count(input_count)
+  // samples (the chains size their buffers once for their largest piece).
+  std::size_t process_unchecked(const float* input, std::size_t input_count, float* output) noexcept;
 
   int in_rate_ = 0, out_rate_ = 0;
   std::size_t stage_count_ = 0;   // 0 (copy), 1 or 2
