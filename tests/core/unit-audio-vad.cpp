@@ -163,3 +163,48 @@ TEST_CASE("bad VAD settings are refused naming the field", "[audio-vad]") {
     CHECK_THAT(vad.error().message, Catch::Contains(field));
   }
 }
+
+TEST_CASE("a gate keeps echo below it from counting; a louder voice still starts speech",
+          "[audio-vad]") {
+  // The agent talks from 1 s to 4 s; its voice comes back through a speaker as a tone at
+  // -32 dBFS. The host gates at -26 dBFS (its own output level -20 dBFS, minus 6 dB). The
+  // user speaks over it at -18 dBFS from 2.5 s to 3.5 s.
+  const int rate = 16000;
+  auto signal = noise(6 * rate, -65, 21);
+  const auto add_tone = [&](double from_s, double to_s, double freq, double dbfs) {
+    const auto from = static_cast<std::size_t>(from_s * rate);
+    const auto burst = measure::tone(freq, rate, static_cast<std::size_t>((to_s - from_s) * rate),
+                                     std::pow(10.0, dbfs / 20.0) * std::sqrt(2.0));
+    for (std::size_t i = 0; i < burst.size(); ++i) signal[from + i] += burst[i];
+  };
+  add_tone(1.0, 4.0, 300, -32);
+  auto vad = pa::Vad::create({});
+  REQUIRE(vad.ok());
+  CHECK(vad.value().gate_dbfs() == pa::Vad::kNoGate);
+
+  SECTION("without a gate the echo is speech") {
+    CHECK(run_vad(signal).size() == 2);
+  }
+  SECTION("with the gate the echo is ignored, and the user over it is found") {
+    add_tone(2.5, 3.5, 700, -18);
+    std::vector<pa::VadEvent> events;
+    for (std::size_t pos = 0; pos < signal.size(); pos += 320) {
+      const double t = static_cast<double>(pos) / rate;
+      // The gate follows the agent's talking (set a window ahead of its voice, as the host
+      // sets it before it sends a frame).
+      vad.value().set_gate_dbfs(t >= 0.9 && t < 4.1 ? -26.0f : pa::Vad::kNoGate);
+      vad.value().push(signal.data() + pos, 320, [&](const pa::VadEvent& e) { events.push_back(e); });
+    }
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].kind == Kind::speech_start);
+    CHECK(std::fabs(static_cast<double>(events[0].sample) / rate - 2.5) <= 0.02);
+    CHECK(events[1].kind == Kind::speech_end);
+    // While the gate stays up, the user's end is found where the user stopped, not where
+    // the echo stopped.
+    CHECK(std::fabs(static_cast<double>(events[1].sample) / rate - 3.5) <= 0.02);
+  }
+  SECTION("a NaN gate is no gate") {
+    vad.value().set_gate_dbfs(std::nanf(""));
+    CHECK(vad.value().gate_dbfs() == pa::Vad::kNoGate);
+  }
+}

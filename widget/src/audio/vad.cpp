@@ -64,10 +64,13 @@ void Vad::start_window() noexcept {
   in_window_ = 0;
   sum_squares_ = 0.0;
   window_has_loud_sample_ = false;
+  window_gate_db_ = gate_db_;
   // Before the first window there is no floor: only the absolute level applies.
-  const double loud_db = have_floor_ ? std::max(floor_db_ + config_.threshold_db,
-                                                static_cast<double>(config_.min_speech_dbfs))
-                                     : static_cast<double>(config_.min_speech_dbfs);
+  const double loud_db =
+      std::max(have_floor_ ? std::max(floor_db_ + config_.threshold_db,
+                                      static_cast<double>(config_.min_speech_dbfs))
+                           : static_cast<double>(config_.min_speech_dbfs),
+               window_gate_db_);
   loud_amplitude_ = detail::db_to_amplitude(loud_db);
 }
 
@@ -77,7 +80,7 @@ bool Vad::end_window(VadEvent& event) noexcept {
   const double mean_square = sum_squares_ / static_cast<double>(window_);
   const double energy_db = mean_square > 1e-12 ? detail::power_to_db(mean_square) : -120.0;
   const bool loud = have_floor_ && energy_db > floor_db_ + config_.threshold_db &&
-                    energy_db > config_.min_speech_dbfs;
+                    energy_db > config_.min_speech_dbfs && energy_db > window_gate_db_;
   const std::uint64_t window_first = position_ - window_;
   const std::uint64_t first = window_has_loud_sample_ ? first_loud_ : window_first;
   const std::uint64_t last = window_has_loud_sample_ ? last_loud_ : position_ - 1;

@@ -10,6 +10,11 @@
 // loud level in the first loud window, speech_end the sample just after the last one in
 // the last loud window. They are reported once the onset or hangover has confirmed them,
 // so an event's time lies up to onset_ms (or hangover_ms) before the push that raises it.
+//
+// A gate (set_gate_dbfs) adds one more rule while it is set: a window is loud only when its
+// energy is also above the gate. The host raises the gate to its own output level while the
+// agent talks, so that the agent's voice coming back through a speaker does not count as the
+// user speaking, while a user who is clearly louder still barges in.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +57,12 @@ class Vad {
     }
   }
 
+  // The gate in dBFS, or kNoGate to turn it off (the default). NaN turns it off too. It
+  // applies from the next window on; the noise floor keeps following the signal meanwhile.
+  static constexpr float kNoGate = -1000.0f;
+  void set_gate_dbfs(float dbfs) noexcept { gate_db_ = dbfs == dbfs ? dbfs : kNoGate; }
+  float gate_dbfs() const noexcept { return static_cast<float>(gate_db_); }
+
   bool speaking() const noexcept { return speaking_; }
   float noise_floor_dbfs() const noexcept { return static_cast<float>(floor_db_); }
   std::uint64_t samples_in() const noexcept { return position_; }
@@ -86,6 +97,8 @@ class Vad {
   std::uint64_t first_loud_ = 0, last_loud_ = 0;
   bool have_floor_ = false;
   double floor_db_ = -120.0;
+  double gate_db_ = kNoGate;         // set_gate_dbfs
+  double window_gate_db_ = kNoGate;  // the gate the current window is judged by
   bool speaking_ = false;
   std::uint64_t loud_run_ = 0, quiet_run_ = 0;
   std::uint64_t run_start_ = 0;      // first loud sample of the current loud run
