@@ -44,7 +44,9 @@ inline json base_host_config() {
                {"allowed_origins", {"http://127.0.0.1:*"}},
                {"privacy_settings", {{"opt_out_data_collection", true}}},
                {"rules", {{{"words", {"hello"}}, {"reply", "Private hi."}}}}};
-  return json{{"server", {{"admin_key", "test-admin-key"}, {"log_level", "debug"}}},
+  // Speech off: these suites test the protocols; tests/host/unit-speech*.cpp turn it on.
+  return json{{"server",
+               {{"admin_key", "test-admin-key"}, {"log_level", "debug"}, {"speech", {{"enabled", false}}}}},
               {"agents", {alpha, brief, priv}}};
 }
 

@@ -13,6 +13,7 @@
 #include "parley/host/app.hpp"
 #include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
+#include "parley/host/speech.hpp"
 #include "sessions.hpp"
 #include "voice_call.hpp"
 
@@ -37,6 +38,7 @@ class HostApplication final : public Application {
         outbox_(io, store, http_, metrics, config.server.webhook_max_attempts),
         sessions_(io, config, store, metrics, http_, outbox_),
         memori_(sessions_, metrics),
+        speech_(SpeechService::create(io, config)),
         sweep_timer_(io) {
     if (auto open = store_.open_sessions(); open && !open->empty())
       log_event(LogLevel::info, "startup.sessions",
@@ -64,7 +66,7 @@ class HostApplication final : public Application {
     std::optional<std::string> origin;
     if (auto o = upgrade.header("origin")) origin = std::string(*o);
     auto call = std::make_shared<VoiceCall>(io_, sessions_, metrics_, std::move(sink),
-                                            std::move(origin), upgrade.remote);
+                                            std::move(origin), upgrade.remote, speech_.get());
     // Forget calls that are gone, so the list stays as long as the live calls.
     calls_.remove_if([](const std::weak_ptr<VoiceCall>& w) { return w.expired(); });
     calls_.push_back(call);
@@ -92,6 +94,7 @@ class HostApplication final : public Application {
       out += "# TYPE parley_webhook_outbox_pending gauge\n";
       out += "parley_webhook_outbox_pending " + std::to_string(*pending) + "\n";
     }
+    out += speech_->metrics_text();
     return out;
   }
 
@@ -158,6 +161,7 @@ class HostApplication final : public Application {
   OutboxDeliverer outbox_;
   SessionService sessions_;
   MemoriApi memori_;
+  std::unique_ptr<SpeechService> speech_;  // after sessions_: calls hold channels into it
   boost::asio::steady_timer sweep_timer_;
   std::list<std::weak_ptr<VoiceCall>> calls_;
 };

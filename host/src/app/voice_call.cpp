@@ -7,6 +7,7 @@
 #include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
 #include "parley/templates.hpp"
+#include "../speech/speech_channel.hpp"
 
 namespace parley::host {
 namespace {
@@ -33,13 +34,14 @@ constexpr const char* no_speech_notice =
 
 VoiceCall::VoiceCall(boost::asio::io_context& io, SessionService& sessions, Metrics& metrics,
                      std::shared_ptr<SocketSink> sink, std::optional<std::string> origin,
-                     std::string remote)
+                     std::string remote, SpeechService* speech)
     : io_(io),
       sessions_(sessions),
       metrics_(metrics),
       sink_(std::move(sink)),
       origin_(std::move(origin)),
       remote_(std::move(remote)),
+      speech_service_(speech),
       idle_timer_(io),
       duration_timer_(io) {
   const auto& limits = sessions_.config().server.limits;
@@ -161,8 +163,10 @@ void VoiceCall::handle_initiate(InitiateMessage initiate) {
                   " remote=" + self->remote_ +
                   (s.continuation ? " continuation=" + std::string(to_string(*s.continuation))
                                   : std::string()));
+    self->start_speech();
     const bool speak_first = self->agent_ && !self->agent_->flow.user_start_first;
     if (speak_first && !s.greeting.empty()) {
+      std::string line_id;
       if (!s.record.opted_out) {
         ChatLine line;
         line.timestamp_ms = now_epoch_ms();
@@ -171,8 +175,10 @@ void VoiceCall::handle_initiate(InitiateMessage initiate) {
         auto stored = self->sessions_.store().append_line(s.record.id, std::move(line));
         if (!stored)
           return self->refuse(CloseCode::internal_error, "db_error", stored.error().message);
+        line_id = stored->line_id;
       }
       self->send(OnResponseText{s.greeting, true});
+      self->speak(s.greeting, line_id);
     }
     self->arm_timers();
   });
@@ -202,13 +208,13 @@ void VoiceCall::handle_text(std::string text) {
           self->send(AiAction{std::move(data), json::object()});
         }
         self->send(OnResponseText{result->reply.text, true});
+        self->speak(result->reply.text, result->agent_line.line_id);
         if (result->reply.end_call) return self->end_call("agent_ended", "");
         self->note_activity();
       });
 }
 
 void VoiceCall::on_binary(const std::uint8_t* data, std::size_t size) {
-  (void)data;
   if (state_ == State::closed) return;
   if (auto valid = validate_audio_frame(size); !valid)
     return refuse(close_code_for_error(valid.error()), valid.error().code,
@@ -219,11 +225,43 @@ void VoiceCall::on_binary(const std::uint8_t* data, std::size_t size) {
                   "audio: more than " + std::to_string(limits.max_audio_bytes_per_s) +
                       " bytes per second");
   // Audio before onready is accepted and dropped: the Millis SDK starts streaming as soon as
-  // the socket opens. The speech engines come with issue 5; until then the agent says so.
-  if (state_ == State::live && !told_no_speech_) {
+  // the socket opens. A call that cannot hear says so, once.
+  if (state_ != State::live) return;
+  if (speech_ && speech_->hears()) return speech_->on_audio(data, size);
+  if (!told_no_speech_) {
     told_no_speech_ = true;
-    send(OnResponseText{no_speech_notice, true});
+    std::string notice = no_speech_notice;
+    if (speech_service_ && speech_service_->config().enabled && agent_)
+      notice = "I can read typed messages, but I cannot hear you: " +
+               speech_service_->hearing_problem(*agent_) + ". Please type your message.";
+    send(OnResponseText{notice, true});
+    speak(notice, "");
   }
+}
+
+void VoiceCall::start_speech() {
+  if (!speech_service_ || !agent_ || !speech_service_->config().enabled) return;
+  SpeechChannel::Events events;
+  std::weak_ptr<VoiceCall> weak = shared_from_this();
+  events.user_turn = [weak](std::string text) {
+    auto self = weak.lock();
+    if (self && log_enabled(LogLevel::debug))
+      log_event(LogLevel::debug, "call.voice_turn", "session=" + short_id(self->session_id_));
+    if (self && self->state_ == State::live && !self->ending_) self->handle_text(std::move(text));
+  };
+  events.interrupted = [weak](const std::string& line_id) {
+    auto self = weak.lock();
+    if (!self || !self->agent_) return;
+    (void)self->sessions_.store().mark_interrupted(line_id, self->agent_->flow.keep_interruption_message);
+  };
+  events.activity = [weak] {
+    if (auto self = weak.lock()) self->note_activity();
+  };
+  speech_ = std::make_shared<SpeechChannel>(*speech_service_, *agent_, sink_, std::move(events));
+}
+
+void VoiceCall::speak(const std::string& text, const std::string& line_id) {
+  if (speech_ && speech_->speaks()) speech_->say(text, {line_id, true, {}});
 }
 
 void VoiceCall::on_idle_timeout() {
@@ -258,24 +296,44 @@ void VoiceCall::note_activity() {
 }
 
 void VoiceCall::end_call(const std::string& reason, const std::string& spoken) {
-  if (state_ != State::live) return;
+  if (state_ != State::live || ending_) return;
+  std::string text, line_id;
   if (!spoken.empty()) {
-    const std::string text = fill_template(spoken, record_.variables).text;
+    text = fill_template(spoken, record_.variables).text;
     if (!record_.opted_out) {
       ChatLine line;
       line.timestamp_ms = now_epoch_ms();
       line.inbound = false;
       line.text = text;
-      (void)sessions_.store().append_line(session_id_, std::move(line));
+      if (auto stored = sessions_.store().append_line(session_id_, std::move(line)))
+        line_id = stored->line_id;
     }
     send(OnResponseText{text, true});
   }
+  if (speech_ && speech_->speaks()) {
+    // The last words are spoken (not interruptible) before the call ends. A timeout cuts what
+    // was being said; an agent that ends the call lets its reply finish.
+    ending_ = true;
+    if (reason != "agent_ended") speech_->cut();
+    std::weak_ptr<VoiceCall> weak = shared_from_this();
+    speech_->say(text.empty() ? std::string() : text,
+                 {line_id, false, [weak, reason](bool) {
+                    if (auto self = weak.lock()) self->finish_end(reason);
+                  }});
+    return;
+  }
+  finish_end(reason);
+}
+
+void VoiceCall::finish_end(const std::string& reason) {
+  if (state_ != State::live) return;
   send(OnSessionEnded{reason});
   end_reason_ = reason;
   sink_->close(to_int(CloseCode::normal), reason);
 }
 
 void VoiceCall::shut_down(const std::string& reason) {
+  if (speech_) speech_->stop();
   if (state_ == State::live) {
     send(OnSessionEnded{reason});
     end_reason_ = reason;
@@ -288,6 +346,7 @@ void VoiceCall::shut_down(const std::string& reason) {
 void VoiceCall::on_closed(std::uint16_t code) {
   const bool was_live = state_ == State::live;
   state_ = State::closed;
+  if (speech_) speech_->stop();
   idle_timer_.cancel();
   duration_timer_.cancel();
   if (!was_live) return;

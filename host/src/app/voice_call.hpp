@@ -14,16 +14,19 @@
 
 #include "parley/host/metrics.hpp"
 #include "parley/host/net_types.hpp"
+#include "parley/host/speech.hpp"
 #include "parley/protocol.hpp"
 #include "sessions.hpp"
 
 namespace parley::host {
 
+class SpeechChannel;
+
 class VoiceCall final : public SocketHandler, public std::enable_shared_from_this<VoiceCall> {
  public:
   VoiceCall(boost::asio::io_context& io, SessionService& sessions, Metrics& metrics,
             std::shared_ptr<SocketSink> sink, std::optional<std::string> origin,
-            std::string remote);
+            std::string remote, SpeechService* speech = nullptr);
   ~VoiceCall() override;
 
   void on_text(std::string_view text) override;
@@ -46,6 +49,10 @@ class VoiceCall final : public SocketHandler, public std::enable_shared_from_thi
   void arm_timers();
   void note_activity();
   bool take_tokens(double& bucket, double cost);
+  // Speech (issue 5): the pipeline is speech/speech_channel; these are the call's hooks.
+  void start_speech();
+  void speak(const std::string& text, const std::string& line_id);
+  void finish_end(const std::string& reason);
 
   boost::asio::io_context& io_;
   SessionService& sessions_;
@@ -62,6 +69,9 @@ class VoiceCall final : public SocketHandler, public std::enable_shared_from_thi
   bool turn_in_flight_ = false;
   bool ended_ = false;
   std::string end_reason_;
+  SpeechService* speech_service_ = nullptr;
+  std::shared_ptr<SpeechChannel> speech_;
+  bool ending_ = false;  // speaking the last words before onsessionended
 
   // Rate limits: token buckets refilled by elapsed steady time.
   double audio_bucket_ = 0;

@@ -561,7 +561,25 @@ Status parse_agent_voice(const json& agent, const std::string& path, VoiceConfig
       !s) {
     return s;
   }
-  return read_string(**object, voice_path, "voice_id", voice.voice_id, Presence::optional, 128);
+  if (voice.provider != "espeak-ng" && voice.provider != "none") {
+    return invalid(join_path(voice_path, "provider"),
+                   to_json_text(json(voice.provider)) + " is not a speech provider here: use "
+                   "\"espeak-ng\" or \"none\" (text only)");
+  }
+  if (auto s = read_string(**object, voice_path, "voice_id", voice.voice_id, Presence::optional,
+                           64);
+      !s) {
+    return s;
+  }
+  const bool name_ok = std::all_of(voice.voice_id.begin(), voice.voice_id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '+';
+  });
+  if (!name_ok) {
+    return invalid(join_path(voice_path, "voice_id"),
+                   "must be an espeak-ng voice name like \"en-us\" or \"en-gb+f3\" "
+                   "(letters, digits, _ - +)");
+  }
+  return ok_status();
 }
 
 Status parse_agent_timeout(const json& agent, const std::string& path, SessionTimeout& timeout) {
@@ -772,6 +790,61 @@ Status parse_limits(const json& server, const std::string& path, ServerLimits& l
   return ok_status();
 }
 
+// A whole number (possibly negative) from min to max.
+Status read_i32(const json& parent, const std::string& parent_path, const char* key,
+                std::int32_t& out, std::int32_t min, std::int32_t max) {
+  auto it = parent.find(key);
+  if (it == parent.end() || it->is_null()) return ok_status();
+  const std::string path = join_path(parent_path, key);
+  const std::string range = "from " + std::to_string(min) + " to " + std::to_string(max);
+  if (!it->is_number_integer()) {
+    return invalid(path, std::string("must be a whole number ") + range + ", not " +
+                             (it->is_number() ? to_json_text(*it) : json_type_name(*it)));
+  }
+  const bool in_range = it->is_number_unsigned()
+                            ? it->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
+                            : it->get<std::int64_t>() >= min && it->get<std::int64_t>() <= max;
+  if (!in_range) return invalid(path, to_json_text(*it) + " is out of range: must be " + range);
+  out = static_cast<std::int32_t>(it->get<std::int64_t>());
+  return ok_status();
+}
+
+Status parse_speech(const json& server, const std::string& path, SpeechConfig& speech) {
+  auto object = object_at(server, path, "speech");
+  if (!object) return object.error();
+  if (*object == nullptr) return ok_status();
+  std::string p = join_path(path, "speech");
+  if (auto s = check_keys(**object, p,
+                          {"enabled", "model_dir", "keyword_hints", "vocabulary", "workers",
+                           "queue_limit",
+                           "max_decoders", "vad_hangover_ms", "vad_onset_ms",
+                           "vad_threshold_db", "echo_gate_db", "echo_tail_ms",
+                           "max_utterance_s"});
+      !s) {
+    return s;
+  }
+  const json& o = **object;
+  Status steps[] = {
+      read_bool(o, p, "enabled", speech.enabled),
+      read_string(o, p, "model_dir", speech.model_dir, Presence::non_empty, 4096),
+      read_bool(o, p, "keyword_hints", speech.keyword_hints),
+      read_u32(o, p, "vocabulary", speech.vocabulary, 0, 200000),
+      read_u32(o, p, "workers", speech.workers, 1, 64),
+      read_u32(o, p, "queue_limit", speech.queue_limit, 1, 100000),
+      read_u32(o, p, "max_decoders", speech.max_decoders, 1, 256),
+      read_u32(o, p, "vad_hangover_ms", speech.vad_hangover_ms, 100, 5000),
+      read_u32(o, p, "vad_onset_ms", speech.vad_onset_ms, 10, 500),
+      read_u32(o, p, "vad_threshold_db", speech.vad_threshold_db, 3, 40),
+      read_i32(o, p, "echo_gate_db", speech.echo_gate_db, -40, 20),
+      read_u32(o, p, "echo_tail_ms", speech.echo_tail_ms, 0, 5000),
+      read_u32(o, p, "max_utterance_s", speech.max_utterance_s, 1, 120),
+  };
+  for (auto& step : steps) {
+    if (!step) return step;
+  }
+  return ok_status();
+}
+
 std::string resolve_path(const std::string& path, std::string_view base_dir) {
   if (path.empty() || path == ":memory:" || path.front() == '/' || base_dir.empty()) {
     return path;
@@ -789,7 +862,7 @@ Status parse_server(const json& root, ServerConfig& server, std::string_view bas
   const std::string p = "server";
   if (auto s = check_keys(o, p,
                           {"listen", "database", "web_root", "wasm_root", "admin_key",
-                           "log_level", "webhook_max_attempts", "limits"});
+                           "log_level", "webhook_max_attempts", "limits", "speech"});
       !s) {
     return s;
   }
@@ -802,6 +875,7 @@ Status parse_server(const json& root, ServerConfig& server, std::string_view bas
       read_string(o, p, "log_level", server.log_level, Presence::non_empty, 16),
       read_u32(o, p, "webhook_max_attempts", server.webhook_max_attempts, 1, 100),
       parse_limits(o, p, server.limits),
+      parse_speech(o, p, server.speech),
   };
   for (auto& step : steps) {
     if (!step) return step;
@@ -821,6 +895,7 @@ Status parse_server(const json& root, ServerConfig& server, std::string_view bas
   server.database = resolve_path(server.database, base_dir);
   server.web_root = resolve_path(server.web_root, base_dir);
   server.wasm_root = resolve_path(server.wasm_root, base_dir);
+  server.speech.model_dir = resolve_path(server.speech.model_dir, base_dir);
   return ok_status();
 }
 

@@ -61,9 +61,13 @@ struct FlowConfig {
   std::uint32_t response_delay_ms = 0;    // flow.response_delay
 };
 
+// The agent's voice. provider "espeak-ng" speaks with that synthesizer; "none" keeps the
+// agent text-only even when the server has speech on. voice_id is an espeak-ng voice name
+// with an optional variant ("en-us", "en-gb+f3"; 1..64 of [A-Za-z0-9_+-]); empty = from
+// `language` ("en-US" -> "en-us").
 struct VoiceConfig {
   std::string provider = "espeak-ng";
-  std::string voice_id;  // e.g. "en-us"; empty = from `language`
+  std::string voice_id;
 };
 
 struct AgentConfig {
@@ -111,6 +115,33 @@ struct ServerLimits {
   std::uint32_t max_text_messages_per_s = 20;
 };
 
+// Speech on /v1/voice (issue 5): the user's audio is recognised (pocketsphinx), the agent's
+// replies are spoken (espeak-ng). Engines run on `workers` threads, never on the io thread.
+struct SpeechConfig {
+  bool enabled = true;  // false: every call is text-only, as before speech existed
+  // pocketsphinx model: <model_dir>/en-us (acoustic model), en-us.lm.bin, cmudict-en-us.dict
+  // (Debian's pocketsphinx-en-us). Missing files are reported at start; calls go text-only.
+  std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+  bool keyword_hints = true;            // the agents' rule words and custom_vocabulary
+  // The recognizer knows this many of the general model's most likely words (plus the hint
+  // words); 0 = all 72,547. Fewer words recognise faster (see bench/speech), 0..200000.
+  std::uint32_t vocabulary = 10000;
+  std::uint32_t workers = 2;            // engine threads, 1..64
+  std::uint32_t queue_limit = 256;      // jobs waiting for a worker, 1..100000
+  std::uint32_t max_decoders = 8;       // recognisers alive at once (~150 MB each), 1..256
+  std::uint32_t vad_hangover_ms = 600;  // this much quiet ends the user's turn, 100..5000
+  std::uint32_t vad_onset_ms = 30;      // this much speech starts it, 10..500
+  std::uint32_t vad_threshold_db = 12;  // above the noise floor, 3..40
+  // While the agent talks, user audio counts only when it is louder than the agent's own
+  // output level plus this (dB, -40..20). A browser's echo canceller (on by default in
+  // getUserMedia) leaves the agent's voice 30 dB down or more; -18 keeps such residue out
+  // with room to spare and lets a user at an ordinary level through at once. Without an
+  // echo canceller (a loudspeaker next to the microphone, echo ~10-20 dB down) raise it.
+  std::int32_t echo_gate_db = -18;
+  std::uint32_t echo_tail_ms = 300;     // the gate stays up this long after our last frame
+  std::uint32_t max_utterance_s = 15;   // a longer turn is ended there, 1..120
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";  // ADDR:PORT (port 0 = ephemeral)
   std::string database = "parley.db";     // SQLite file (":memory:" for throwaway)
@@ -120,6 +151,7 @@ struct ServerConfig {
   std::string log_level = "info";  // debug, info, warn, error
   std::uint32_t webhook_max_attempts = 8;
   ServerLimits limits;
+  SpeechConfig speech;
 };
 
 struct HostConfig {

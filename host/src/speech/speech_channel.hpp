@@ -1,0 +1,153 @@
+// The speech of one voice call (issue 5), on the io thread: the user's audio goes through the
+// core's VAD (with a pre-roll kept so the recognizer hears the start of a word) to the
+// recognizer on the speech workers, partial and final transcripts come back as
+// `ontranscript`, and a finished turn (after the agent's response_delay) goes to the call.
+// The agent's replies are synthesised on the workers, brought to 16 kHz by the core's
+// resampler, cut into 640-byte frames by the core's framer, and sent one every 20 ms by a
+// timer on an absolute schedule.
+//
+// Turn-taking: a user who starts speaking while the agent talks cuts it (barge-in) when the
+// agent's flow.interruption.allowed and the reply is interruptible: synthesis stops, queued
+// audio is dropped, `clear` goes out, and the cut lines are reported (Events::interrupted).
+// Otherwise that utterance is ignored. Echo: while the agent talks (and echo_tail_ms after
+// its last frame) the VAD's gate sits at the agent's own recent output level plus
+// echo_gate_db, so the agent's voice coming back through a speaker is not heard as the user.
+//
+// Engine work never runs here: each utterance has at most one recognition job in flight
+// (which serialises its stream), audio that arrives meanwhile is batched into the next job;
+// each call has at most one synthesis in flight. A full worker queue keeps the audio and
+// retries every 20 ms (counted as queue_full); a turn that still cannot be recognised is
+// dropped and counted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "parley/audio/framer.hpp"
+#include "parley/audio/vad.hpp"
+#include "parley/host/config.hpp"
+#include "parley/host/net_types.hpp"
+#include "parley/host/speech.hpp"
+#include "parley/result.hpp"
+
+namespace parley::host {
+
+class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
+ public:
+  struct Events {
+    std::function<void(std::string text)> user_turn;            // what the user said
+    std::function<void(const std::string& line_id)> interrupted;  // an agent line was cut
+    std::function<void()> activity;  // the user started speaking / the agent stopped
+  };
+  struct SayOptions {
+    std::string line_id;        // the stored agent line this speaks ("" = none)
+    bool interruptible = true;  // false: barge-in does not cut it (the call's last words)
+    std::function<void(bool completed)> done;  // played to the end (true) or cut (false)
+  };
+  using Clock = std::chrono::steady_clock;
+
+  // `agent` outlives the channel. Hears when service.can_hear(agent), speaks when
+  // service.can_speak(agent).
+  SpeechChannel(SpeechService& service, const AgentConfig& agent,
+                std::shared_ptr<SocketSink> sink, Events events);
+  ~SpeechChannel();
+  SpeechChannel(const SpeechChannel&) = delete;
+  SpeechChannel& operator=(const SpeechChannel&) = delete;
+
+  bool hears() const { return hears_; }
+  bool speaks() const { return speaks_; }
+  // True from say() until the last frame of the last queued text went out.
+  bool talking() const { return !segments_.empty(); }
+
+  // User audio: PCM16 LE mono 16 kHz, an even number of bytes (checked by the caller).
+  void on_audio(const std::uint8_t* data, std::size_t size);
+  // Queues `text` to be spoken after whatever is being spoken. Empty text speaks nothing:
+  // its done comes when everything queued before it has been said. Without a synthesizer,
+  // or for empty text with nothing queued, done(true) comes at once (through the io_context).
+  void say(std::string text, SayOptions options);
+  // Cuts everything being spoken or queued (as barge-in does, `clear` included, but not
+  // counted as one): for the end of the call.
+  void cut();
+  // The call is gone: stops timers, cancels engine work; no event or callback follows.
+  void stop();
+
+ private:
+  struct RecWork;
+  struct RecResult;
+  struct Utterance;
+  struct Segment;
+
+  void on_vad_start(std::uint64_t sample);
+  void on_vad_end();
+  void end_utterance();
+  void kick(const std::shared_ptr<Utterance>& u);
+  void on_rec_result(const std::shared_ptr<Utterance>& u, RecResult result);
+  void queue_turn(const std::string& text);
+  void deliver_turn();
+  void arm_retry();
+
+  void start_synth();
+  void on_synth_audio(std::uint64_t segment_id, std::vector<std::int16_t> samples);
+  void on_synth_done(std::uint64_t segment_id, Status status);
+  void start_pacing();
+  void pace();
+  void send_frame();
+  void complete_front();
+  void cut_agent(bool barge_in);
+  float echo_gate_dbfs(Clock::time_point now);
+  Segment* find_segment(std::uint64_t id);
+
+  SpeechService& service_;
+  const AgentConfig& agent_;
+  std::shared_ptr<SocketSink> sink_;
+  Events events_;
+  bool hears_ = false;
+  bool speaks_ = false;
+  bool stopped_ = false;
+  std::string voice_;
+
+  // ---- listening
+  std::optional<audio::Vad> vad_;
+  std::vector<std::int16_t> ring_;   // the last ring_.size() input samples (pre-roll)
+  std::uint64_t samples_in_ = 0;     // input samples so far (the VAD's clock)
+  std::shared_ptr<Utterance> current_;
+  std::vector<std::shared_ptr<Utterance>> finishing_;  // ended, waiting for their final
+  bool ignoring_ = false;  // until the VAD's next speech_end (not listened to)
+  std::uint64_t next_utterance_ = 1;
+  std::string pending_turn_;
+  RecognizerAdaptation adaptation_;  // this caller's, from its last utterance
+  boost::asio::steady_timer turn_timer_;
+  boost::asio::steady_timer retry_timer_;
+  bool retry_armed_ = false;
+
+  // ---- speaking
+  std::deque<Segment> segments_;     // front: being played
+  std::uint64_t next_segment_ = 1;
+  bool synth_in_flight_ = false;
+  std::uint64_t synth_segment_ = 0;  // the segment being synthesised
+  audio::Framer framer_;
+  struct OutFrame {
+    std::uint64_t segment;
+    std::string bytes;  // 640 bytes
+  };
+  std::deque<OutFrame> out_;
+  boost::asio::steady_timer pacer_;
+  bool pacing_ = false;
+  Clock::time_point next_frame_at_{};
+  Clock::time_point last_frame_at_{};
+  struct SentLevel {
+    Clock::time_point at;
+    float rms_dbfs;
+  };
+  std::deque<SentLevel> sent_levels_;  // the last 500 ms of frames sent
+};
+
+}  // namespace parley::host
