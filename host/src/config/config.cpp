@@ -809,13 +809,27 @@ Status read_i32(const json& parent, const std::string& parent_path, const char* 
   return ok_status();
 }
 
+// A number strictly between low and high.
+Status read_fraction(const json& parent, const std::string& parent_path, const char* key,
+                     double& out, double low, double high) {
+  auto it = parent.find(key);
+  if (it == parent.end() || it->is_null()) return ok_status();
+  const std::string path = join_path(parent_path, key);
+  const std::string range = "above " + to_json_text(json(low)) + " and below " + to_json_text(json(high));
+  if (!it->is_number()) return invalid(path, std::string("must be a number ") + range + ", not " + json_type_name(*it));
+  const double v = it->get<double>();
+  if (!(v > low && v < high)) return invalid(path, to_json_text(*it) + " is out of range: must be " + range);
+  out = v;
+  return ok_status();
+}
+
 Status parse_speech(const json& server, const std::string& path, SpeechConfig& speech) {
   auto object = object_at(server, path, "speech");
   if (!object) return object.error();
   if (*object == nullptr) return ok_status();
   std::string p = join_path(path, "speech");
   if (auto s = check_keys(**object, p,
-                          {"enabled", "model_dir", "keyword_hints", "vocabulary", "workers",
+                          {"enabled", "model_dir", "keyword_hints", "hint_weight", "vocabulary", "workers",
                            "queue_limit",
                            "max_decoders", "vad_hangover_ms", "vad_onset_ms",
                            "vad_threshold_db", "echo_gate_db", "echo_tail_ms",
@@ -828,6 +842,7 @@ Status parse_speech(const json& server, const std::string& path, SpeechConfig& s
       read_bool(o, p, "enabled", speech.enabled),
       read_string(o, p, "model_dir", speech.model_dir, Presence::non_empty, 4096),
       read_bool(o, p, "keyword_hints", speech.keyword_hints),
+      read_fraction(o, p, "hint_weight", speech.hint_weight, 0.0, 1.0),
       read_u32(o, p, "vocabulary", speech.vocabulary, 0, 200000),
       read_u32(o, p, "workers", speech.workers, 1, 64),
       read_u32(o, p, "queue_limit", speech.queue_limit, 1, 100000),

@@ -80,10 +80,27 @@ class EspeakSynthesizer final : public Synthesizer {
 
  private:
   // Under engine_mutex(). Voices are switched only when they change.
+  // A name is a voice file ("en-us", "gmw/en") or a language ("en-gb"), either with an
+  // optional "+variant"; a language is looked up among the voices that speak it.
   Status select_voice(const std::string& voice) {
     if (voice == selected_) return ok_status();
-    if (espeak_SetVoiceByName(voice.c_str()) != EE_OK)
-      return make_error("synth_unknown_voice", "espeak-ng has no voice '" + voice + "'");
+    if (espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
+      const auto plus = voice.find('+');
+      const std::string base = voice.substr(0, plus);
+      const std::string variant = plus == std::string::npos ? "" : voice.substr(plus);
+      bool found = false;
+      const espeak_VOICE** voices = espeak_ListVoices(nullptr);
+      for (int i = 0; voices && voices[i] && !found; ++i) {
+        // languages: [priority byte][name NUL] ... then a 0 byte.
+        for (const char* l = voices[i]->languages; l && *l; l += std::strlen(l + 1) + 2) {
+          if (base == l + 1 && voices[i]->identifier) {
+            found = espeak_SetVoiceByName((std::string(voices[i]->identifier) + variant).c_str()) == EE_OK;
+            break;
+          }
+        }
+      }
+      if (!found) return make_error("synth_unknown_voice", "espeak-ng has no voice '" + voice + "'");
+    }
     selected_ = voice;
     return ok_status();
   }

@@ -123,6 +123,9 @@ struct SpeechConfig {
   // (Debian's pocketsphinx-en-us). Missing files are reported at start; calls go text-only.
   std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
   bool keyword_hints = true;            // the agents' rule words and custom_vocabulary
+  // How much the hint words are favoured: their model's share when it is interpolated with the
+  // general one, above 0 and below 1 (see speech/pocketsphinx_recognizer.cpp).
+  double hint_weight = 0.05;
   // The recognizer knows this many of the general model's most likely words (plus the hint
   // words); 0 = all 72,547. Fewer words recognise faster (see bench/speech), 0..200000.
   std::uint32_t vocabulary = 10000;
