@@ -7,6 +7,7 @@
 #include <cmath>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "parley/audio/pcm16.hpp"
@@ -118,11 +119,13 @@ std::vector<Received> stream_realtime(WsClient& ws, const Samples& audio, Clock:
     return std::chrono::duration<double, std::milli>(t - t0).count();
   };
   bool stop = false;
+  std::optional<Clock::time_point> done_at;
   // Reads until `until`; returns false once the socket is gone.
   auto listen = [&](Clock::time_point until) {
     for (;;) {
       const auto now = Clock::now();
       const int wait = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count());
+      if (done_at && Clock::now() >= *done_at) stop = true;
       WsMessage m = ws.read(std::max(wait, 0));
       Received r;
       r.at_ms = ms_since(Clock::now());
@@ -156,7 +159,9 @@ std::vector<Received> stream_realtime(WsClient& ws, const Samples& audio, Clock:
           return false;
       }
       got.push_back(r);
-      if (options.done_when && options.done_when(got.back())) stop = true;
+      if (!done_at && options.done_when && options.done_when(got.back()))
+        done_at = Clock::now() + std::chrono::milliseconds(options.linger_ms);
+      if (done_at && Clock::now() >= *done_at) stop = true;
       if (wait <= 0) return true;
     }
   };

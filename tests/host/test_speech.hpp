@@ -55,8 +55,10 @@ struct Received {
 struct StreamOptions {
   int tail_ms = 2000;     // keep listening (and sending room noise, as a microphone does)
                           // this long after the audio
-  // Stop listening (after the audio is sent) once this returns true for a message.
+  // Stop listening (after the audio is sent) once this returns true for a message, and
+  // `linger_ms` later (to see that nothing else comes).
   std::function<bool(const Received&)> done_when;
+  int linger_ms = 0;
   // Mix the agent's audio back into what is sent, times this gain (a speaker next to the
   // microphone), from the frame after it arrived. 0 = none.
   float echo_gain = 0.0f;

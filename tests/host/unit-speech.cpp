@@ -264,6 +264,14 @@ TEST_CASE("a round trip: speech in, transcript, the rule's reply as text and pac
     if (!err.empty()) return;
     StreamOptions o;
     o.tail_ms = 2000 + static_cast<int>(expected / 16) + 1000;  // the reply plays at real time
+    // Done once the reply's frames are all in (then 300 ms more, to see that no more come).
+    const std::size_t all_frames = (expected + 319) / 320;
+    o.done_when = [all_frames, frames = std::size_t{0}, answering = false](const Received& r) mutable {
+      if (r.method == "start_answering") answering = true;
+      if (answering && r.kind == Received::Kind::binary) ++frames;
+      return frames >= all_frames;
+    };
+    o.linger_ms = 300;
     out = stream_realtime(ws, in, Clock::now(), o);
     ws.close();
   };
@@ -303,7 +311,8 @@ TEST_CASE("a round trip: speech in, transcript, the rule's reply as text and pac
   std::printf("[speech] round trip: end of speech -> first agent frame %.0f ms (VAD hangover 600 ms); "
               "reply %zu frames over %.0f ms\n",
               a.first_ms - speech_end_ms, a.frames, a.last_ms - a.first_ms);
-  CHECK(a.first_ms - speech_end_ms < 3000);  // the budget (p95 <= 800 ms) is bench/speech's
+  // Only a bound against "never": the budget (p95 <= 800 ms) is bench/speech's, measured there.
+  CHECK(a.first_ms - speech_end_ms < 5000);
 
   // flow.response_delay: the answer starts no sooner than 400 ms after the turn ended.
   const Transcript st = transcript_of(slow);
@@ -334,44 +343,47 @@ TEST_CASE("the first message is spoken at the start; a continued call speaks the
   const std::string greeting = "Hi Ada, I am listening.";
   const std::string resume = "Welcome back, Ada. Where were we?";  // the demo's resume_message
   const Samples quiet = room_noise(0.5);
-  auto call = [&](const std::string& continue_from, std::string* id) {
+  auto call = [&](const std::string& continue_from, std::string* id, std::size_t expected) {
     WsClient ws;
     INFO(open_call(ws, host.port(), "demo", {{"userName", "Ada"}}, id, continue_from));
     REQUIRE(ws.is_open());
     StreamOptions o;
-    o.tail_ms = 3500;
+    o.tail_ms = 4000;
+    o.done_when = [n = (expected + 319) / 320, frames = std::size_t{0}](const Received& r) mutable {
+      if (r.kind == Received::Kind::binary) ++frames;
+      return frames >= n;
+    };
+    o.linger_ms = 300;
     auto got = stream_realtime(ws, quiet, Clock::now(), o);
     ws.close();
     return got;
   };
   std::string id;
-  auto first_call = call("", &id);
+  const std::size_t expected = espeak_16k(greeting, "en-us", 1.0f).size();
+  const std::size_t expected_resume = espeak_16k(resume, "en-us", 1.0f).size();
+  auto first_call = call("", &id, expected);
   const Received* hello = first(first_call, "onresponsetext");
   REQUIRE(hello != nullptr);
   CHECK(hello->message["data"] == greeting);
   Audio a = audio_between(first_call, 0, 1e12);
-  const std::size_t expected = espeak_16k(greeting, "en-us", 1.0f).size();
-  CHECK(a.samples.size() >= expected);
-  CHECK(a.samples.size() <= expected + 480);
+  CHECK(static_cast<double>(a.samples.size()) >= 0.97 * static_cast<double>(expected));
+  CHECK(static_cast<double>(a.samples.size()) <= 1.03 * static_cast<double>(expected) + 480);
   CHECK(rms_dbfs(a.samples) > -35.0);
 
-  auto second_call = call(id, nullptr);
+  auto second_call = call(id, nullptr, expected_resume);
   const Received* back = first(second_call, "onresponsetext");
   REQUIRE(back != nullptr);
   CHECK(back->message["data"] == resume);
   a = audio_between(second_call, 0, 1e12);
-  const std::size_t expected_resume = espeak_16k(resume, "en-us", 1.0f).size();
-  CHECK(a.samples.size() >= expected_resume);
-  CHECK(a.samples.size() <= expected_resume + 480);
+  CHECK(static_cast<double>(a.samples.size()) >= 0.97 * static_cast<double>(expected_resume));
+  CHECK(static_cast<double>(a.samples.size()) <= 1.03 * static_cast<double>(expected_resume) + 480);
 }
 
 TEST_CASE("turn-taking: barge-in clears within 150 ms, echo is not the user, interruption rules",
           "[speech]") {
   TestHttpServer weather;
   auto long_greeting = [](json& a) {
-    a["first_message"] =
-        "Hi {userName|there}! I am the Parley demo agent. You can ask me about your name, your "
-        "plan, or the weather in Zurich, and I will do my best to answer you.";
+    a["first_message"] = "Hi {userName|there}! I am the Parley demo agent, and you can ask me about your name or your plan.";
   };
   HostFixture host(speech_config(weather.url("/weather"), {
       {"demo", long_greeting},
@@ -381,7 +393,7 @@ TEST_CASE("turn-taking: barge-in clears within 150 ms, echo is not the user, int
   }));
   const Samples hello = espeak_16k("hello there");
   REQUIRE(!hello.empty());
-  // While the greeting plays (it lasts ~8 s): the user says hello from 1.5 s.
+  // While the greeting plays (it lasts ~5 s): the user says hello from 1.5 s.
   const double lead_s = 1.5;
   const Samples over = utterance(hello, lead_s, 3.0);
   const double onset_ms = frame_time_ms(static_cast<std::size_t>(lead_s * kSpeechRate) + first_loud(hello));
@@ -408,7 +420,7 @@ TEST_CASE("turn-taking: barge-in clears within 150 ms, echo is not the user, int
     ws.close();
   };
   run_parallel({[&] { run("demo", over, keep, 0, 3000); }, [&] { run("dropper", over, drop, 0, 500); },
-                [&] { run("polite", over, polite, 0, 4000); },
+                [&] { run("polite", over, polite, 0, 1500); },
                 [&] { run("echoey", after, echo, 0.063f, 1500); }});
   for (Run* r : {&keep, &drop, &polite, &echo}) REQUIRE(r->error.empty());
 
@@ -445,7 +457,8 @@ TEST_CASE("turn-taking: barge-in clears within 150 ms, echo is not the user, int
     CHECK(first(polite.got, "clear") == nullptr);
     CHECK(first(polite.got, "ontranscript") == nullptr);
     const Audio a = audio_between(polite.got, 0, 1e12);
-    CHECK(a.frames * 20 > 6000);  // the whole greeting
+    const std::size_t whole = espeak_16k("Hi Ada! I am the Parley demo agent, and you can ask me about your name or your plan.", "en-us", 1.0f).size();
+    CHECK(static_cast<double>(a.samples.size()) >= 0.97 * static_cast<double>(whole));  // all of it
     const auto lines = stored_lines(host.db_path(), polite.session);
     REQUIRE(lines.size() == 1);
     CHECK_FALSE(lines[0].interrupted);
@@ -505,7 +518,7 @@ TEST_CASE("session timeouts speak their message, then end the call with the reas
     // The message was spoken, all of it, before the end.
     const Audio a = audio_between(got, said->at_ms, ended->at_ms);
     const std::size_t expected = espeak_16k(message, "en-us", 1.0f).size();
-    CHECK(a.samples.size() >= expected);
+    CHECK(static_cast<double>(a.samples.size()) >= 0.97 * static_cast<double>(expected));
     CHECK(audio_between(got, ended->at_ms, 1e12).frames == 0);
     REQUIRE(!got.empty());
     CHECK(got.back().kind == Received::Kind::closed);

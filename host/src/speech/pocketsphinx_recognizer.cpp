@@ -122,13 +122,13 @@ struct Pool {
   // The dictionary the decoders load (see the top of the file), made by the first build.
   std::once_flag vocabulary_once;
   std::string dict_path;
-  std::string temp_dict;  // ours to delete
+  int dict_fd = -1;  // the written dictionary, already unlinked: read as /proc/self/fd/N
   std::mutex pron_mutex;
   std::map<std::string, std::string> prons;  // hint word -> phones, from the full dictionary
 
   explicit Pool(const SpeechConfig& c) : config(c), paths(c.model_dir) {}
   ~Pool() {
-    if (!temp_dict.empty()) ::unlink(temp_dict.c_str());
+    if (dict_fd >= 0) ::close(dict_fd);
   }
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -165,13 +165,14 @@ struct Pool {
     std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/parley-dict-XXXXXX";
     const int fd = ::mkstemp(path.data());
     if (fd < 0) return;
-    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    ::close(fd);
-    if (!written) {
-      ::unlink(path.c_str());
+    // Unlinked at once: nothing is left behind, even by a host that is killed.
+    ::unlink(path.c_str());
+    if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      ::close(fd);
       return;
     }
-    dict_path = temp_dict = path;
+    dict_fd = fd;
+    dict_path = "/proc/self/fd/" + std::to_string(fd);
   }
 
   // The first pronunciation of `word` in the full dictionary ("" if none).
