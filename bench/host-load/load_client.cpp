@@ -41,6 +41,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "parley/protocol.hpp"
@@ -357,6 +358,73 @@ double percentile_ms(std::vector<std::uint32_t>& values, double p) {
   return values[index] / 1000.0;
 }
 
+// One Prometheus histogram read off /metrics: cumulative counts per upper bound (seconds).
+struct Histogram {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count), +Inf last
+  bool empty() const { return buckets.empty(); }
+};
+
+// GET /metrics from the host (blocking; called between phases only). Empty on failure.
+std::string fetch_metrics(const Options& options) {
+  try {
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(5));
+    stream.connect(resolver.resolve(options.address, options.port));
+    beast::http::request<beast::http::empty_body> request{beast::http::verb::get, "/metrics", 11};
+    request.set(beast::http::field::host, options.address);
+    beast::http::write(stream, request);
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> response;
+    beast::http::read(stream, buffer, response);
+    return response.body();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// The histogram `name` with label text `labels` (e.g. kind="binary", or "") from a scrape.
+Histogram parse_histogram(const std::string& text, const std::string& name, const std::string& labels) {
+  Histogram h;
+  const std::string prefix = "parley_" + name + "_bucket{" + (labels.empty() ? "" : labels + ",") + "le=\"";
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.compare(0, prefix.size(), prefix) != 0) continue;
+    const auto quote = line.find('"', prefix.size());
+    const auto space = line.rfind(' ');
+    if (quote == std::string::npos || space == std::string::npos) continue;
+    const std::string le = line.substr(prefix.size(), quote - prefix.size());
+    const double bound = le == "+Inf" ? INFINITY : std::strtod(le.c_str(), nullptr);
+    h.buckets.emplace_back(bound, std::strtod(line.c_str() + space + 1, nullptr));
+  }
+  return h;
+}
+
+// Quantile q (0..1) in ms of what was observed between two scrapes, interpolated linearly
+// inside the bucket that holds it (as Prometheus' histogram_quantile does). NaN if nothing.
+double histogram_quantile_ms(const Histogram& before, const Histogram& after, double q) {
+  if (after.empty() || before.buckets.size() != after.buckets.size()) return std::nan("");
+  std::vector<double> counts(after.buckets.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = after.buckets[i].second - before.buckets[i].second;
+  const double total = counts.back();
+  if (total <= 0) return std::nan("");
+  const double rank = q * total;
+  double lower = 0, below = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const double upper = after.buckets[i].first;
+    if (counts[i] >= rank) {
+      if (std::isinf(upper)) return lower * 1000.0;  // beyond the last bound: report it
+      const double in_bucket = counts[i] - below;
+      const double fraction = in_bucket > 0 ? (rank - below) / in_bucket : 1.0;
+      return (lower + (upper - lower) * fraction) * 1000.0;
+    }
+    lower = upper;
+    below = counts[i];
+  }
+  return std::nan("");
+}
+
 // Runs the io_context for `seconds`, or until `done()` (checked every 100 ms).
 template <typename Done>
 void run_until(asio::io_context& io, double seconds, Done done) {
@@ -404,6 +472,7 @@ void run_level(const Options& options, int n, const std::string& initiate, const
 
   run_until(io, options.warmup_s, [] { return false; });
   stats.reset();
+  const std::string scrape_before = fetch_metrics(options);
   const auto host_before = sample_process(options.host_pid);
   const double self_before = self_cpu_s();
   const auto t0 = Clock::now();
@@ -411,13 +480,22 @@ void run_level(const Options& options, int n, const std::string& initiate, const
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto host_after = sample_process(options.host_pid);
   const double self_cpu = self_cpu_s() - self_before;
+  const std::string scrape_after = fetch_metrics(options);
+  const auto handling = [&](double q) {
+    return histogram_quantile_ms(parse_histogram(scrape_before, "ws_message_handling_seconds", "kind=\"binary\""),
+                                 parse_histogram(scrape_after, "ws_message_handling_seconds", "kind=\"binary\""), q);
+  };
+  const auto loop_lag = [&](double q) {
+    return histogram_quantile_ms(parse_histogram(scrape_before, "io_loop_lag_seconds", ""),
+                                 parse_histogram(scrape_after, "io_loop_lag_seconds", ""), q);
+  };
   const int held = static_cast<int>(std::count_if(clients.begin(), clients.end(), [](const auto& c) { return c->ready(); }));
 
   const double frames_per_s = static_cast<double>(stats.frames_sent) / elapsed;
-  std::printf("%6d %6d %9.0f %8llu %8.2f %8.2f %8.2f %8.2f", n, held, frames_per_s,
-              static_cast<unsigned long long>(stats.frames_dropped), percentile_ms(stats.rtt_us, 0.5),
-              percentile_ms(stats.rtt_us, 0.99), percentile_ms(stats.rtt_us, 1.0),
-              percentile_ms(stats.lag_us, 0.99));
+  std::printf("%6d %6d %9.0f %8llu %8.3f %8.3f %8.2f %8.2f %8.2f %8.2f %8.2f", n, held, frames_per_s,
+              static_cast<unsigned long long>(stats.frames_dropped), handling(0.5), handling(0.99),
+              loop_lag(0.99), percentile_ms(stats.rtt_us, 0.5), percentile_ms(stats.rtt_us, 0.99),
+              percentile_ms(stats.rtt_us, 1.0), percentile_ms(stats.lag_us, 0.99));
   if (host_before && host_after && held > 0) {
     const double host_cpu = host_after->cpu_s - host_before->cpu_s;
     std::printf(" %7.1f%% %10.3f %8.1f", 100.0 * host_cpu / elapsed,
@@ -522,10 +600,11 @@ int main(int argc, char** argv) {
               "warmup %.0f s, measured %.0f s\n",
               options.address.c_str(), options.port.c_str(), options.host_pid,
               options.tone ? "tone" : "silence", kFrameBytes, options.warmup_s, options.duration_s);
-  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "N", "held", "frames/s", "dropped",
-              "rtt_p50", "rtt_p99", "rtt_max", "lag_p99", "host_cpu", "ms_cpu/s/st", "host_MiB", "client");
-  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "", "", "", "", "ms", "ms", "ms", "ms",
-              "", "", "", "cpu");
+  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "N", "held", "frames/s",
+              "dropped", "hdl_p50", "hdl_p99", "loop_p99", "rtt_p50", "rtt_p99", "rtt_max", "lag_p99",
+              "host_cpu", "ms_cpu/s/st", "host_MiB", "client");
+  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "", "", "", "", "ms", "ms",
+              "ms", "ms", "ms", "ms", "ms", "", "", "", "cpu");
   for (const int n : options.clients) run_level(options, n, initiate, frame);
   return 0;
 }

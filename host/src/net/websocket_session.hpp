@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -34,7 +35,7 @@ class WebSocketSession : public Connection,
   ~WebSocketSession() override;
 
   // Takes over the connection and answers the upgrade; the handler sees everything after.
-  void start(boost::beast::tcp_stream stream,
+  void start(boost::asio::ip::tcp::socket socket,
              boost::beast::http::request<boost::beast::http::string_body> upgrade,
              std::shared_ptr<SocketHandler> handler);
   // The application refused the upgrade: the sink is dead, sends are dropped.
@@ -76,7 +77,10 @@ class WebSocketSession : public Connection,
 
   std::shared_ptr<ServerState> state_;
   std::string remote_;
-  std::optional<boost::beast::websocket::stream<boost::beast::tcp_stream>> ws_;
+  // Over the plain socket, not beast::tcp_stream: the websocket stream keeps its own
+  // handshake and close timeouts, and tcp_stream's per-operation timer bookkeeping was a
+  // measurable share of the host's cost per audio frame (bench/host-load/README.md).
+  std::optional<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;
   std::shared_ptr<SocketHandler> handler_;
   std::uint64_t registry_id_ = 0;
   Phase phase_ = Phase::created;
