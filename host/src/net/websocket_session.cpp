@@ -58,7 +58,16 @@ void WebSocketSession::start(asio::ip::tcp::socket socket,
                              std::shared_ptr<SocketHandler> handler) {
   registry_id_ = state_->add(weak_from_this());
   handler_ = std::move(handler);
-  ws_.emplace(std::move(socket));
+  // Move the descriptor over to a socket of the concrete executor type (see ws_).
+  Socket own(state_->io.get_executor());
+  beast::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (!ec) own.assign(protocol, socket.release(ec), ec);
+  ws_.emplace(std::move(own));
+  if (ec) {
+    log_event(LogLevel::warn, "ws.adopt_failed", "remote=" + remote_ + " error=" + ec.message());
+    return finish(close_abnormal, true);
+  }
 
   const ServerLimits& limits = state_->limits();
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);

@@ -80,7 +80,12 @@ class WebSocketSession : public Connection,
   // Over the plain socket, not beast::tcp_stream: the websocket stream keeps its own
   // handshake and close timeouts, and tcp_stream's per-operation timer bookkeeping was a
   // measurable share of the host's cost per audio frame (bench/host-load/README.md).
-  std::optional<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;
+  // The socket is bound to the io_context's own executor type rather than the type-erased
+  // any_io_executor: every composed operation copies its executor, and the erased copies
+  // showed in the per-frame profile.
+  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
+                                                  boost::asio::io_context::executor_type>;
+  std::optional<boost::beast::websocket::stream<Socket>> ws_;
   std::shared_ptr<SocketHandler> handler_;
   std::uint64_t registry_id_ = 0;
   Phase phase_ = Phase::created;
