@@ -63,7 +63,7 @@ void WebSocketSession::start(asio::ip::tcp::socket socket,
   beast::error_code ec;
   const auto protocol = socket.local_endpoint(ec).protocol();
   if (!ec) own.assign(protocol, socket.release(ec), ec);
-  ws_.emplace(std::move(own));
+  ws_.emplace(WaitFirstSocket(std::move(own)));
   if (ec) {
     log_event(LogLevel::warn, "ws.adopt_failed", "remote=" + remote_ + " error=" + ec.message());
     return finish(close_abnormal, true);

@@ -24,6 +24,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "connection.hpp"
+#include "wait_first_socket.hpp"
 
 namespace parley::host::net {
 
@@ -79,13 +80,12 @@ class WebSocketSession : public Connection,
   std::string remote_;
   // Over the plain socket, not beast::tcp_stream: the websocket stream keeps its own
   // handshake and close timeouts, and tcp_stream's per-operation timer bookkeeping was a
-  // measurable share of the host's cost per audio frame (bench/host-load/README.md).
-  // The socket is bound to the io_context's own executor type rather than the type-erased
-  // any_io_executor: every composed operation copies its executor, and the erased copies
-  // showed in the per-frame profile.
-  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
-                                                  boost::asio::io_context::executor_type>;
-  std::optional<boost::beast::websocket::stream<Socket>> ws_;
+  // measurable share of the host's cost per audio frame (bench/host-load/README.md). The
+  // socket has the io_context's concrete executor type rather than the type-erased
+  // any_io_executor (every composed operation copies its executor), and reads that wait for
+  // readability first (wait_first_socket.hpp).
+  using Socket = WaitFirstSocket::socket_type;
+  std::optional<boost::beast::websocket::stream<WaitFirstSocket>> ws_;
   std::shared_ptr<SocketHandler> handler_;
   std::uint64_t registry_id_ = 0;
   Phase phase_ = Phase::created;
