@@ -336,8 +336,9 @@ export class Client {
           ws.send(this._core.outText(i));
         } else if (kind === OUT_BINARY) {
           const ptr = this._core.outData(i);
-          // send() copies the bytes: the view into wasm memory can be handed over as is.
-          ws.send(M.HEAPU8.subarray(ptr, ptr + this._core.outSize(i)));
+          // A copy: browsers copy in send(), but node's ws keeps a reference until the
+          // bytes are flushed, and this wasm memory is reused at once.
+          ws.send(M.HEAPU8.slice(ptr, ptr + this._core.outSize(i)));
         }
       }
     }
