@@ -269,7 +269,8 @@ export class Client {
     return {
       ...snap,
       inputRmsDbfs: m[0], inputPeakDbfs: m[1], outputRmsDbfs: m[2], outputPeakDbfs: m[3],
-      speaking: m[4] > 0, bufferedMs: m[5], underruns: m[6], framesSent: m[7], framesDropped: m[8],
+      speaking: m[4] > 0,
+      bufferedMs: this._audio ? (1000 * M._pl_queued(this._h)) / this._audio.sampleRate : 0, underruns: m[6], framesSent: m[7], framesDropped: m[8],
       sampleRate: this._audio ? this._audio.sampleRate : null,
     };
   }

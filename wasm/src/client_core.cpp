@@ -361,7 +361,10 @@ void ClientCore::pump(std::int64_t now) {
       // Barge-in and pause act on the core's queue here; the JS passes the same command to
       // the worklet, which drops (or holds) the little it has buffered.
       if (playback_) {
-        if (playback->command == PlaybackCommand::clear) playback_->clear();
+        if (playback->command == PlaybackCommand::clear) {
+          playback_->clear();
+          meters_[meter_buffered_ms] = 0.0f;
+        }
         else if (playback->command == PlaybackCommand::pause) playback_->pause();
         else playback_->resume();
       }
