@@ -57,6 +57,8 @@ function scrollDown() {
 }
 
 function addLine(text, who, extra = []) {
+  // A resumed conversation's last agent message is highlighted until the talk moves on.
+  for (const current of ui.transcript.querySelectorAll('.current')) current.classList.remove('current');
   const li = document.createElement('li');
   li.className = ['msg', who, ...extra].join(' ');
   li.textContent = text;

@@ -141,6 +141,11 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   const c = make({ storage: memoryStorage() });
   const cw = watch(c);
   await c.start('demo', { userName: 'Bo' });
+  // Typed at once, before the server's onready: the SDK waits for it (the server refuses
+  // text before onready with 4400).
+  await c.sendText('what is my name');
+  await cw.wait('onresponsetext', finalText('Your name is Bo'));
+  check(!cw.find('onerror') && !cw.find('onclose'), `text sent before onready: no refusal (${cw.names()})`);
   await cw.wait('onready');
   checkEqual(JSON.stringify(JSON.parse(sockets.at(-1).sentFrames[0]).data),
              JSON.stringify({ public_key: KEY, agent: { agent_id: 'demo' }, metadata: { userName: 'Bo' } }),

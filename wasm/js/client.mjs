@@ -178,8 +178,18 @@ export class Client {
   // use (from resume() or the last call), and the answer is emitted as onresponsetext too.
   async sendText(text) {
     if (typeof text !== 'string' || !text.trim()) throw new ParleyError('bad_value', 'text must be a non-empty string');
-    const connection = JSON.parse(this._core.snapshot()).connection;
-    if (connection === 'open' || connection === 'ready') {
+    let connection = JSON.parse(this._core.snapshot()).connection;
+    if (connection === 'connecting' || connection === 'open' || connection === 'reconnecting') {
+      // A call on its way: the server takes typed text only after its onready.
+      await new Promise((resolve) => {
+        const done = () => { clearTimeout(timer); this.off('onready', done); this.off('onclose', done); resolve(); };
+        const timer = setTimeout(done, 10000);
+        this.on('onready', done);
+        this.on('onclose', done);
+      });
+      connection = JSON.parse(this._core.snapshot()).connection;
+    }
+    if (connection === 'ready') {
       const sent = this._core.sendText(text, Date.now());
       this._pump();
       if (sent) throw fail(sent);
