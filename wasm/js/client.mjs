@@ -11,6 +11,7 @@ const OUT_TEXT = 0;
 const OUT_BINARY = 1;
 const OUT_CLOSE = 2;
 const REST_TIMEOUT_MS = 15000;
+const CONNECT_TIMEOUT_MS = 10000;  // the WebSocket handshake (the core's Call has no clock)
 
 function fail(errorJson) {
   const e = JSON.parse(errorJson).error;
@@ -32,6 +33,12 @@ function defaultEndPoint() {
   if (typeof location === 'undefined' || !/^https?:$/.test(location.protocol)) return null;
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/voice`;
 }
+
+// The wasm side of a client is freed when the client is garbage-collected (the Millis API has
+// no destroy()).
+const finalizer = typeof FinalizationRegistry !== 'undefined'
+  ? new FinalizationRegistry((core) => { try { core.delete(); } catch { /* already freed */ } })
+  : null;
 
 export class Client {
   constructor(config = {}) {
@@ -60,6 +67,7 @@ export class Client {
       this._core.delete();
       throw fail(problem);
     }
+    if (finalizer) finalizer.register(this, this._core);
     this._h = this._core.handle();
     this._capturePtr = M._pl_capture_buffer(this._h);
     this._renderPtr = M._pl_render_buffer(this._h);
@@ -298,7 +306,11 @@ export class Client {
     }
     ws.binaryType = 'arraybuffer';
     this._ws = ws;
+    // A handshake that hangs is a failed attempt: closing a CONNECTING socket fires its
+    // onclose with 1006, which the core reads as "could not connect" (or the next retry).
+    const timer = setTimeout(() => { if (ws.readyState === 0) ws.close(); }, CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
+      clearTimeout(timer);
       if (this._ws !== ws) return;
       this._core.onOpen(Date.now());
       this._pump();
@@ -322,6 +334,7 @@ export class Client {
       this._pump();
     };
     ws.onclose = (event) => {
+      clearTimeout(timer);
       if (this._ws !== ws) return;
       this._ws = null;
       this._core.onClose(event.code, event.reason || '', Date.now(), Math.random(), isOnline());
