@@ -30,6 +30,7 @@ let config = null;
 let client = null;
 let sessionId = null;
 let voice = 'idle';      // idle | connecting | live | reconnecting
+let agentState = 'idle';
 let pendingAgent = null; // the agent bubble being streamed
 let pendingUser = null;  // the user's speech being transcribed
 let typing = null;       // the "agent is thinking" dots
@@ -110,7 +111,14 @@ function agentText(text, final) {
     addLine(text, 'agent');
   }
   announce(`Agent: ${text}`);
+  // A typed answer with no voice after it (a host without speech synthesis) leaves the agent
+  // "preparing" in the call's state: the status goes back to listening.
+  if (voice === 'live' && agentState === 'prepare_answer') setStatus(isMuted() ? 'Muted' : 'Listening');
   postState();
+}
+
+function isMuted() {
+  return ui.mute.getAttribute('aria-pressed') === 'true';
 }
 
 function userSpeech(text, final) {
@@ -253,10 +261,10 @@ function wire() {
   client.on('onresponsetext', (text, payload) => agentText(text, !!(payload && payload.is_final)));
   client.on('ontranscript', (text, payload) => userSpeech(text, !!(payload && payload.is_final)));
   client.on('onagentstate', (state) => {
+    agentState = state;
     ui.widget.classList.toggle('speaking', state === 'answer');
     if (voice === 'live') {
-      const muted = ui.mute.getAttribute('aria-pressed') === 'true';
-      setStatus(state === 'answer' ? 'Agent speaking…' : state === 'prepare_answer' ? 'Agent thinking…' : muted ? 'Muted' : 'Listening');
+      setStatus(state === 'answer' ? 'Agent speaking…' : state === 'prepare_answer' ? 'Agent thinking…' : isMuted() ? 'Muted' : 'Listening');
     }
     postState();
   });

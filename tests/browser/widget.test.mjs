@@ -263,9 +263,16 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
     const t1 = await frame.evaluate(() => performance.now());
     await sleep(1200);
     check((await frame.evaluate(() => window.__frames)).some(([t, nonzero]) => t > t1 && nonzero), 'speech again after unmute');
+    // Typing during the call goes over the voice socket; the status comes back to listening.
+    const replies = (await messages(frame)).filter((l) => l.text.includes('Your name is Ada')).length;
+    await frame.fill('#text', 'what is my name');
+    await frame.press('#text', 'Enter');
+    await waitFor(async () => (await messages(frame)).filter((l) => l.text.includes('Your name is Ada')).length > replies,
+                  5000, 'the reply to a message typed during the call');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Listening', 3000, 'status "Listening" after the reply');
     await frame.click('#mic');
     await waitFor(async () => (await frame.textContent('#status')) === 'Ready', 5000, 'status "Ready" after stopping');
-    log('voice call, mute: ok');
+    log('voice call, mute, text during the call: ok');
   }
 
   if (want('reconnect')) {
