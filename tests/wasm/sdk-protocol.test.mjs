@@ -153,6 +153,14 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   await cw.wait('onresponsetext', finalText('Hi Bo!'));
   await c.stop();
   await cw.wait('onclose');
+  // start() at once after stop() is a new call on a new socket (no "call_busy", and the old
+  // socket's late close does not end the new call).
+  const firstReady = cw.find('onready');
+  await c.start('demo', { userName: 'Bo' });
+  await cw.wait('onready', (e) => e !== firstReady);
+  await sleep(300);
+  checkEqual(c.getState().connection, 'ready', 'the second call is still up after the first socket closed');
+  await c.stop();
 
   // --- a dropped socket: reconnect and continue -------------------------------------------------
   const proxy = await startProxy(Number(new URL(host.url).port));

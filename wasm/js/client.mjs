@@ -169,8 +169,16 @@ export class Client {
   async stop() {
     clearTimeout(this._reconnectTimer);
     this._reconnectTimer = null;
+    const ws = this._ws;
     this._core.stop(Date.now());
-    this._pump();
+    this._pump();  // sends the close frame
+    if (ws && this._ws === ws) {
+      // The call is over now, not when the server's close frame comes back: a start() right
+      // after stop() gets a new socket (the old one's late onclose is ignored).
+      this._ws = null;
+      this._core.onClose(1000, 'client stopped the call', Date.now(), 0.5, true);
+      this._pump();
+    }
     this._endAudio();
   }
 
