@@ -140,7 +140,7 @@ function setVoice(state) {
     idle: ['Start voice', 'Start a voice conversation'],
     connecting: ['Connecting…', 'Connecting the voice conversation'],
     live: ['Stop', 'Stop the voice conversation'],
-    reconnecting: ['Reconnecting…', 'Reconnecting; press to stop the voice conversation'],
+    reconnecting: ['Stop', 'Reconnecting; press to stop the voice conversation'],
   };
   ui.micLabel.textContent = labels[state][0];
   mic.setAttribute('aria-label', labels[state][1]);
