@@ -241,13 +241,14 @@ async function submitText(event) {
   if (!text) return;
   clearError();
   ui.text.value = '';
-  addLine(text, 'user');
+  const line = addLine(text, 'user');
   showTyping(true);
   try {
     await client.sendText(text);
     sessionId = client.getState().sessionID || sessionId;
   } catch (error) {
     showTyping(false);
+    line.classList.add('failed');  // shown as "not sent"
     showError(error);
   }
   postState();
