@@ -6,7 +6,6 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 #include <algorithm>
-#include <cstdio>
 #include <string>
 
 #include "parley/metadata.hpp"
