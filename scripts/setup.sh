@@ -40,7 +40,8 @@ else
   echo "setup: all Debian packages present"
 fi
 
-# npm dependencies for node tests and benchmarks (none are needed at build time).
+# npm dependencies: for node tests and benchmarks, and esbuild, which the wasm preset uses to
+# bundle the browser SDK.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ -f "$here/package.json" ]]; then
   if [[ ! -d "$here/node_modules" || "$here/package.json" -nt "$here/node_modules" ||

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the core suite natively (release), with ASan+UBSan, and as WebAssembly
-# under node; the CLI tests; the fuzz targets for a bounded time each. Stops at the first
-# failing stage and exits non-zero.
+# under node; the CLI tests; the browser SDK's node tests and the widget end to end in
+# headless Chromium (in the wasm preset: they need the release preset's parley-host, built
+# first here, and fail saying so if it is missing); the fuzz targets for a bounded time each.
+# Stops at the first failing stage and exits non-zero.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export NODE_PATH=/usr/share/nodejs

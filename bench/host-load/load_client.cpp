@@ -4,25 +4,27 @@
 // after `onready` streams one 640-byte PCM16 frame (20 ms at 16 kHz) every 20 ms at real time,
 // in one of 20 one-millisecond slots chosen at random so the load is spread evenly. One pacing
 // timer (1 ms ticks on an absolute schedule) serves all clients, because a timer per client
-// made the client, not the host, the bottleneck. Every 50th frame (once a second) a client
-// sends a ping whose data is its send time (steady clock, µs); the pong's round trip is the
-// per-frame handling figure (the ping waits in the same host queue as the frames).
+// made the client, not the host, the bottleneck; for the same reason each client speaks the
+// WebSocket protocol on a plain socket (see Client). Every 50th frame (once a second) a client
+// sends a ping whose data is its send time (steady clock, µs); the pong's round trip is one of
+// the per-frame figures (the ping waits in the same host queue as the frames).
 //
-// For each N it prints: streams held, frames sent, round-trip p50/p99/max, the client's own
-// timer lag (if that is large, the client, not the host, is the bottleneck), and the host's CPU
-// per stream from /proc/PID/stat (utime+stime) over the measured window.
+// For each N it prints: streams held, frames sent, the host's own handling time and io-loop
+// lag (read off its /metrics histograms before and after the window), round-trip p50/p99/max,
+// the client's own timer lag (if that is large, the client, not the host, is the bottleneck),
+// and the host's CPU per stream from /proc/PID/stat (utime+stime) over the measured window.
 //
 //   parley-host-load --port P [--address 127.0.0.1] [--pid HOST_PID] [--clients 250,500,1000]
 //                    [--warmup S] [--duration S] [--connect-rate PER_S] [--agent demo]
 //                    [--key demo-public-key] [--origin http://127.0.0.1:1] [--signal silence|tone]
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -41,7 +44,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/http.hpp>
 
 #include "parley/protocol.hpp"
 #include "parley/start_request.hpp"
@@ -50,14 +53,13 @@ namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using Micros = std::chrono::microseconds;
 
 constexpr std::size_t kFrameBytes = 640;               // 20 ms of 16 kHz PCM16 mono
 constexpr int kFramesPerPing = 50;                     // one ping a second
-constexpr std::size_t kMaxQueuedWrites = 50;           // 1 s of backlog: drop frames beyond it
+constexpr std::size_t kMaxQueuedWrites = 50;           // 1 s of backlog (in frames): drop frames beyond it
 
 struct Options {
   std::string address = "127.0.0.1";
@@ -139,26 +141,51 @@ class Pacer {
   bool running_ = false;
 };
 
+// A client-to-server WebSocket frame (RFC 6455 §5.2): FIN, `opcode`, masked with `key`.
+std::string ws_frame(unsigned opcode, std::string_view payload, const std::array<std::uint8_t, 4>& key) {
+  std::string frame;
+  frame.reserve(payload.size() + 14);
+  frame.push_back(static_cast<char>(0x80u | opcode));
+  const std::size_t n = payload.size();
+  if (n < 126) {
+    frame.push_back(static_cast<char>(0x80u | n));
+  } else if (n <= 0xffff) {
+    frame.push_back(static_cast<char>(0x80u | 126u));
+    frame.push_back(static_cast<char>(n >> 8));
+    frame.push_back(static_cast<char>(n & 0xff));
+  } else {
+    frame.push_back(static_cast<char>(0x80u | 127u));
+    for (int shift = 56; shift >= 0; shift -= 8) frame.push_back(static_cast<char>((n >> shift) & 0xff));
+  }
+  for (auto b : key) frame.push_back(static_cast<char>(b));
+  for (std::size_t i = 0; i < n; ++i)
+    frame.push_back(static_cast<char>(static_cast<std::uint8_t>(payload[i]) ^ key[i % 4]));
+  return frame;
+}
+
+// One voice client on a plain TCP socket. The load generator must cost less than the host
+// it measures, so it speaks the few parts of the WebSocket protocol it needs itself: the
+// upgrade request, masked frames built once (the audio frame is the same bytes for every
+// send), a non-blocking send() per frame from the pacer, and a small parser for the server's
+// unmasked frames. (With Beast's stream for the client, the client saturated its core before
+// the host did.)
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  Client(asio::io_context& io, const Options& options, const std::string& initiate,
-         const std::string& frame, Stats& stats, Totals& totals, Pacer& pacer, int slot)
-      : options_(options), initiate_(initiate), frame_(frame), stats_(stats), totals_(totals),
-        pacer_(pacer), resolver_(io), ws_(io), slot_(slot) {}
+  Client(asio::io_context& io, const Options& options, const tcp::endpoint& endpoint,
+         const std::string& initiate, const std::string& audio_frame, Stats& stats, Totals& totals,
+         Pacer& pacer, int slot)
+      : options_(options), endpoint_(endpoint), initiate_(initiate), audio_frame_(audio_frame),
+        stats_(stats), totals_(totals), pacer_(pacer), socket_(io), slot_(slot) {}
 
   void start() {
-    resolver_.async_resolve(options_.address, options_.port,
-                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
-                              self->on_resolve(ec, r);
-                            });
+    socket_.async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
   }
 
   void stop() {
     stopping_ = true;
     if (!open_) return;
-    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
-      self->open_ = false;
-    });
+    const std::string close = ws_frame(0x8, std::string("\x03\xe8", 2), kKey);  // 1000
+    write_raw(close.data(), close.size());
   }
 
   bool ready() const { return ready_ && open_; }
@@ -168,72 +195,126 @@ class Client : public std::enable_shared_from_this<Client> {
   void send_frame(std::int64_t late_us) {
     if (stopping_ || !open_) return;
     stats_.lag_us.push_back(static_cast<std::uint32_t>(std::max<std::int64_t>(0, late_us)));
-    if (queue_.size() >= kMaxQueuedWrites) {
+    if (backlog_.size() >= kMaxQueuedWrites * audio_frame_.size()) {
       ++stats_.frames_dropped;
       return;
     }
-    enqueue(true, {});
+    write_raw(audio_frame_.data(), audio_frame_.size());
     ++stats_.frames_sent;
     if (++frames_ % kFramesPerPing == 0) {
-      enqueue(false, R"({"method":"ping","data":")" + std::to_string(now_us()) + "\"}");
+      const std::string ping = ws_frame(0x1, R"({"method":"ping","data":")" + std::to_string(now_us()) + "\"}", kKey);
+      write_raw(ping.data(), ping.size());
       ++stats_.pings_sent;
     }
   }
 
  private:
-  void on_resolve(beast::error_code ec, const tcp::resolver::results_type& results) {
-    if (ec) return fail("resolve", ec);
-    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-    beast::get_lowest_layer(ws_).async_connect(
-        results, [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) { self->on_connect(e); });
-  }
+  static constexpr std::array<std::uint8_t, 4> kKey = {0x37, 0xfa, 0x21, 0x3d};
 
   void on_connect(beast::error_code ec) {
     if (ec) return fail("connect", ec);
-    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
-    beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-    ws_.secure_prng(false);  // masks need not be unpredictable here; the fast PRNG costs less
-    if (!options_.origin.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([origin = options_.origin](websocket::request_type& request) {
-        request.set(beast::http::field::origin, origin);
-      }));
-    }
-    ws_.async_handshake(options_.address + ":" + options_.port, "/v1/voice",
-                        [self = shared_from_this()](beast::error_code e) { self->on_handshake(e); });
-  }
-
-  void on_handshake(beast::error_code ec) {
-    if (ec) return fail("handshake", ec);
-    open_ = true;
-    ++totals_.connected;
-    enqueue(false, initiate_);
+    socket_.set_option(tcp::no_delay(true));
+    socket_.non_blocking(true);
+    std::string request = "GET /v1/voice HTTP/1.1\r\nHost: " + options_.address + ":" + options_.port +
+                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: cGFybGV5LWxvYWQtY2xpZW50\r\nSec-WebSocket-Version: 13\r\n";
+    if (!options_.origin.empty()) request += "Origin: " + options_.origin + "\r\n";
+    request += "\r\n";
+    open_ = true;  // the socket is; the WebSocket is once the 101 is read
+    write_raw(request.data(), request.size());
     read();
   }
 
   void read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
   }
 
-  void on_read(beast::error_code ec) {
+  void on_read(beast::error_code ec, std::size_t n) {
     if (ec) {
-      if (ec == websocket::error::closed) {
-        if (!stopping_) {
+      if (stopping_ || ec == asio::error::eof) {
+        if (!stopping_ && !failed_) {
           ++totals_.closed_by_host;
-          totals_.last_error = "closed by host: " + std::to_string(ws_.reason().code) + " " +
-                               std::string(ws_.reason().reason.c_str());
+          totals_.last_error = "connection closed by the host";
         }
         open_ = false;
         return;
       }
       return fail("read", ec);
     }
-    if (ws_.got_text()) on_text(beast::buffers_to_string(buffer_.data()));
-    buffer_.consume(buffer_.size());
+    inbox_.append(chunk_.data(), n);
+    if (!upgraded_) {
+      const auto end = inbox_.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (inbox_.size() > 16384) return fail("handshake", asio::error::message_size);
+        return read();
+      }
+      if (inbox_.compare(0, 12, "HTTP/1.1 101") != 0) {
+        totals_.last_error = "upgrade refused: " + inbox_.substr(0, inbox_.find("\r\n"));
+        return fail("handshake", asio::error::connection_refused);
+      }
+      upgraded_ = true;
+      ++totals_.connected;
+      inbox_.erase(0, end + 4);
+      write_raw(initiate_.data(), initiate_.size());
+    }
+    if (!parse_frames()) return;
     read();
   }
 
-  void on_text(const std::string& text) {
+  // Server frames are unmasked; returns false when the connection is done.
+  bool parse_frames() {
+    std::size_t at = 0;
+    while (inbox_.size() - at >= 2) {
+      const auto b0 = static_cast<std::uint8_t>(inbox_[at]);
+      const auto b1 = static_cast<std::uint8_t>(inbox_[at + 1]);
+      std::size_t header = 2;
+      std::uint64_t length = b1 & 0x7fu;
+      if (length == 126) {
+        if (inbox_.size() - at < 4) break;
+        length = (static_cast<std::uint64_t>(static_cast<std::uint8_t>(inbox_[at + 2])) << 8) |
+                 static_cast<std::uint8_t>(inbox_[at + 3]);
+        header = 4;
+      } else if (length == 127) {
+        if (inbox_.size() - at < 10) break;
+        length = 0;
+        for (int i = 0; i < 8; ++i) length = (length << 8) | static_cast<std::uint8_t>(inbox_[at + 2 + i]);
+        header = 10;
+      }
+      if ((b1 & 0x80u) != 0 || length > (1u << 20)) {
+        fail("frame", asio::error::invalid_argument);
+        return false;
+      }
+      if (inbox_.size() - at < header + length) break;
+      const std::string_view payload(inbox_.data() + at + header, static_cast<std::size_t>(length));
+      const unsigned opcode = b0 & 0x0fu;
+      if (opcode == 0x1) {
+        on_text(payload);
+      } else if (opcode == 0x8) {
+        if (!stopping_) {
+          ++totals_.closed_by_host;
+          const unsigned code = payload.size() >= 2 ? (static_cast<std::uint8_t>(payload[0]) << 8) |
+                                                          static_cast<std::uint8_t>(payload[1])
+                                                    : 1005;
+          totals_.last_error = "closed by host: " + std::to_string(code) + " " +
+                               std::string(payload.size() > 2 ? payload.substr(2) : std::string_view());
+        }
+        open_ = false;
+        beast::error_code ignored;
+        socket_.close(ignored);
+        return false;
+      } else if (opcode == 0x9) {
+        const std::string pong = ws_frame(0xA, payload, kKey);
+        write_raw(pong.data(), pong.size());
+      }
+      at += header + static_cast<std::size_t>(length);
+    }
+    inbox_.erase(0, at);
+    return true;
+  }
+
+  void on_text(std::string_view text) {
     auto message = parley::parse_server_message(text);
     if (!message) return;
     if (std::holds_alternative<parley::OnReady>(message.value())) {
@@ -253,60 +334,66 @@ class Client : public std::enable_shared_from_this<Client> {
     }
   }
 
-  // Binary writes send the shared frame; text writes own their string.
-  void enqueue(bool binary, std::string text) {
-    queue_.push_back({binary, std::move(text)});
-    if (queue_.size() == 1) write_next();
+  // Sends now if nothing waits; what the kernel does not take waits in `backlog_` and goes
+  // out when the socket is writable again.
+  void write_raw(const char* data, std::size_t size) {
+    if (!open_) return;
+    if (!backlog_.empty()) {
+      backlog_.append(data, size);
+      return;
+    }
+    const ssize_t sent = ::send(socket_.native_handle(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent == static_cast<ssize_t>(size)) return;
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      return fail("send", beast::error_code(errno, boost::system::system_category()));
+    const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+    backlog_.append(data + done, size - done);
+    flush_later();
   }
 
-  void write_next() {
-    const Write& next = queue_.front();
-    ws_.binary(next.binary);
-    const asio::const_buffer buffer = next.binary ? asio::buffer(frame_) : asio::buffer(next.text);
-    ws_.async_write(buffer, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_write(ec);
+  void flush_later() {
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->open_) return;
+      const ssize_t sent = ::send(self->socket_.native_handle(), self->backlog_.data(), self->backlog_.size(),
+                                  MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return self->fail("send", beast::error_code(errno, boost::system::system_category()));
+      if (sent > 0) self->backlog_.erase(0, static_cast<std::size_t>(sent));
+      if (!self->backlog_.empty()) self->flush_later();
     });
   }
 
-  void on_write(beast::error_code ec) {
-    if (ec) return fail("write", ec);
-    queue_.pop_front();
-    if (!queue_.empty()) write_next();
-  }
-
   void fail(const char* what, beast::error_code ec) {
-    if (stopping_) {  // our own close: errors of the writes still queued are expected
+    if (stopping_) {  // our own close: errors after it are expected
       open_ = false;
       return;
     }
     if (!failed_) {
       failed_ = true;
       ++totals_.failed;
-      totals_.last_error = std::string(what) + ": " + ec.message();
+      if (totals_.last_error.empty() || std::string_view(what) != "handshake")
+        totals_.last_error = std::string(what) + ": " + ec.message();
     }
     open_ = false;
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    socket_.close(ignored);
   }
 
-  struct Write {
-    bool binary;
-    std::string text;
-  };
-
   const Options& options_;
+  const tcp::endpoint endpoint_;
   const std::string& initiate_;
-  const std::string& frame_;
+  const std::string& audio_frame_;
   Stats& stats_;
   Totals& totals_;
   Pacer& pacer_;
-  tcp::resolver resolver_;
-  websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer buffer_;
+  tcp::socket socket_;
   int slot_;
-  std::deque<Write> queue_;
+  std::array<char, 4096> chunk_{};
+  std::string inbox_;
+  std::string backlog_;
   std::uint64_t frames_ = 0;
   bool open_ = false;
+  bool upgraded_ = false;
   bool ready_ = false;
   bool failed_ = false;
   bool stopping_ = false;
@@ -357,6 +444,73 @@ double percentile_ms(std::vector<std::uint32_t>& values, double p) {
   return values[index] / 1000.0;
 }
 
+// One Prometheus histogram read off /metrics: cumulative counts per upper bound (seconds).
+struct Histogram {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count), +Inf last
+  bool empty() const { return buckets.empty(); }
+};
+
+// GET /metrics from the host (blocking; called between phases only). Empty on failure.
+std::string fetch_metrics(const Options& options) {
+  try {
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(5));
+    stream.connect(resolver.resolve(options.address, options.port));
+    beast::http::request<beast::http::empty_body> request{beast::http::verb::get, "/metrics", 11};
+    request.set(beast::http::field::host, options.address);
+    beast::http::write(stream, request);
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> response;
+    beast::http::read(stream, buffer, response);
+    return response.body();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// The histogram `name` with label text `labels` (e.g. kind="binary", or "") from a scrape.
+Histogram parse_histogram(const std::string& text, const std::string& name, const std::string& labels) {
+  Histogram h;
+  const std::string prefix = "parley_" + name + "_bucket{" + (labels.empty() ? "" : labels + ",") + "le=\"";
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.compare(0, prefix.size(), prefix) != 0) continue;
+    const auto quote = line.find('"', prefix.size());
+    const auto space = line.rfind(' ');
+    if (quote == std::string::npos || space == std::string::npos) continue;
+    const std::string le = line.substr(prefix.size(), quote - prefix.size());
+    const double bound = le == "+Inf" ? INFINITY : std::strtod(le.c_str(), nullptr);
+    h.buckets.emplace_back(bound, std::strtod(line.c_str() + space + 1, nullptr));
+  }
+  return h;
+}
+
+// Quantile q (0..1) in ms of what was observed between two scrapes, interpolated linearly
+// inside the bucket that holds it (as Prometheus' histogram_quantile does). NaN if nothing.
+double histogram_quantile_ms(const Histogram& before, const Histogram& after, double q) {
+  if (after.empty() || before.buckets.size() != after.buckets.size()) return std::nan("");
+  std::vector<double> counts(after.buckets.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = after.buckets[i].second - before.buckets[i].second;
+  const double total = counts.back();
+  if (total <= 0) return std::nan("");
+  const double rank = q * total;
+  double lower = 0, below = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const double upper = after.buckets[i].first;
+    if (counts[i] >= rank) {
+      if (std::isinf(upper)) return lower * 1000.0;  // beyond the last bound: report it
+      const double in_bucket = counts[i] - below;
+      const double fraction = in_bucket > 0 ? (rank - below) / in_bucket : 1.0;
+      return (lower + (upper - lower) * fraction) * 1000.0;
+    }
+    lower = upper;
+    below = counts[i];
+  }
+  return std::nan("");
+}
+
 // Runs the io_context for `seconds`, or until `done()` (checked every 100 ms).
 template <typename Done>
 void run_until(asio::io_context& io, double seconds, Done done) {
@@ -382,6 +536,8 @@ std::string make_frame(bool tone) {
 
 void run_level(const Options& options, int n, const std::string& initiate, const std::string& frame) {
   asio::io_context io(1);
+  tcp::resolver resolver(io);
+  const tcp::endpoint endpoint = *resolver.resolve(options.address, options.port).begin();
   Stats stats;
   Totals totals;
   std::vector<std::shared_ptr<Client>> clients;
@@ -394,8 +550,8 @@ void run_level(const Options& options, int n, const std::string& initiate, const
   const int per_batch = std::max(1, static_cast<int>(options.connect_rate * batch_period_s));
   for (int started = 0; started < n;) {
     for (int i = 0; i < per_batch && started < n; ++i, ++started) {
-      clients.push_back(std::make_shared<Client>(io, options, initiate, frame, stats, totals,
-                                                 pacer, slot(random)));
+      clients.push_back(std::make_shared<Client>(io, options, endpoint, initiate, frame, stats,
+                                                 totals, pacer, slot(random)));
       clients.back()->start();
     }
     run_until(io, batch_period_s, [] { return false; });
@@ -404,6 +560,7 @@ void run_level(const Options& options, int n, const std::string& initiate, const
 
   run_until(io, options.warmup_s, [] { return false; });
   stats.reset();
+  const std::string scrape_before = fetch_metrics(options);
   const auto host_before = sample_process(options.host_pid);
   const double self_before = self_cpu_s();
   const auto t0 = Clock::now();
@@ -411,13 +568,22 @@ void run_level(const Options& options, int n, const std::string& initiate, const
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto host_after = sample_process(options.host_pid);
   const double self_cpu = self_cpu_s() - self_before;
+  const std::string scrape_after = fetch_metrics(options);
+  const auto handling = [&](double q) {
+    return histogram_quantile_ms(parse_histogram(scrape_before, "ws_message_handling_seconds", "kind=\"binary\""),
+                                 parse_histogram(scrape_after, "ws_message_handling_seconds", "kind=\"binary\""), q);
+  };
+  const auto loop_lag = [&](double q) {
+    return histogram_quantile_ms(parse_histogram(scrape_before, "io_loop_lag_seconds", ""),
+                                 parse_histogram(scrape_after, "io_loop_lag_seconds", ""), q);
+  };
   const int held = static_cast<int>(std::count_if(clients.begin(), clients.end(), [](const auto& c) { return c->ready(); }));
 
   const double frames_per_s = static_cast<double>(stats.frames_sent) / elapsed;
-  std::printf("%6d %6d %9.0f %8llu %8.2f %8.2f %8.2f %8.2f", n, held, frames_per_s,
-              static_cast<unsigned long long>(stats.frames_dropped), percentile_ms(stats.rtt_us, 0.5),
-              percentile_ms(stats.rtt_us, 0.99), percentile_ms(stats.rtt_us, 1.0),
-              percentile_ms(stats.lag_us, 0.99));
+  std::printf("%6d %6d %9.0f %8llu %8.3f %8.3f %8.2f %8.2f %8.2f %8.2f %8.2f", n, held, frames_per_s,
+              static_cast<unsigned long long>(stats.frames_dropped), handling(0.5), handling(0.99),
+              loop_lag(0.99), percentile_ms(stats.rtt_us, 0.5), percentile_ms(stats.rtt_us, 0.99),
+              percentile_ms(stats.rtt_us, 1.0), percentile_ms(stats.lag_us, 0.99));
   if (host_before && host_after && held > 0) {
     const double host_cpu = host_after->cpu_s - host_before->cpu_s;
     std::printf(" %7.1f%% %10.3f %8.1f", 100.0 * host_cpu / elapsed,
@@ -515,17 +681,20 @@ int main(int argc, char** argv) {
   parley::StartRequest request;
   request.agent_id = options.agent;
   request.metadata = parley::json{{"userName", "Load"}, {"plan", "bench"}};
-  const std::string initiate = parley::make_initiate(request, options.key);
-  const std::string frame = make_frame(options.tone);
+  // Both frames are built (and masked) once: every client sends the same bytes.
+  constexpr std::array<std::uint8_t, 4> key = {0x37, 0xfa, 0x21, 0x3d};
+  const std::string initiate = ws_frame(0x1, parley::make_initiate(request, options.key), key);
+  const std::string frame = ws_frame(0x2, make_frame(options.tone), key);
 
   std::printf("parley-host-load: %s:%s, host pid %ld, %s frames of %zu bytes every 20 ms, ping 1/s, "
               "warmup %.0f s, measured %.0f s\n",
               options.address.c_str(), options.port.c_str(), options.host_pid,
               options.tone ? "tone" : "silence", kFrameBytes, options.warmup_s, options.duration_s);
-  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "N", "held", "frames/s", "dropped",
-              "rtt_p50", "rtt_p99", "rtt_max", "lag_p99", "host_cpu", "ms_cpu/s/st", "host_MiB", "client");
-  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "", "", "", "", "ms", "ms", "ms", "ms",
-              "", "", "", "cpu");
+  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "N", "held", "frames/s",
+              "dropped", "hdl_p50", "hdl_p99", "loop_p99", "rtt_p50", "rtt_p99", "rtt_max", "lag_p99",
+              "host_cpu", "ms_cpu/s/st", "host_MiB", "client");
+  std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "", "", "", "", "ms", "ms",
+              "ms", "ms", "ms", "ms", "ms", "", "", "", "cpu");
   for (const int n : options.clients) run_level(options, n, initiate, frame);
   return 0;
 }

@@ -7,7 +7,9 @@
 #             host/demo/config.json --clients 250,500,1000,1500 --duration 10
 # Environment: HOST_CPU (default 1), CLIENT_CPU (default 0), NICE (e.g. -15: run both at a
 # higher priority, in a session and scheduler autogroup of its own, for a machine where other
-# work competes for the two cores; needs root or CAP_SYS_NICE).
+# work competes for the two cores; needs root or CAP_SYS_NICE), RT (e.g. RT=10: run both
+# under SCHED_FIFO at that priority, so that other work on their cores never preempts them;
+# the kernel's RT throttling still leaves others 5% of each core; needs root).
 set -euo pipefail
 # With NICE, run in a session of our own and give its scheduler autogroup that nice value:
 # with sched_autogroup on, a process's nice only counts inside its session's group.
@@ -27,6 +29,10 @@ host_cpu=${HOST_CPU:-1}
 client_cpu=${CLIENT_CPU:-0}
 prio=()
 [[ -n ${NICE:-} ]] && prio=(nice -n "$NICE")
+if [[ -n ${RT:-} ]]; then
+  command -v chrt >/dev/null || { echo "RT needs chrt (package util-linux)" >&2; exit 2; }
+  prio+=(chrt -f "$RT")
+fi
 command -v taskset >/dev/null || { echo "taskset missing (package util-linux)" >&2; exit 2; }
 
 work=$(mktemp -d)

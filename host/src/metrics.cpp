@@ -24,7 +24,60 @@ void add(std::string& out, const char* name, const char* type, const char* help,
 
 std::uint64_t gauge(std::int64_t value) { return value < 0 ? 0 : static_cast<std::uint64_t>(value); }
 
+void append_seconds_us(std::string& out, std::uint64_t us) {
+  // Exact decimal seconds from microseconds, without locale or float formatting.
+  out += std::to_string(us / 1000000);
+  const std::uint64_t frac = us % 1000000;
+  if (frac == 0) return;
+  std::string digits = std::to_string(frac);
+  digits.insert(0, 6 - digits.size(), '0');
+  while (!digits.empty() && digits.back() == '0') digits.pop_back();
+  out += '.';
+  out += digits;
+}
+
+void sample(std::string& out, std::string_view name, std::string_view suffix,
+            std::string_view labels, std::string_view le) {
+  out += "parley_";
+  out += name;
+  out += suffix;
+  if (!labels.empty() || !le.empty()) {
+    out += '{';
+    out += labels;
+    if (!labels.empty() && !le.empty()) out += ',';
+    if (!le.empty()) {
+      out += "le=\"";
+      out += le;
+      out += '"';
+    }
+    out += '}';
+  }
+  out += ' ';
+}
+
 }  // namespace
+
+void DurationHistogram::render(std::string& out, std::string_view name,
+                               std::string_view labels) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= bounds_us.size(); ++i) {
+    cumulative += counts[i];
+    std::string le;
+    if (i < bounds_us.size())
+      append_seconds_us(le, bounds_us[i]);
+    else
+      le = "+Inf";
+    sample(out, name, "_bucket", labels, le);
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  sample(out, name, "_sum", labels, "");
+  append_seconds_us(out, sum_us);
+  out += '\n';
+  sample(out, name, "_count", labels, "");
+  out += std::to_string(count);
+  out += '\n';
+}
 
 std::string Metrics::prometheus_text() const {
   std::string out;
@@ -47,6 +100,13 @@ std::string Metrics::prometheus_text() const {
   out += "# HELP parley_errors_total Errors by kind.\n# TYPE parley_errors_total counter\n";
   for (const auto& [kind, count] : errors)
     out += "parley_errors_total{kind=\"" + kind + "\"} " + std::to_string(count) + '\n';
+  out += "# HELP parley_ws_message_handling_seconds Time the host took to handle one received "
+         "WebSocket message.\n# TYPE parley_ws_message_handling_seconds histogram\n";
+  ws_handling_text.render(out, "ws_message_handling_seconds", "kind=\"text\"");
+  ws_handling_binary.render(out, "ws_message_handling_seconds", "kind=\"binary\"");
+  out += "# HELP parley_io_loop_lag_seconds How late a 10 ms timer on the io thread fired.\n"
+         "# TYPE parley_io_loop_lag_seconds histogram\n";
+  io_loop_lag.render(out, "io_loop_lag_seconds", "");
   return out;
 }
 

@@ -164,6 +164,7 @@ async function scenario({ host }) {
     const page = await browser.newPage();
     page.setDefaultTimeout(10000);
     page.on('pageerror', error => log(`page error: ${error.message}`));
+    page.on('console', message => { if (message.type() === 'error' || message.type() === 'warning') log(`page ${message.type()}: ${message.text()}`); });
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
     await page.waitForFunction(() => window.sdkLoaded === true, null, { timeout: 10000 });
     const endPoint = new URL('v1/voice', host.url).href.replace(/^http/, 'ws');
@@ -174,7 +175,9 @@ async function scenario({ host }) {
     const call1 = await Call.start(page, endPoint, {
       public_key: PUBLIC_KEY, agent: { agent_id: AGENT }, metadata: { userName: USER_NAME },
     }, 'first call');
-    const ready1 = checkReady(await call1.waitEvent('onready', 15000), 'first call');
+    // The SDK raises onready only once its microphone sent a frame: the first AudioContext and
+    // fake capture device of a fresh browser can take long to start on a loaded machine.
+    const ready1 = checkReady(await call1.waitEvent('onready', 30000), 'first call');
     const first = ready1.session_id;
     log(`first call ready: ${JSON.stringify(ready1)}`);
     const frames = await waitFor(async () => {

@@ -51,7 +51,7 @@ TEST_CASE("the shipped demo config parses", "[config]") {
   CHECK(config->server.database == std::string(PARLEY_SOURCE_DIR) + "/host/demo/parley-demo.db");
   CHECK(config->server.web_root == std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../web");
   CHECK(config->server.wasm_root ==
-        std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/wasm");
+        std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/sdk");
 }
 
 TEST_CASE("the base vector config parses", "[config]") {

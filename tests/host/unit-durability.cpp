@@ -81,6 +81,47 @@ TEST_CASE("end-of-call webhooks wait in the outbox until the receiver answers", 
   CHECK((*body)["transcript"][1]["text"] == "hello");
 }
 
+TEST_CASE("a call that resumes a session in place reports its own end (issue 4)", "[durability]") {
+  TestHttpServer receiver;
+  receiver.script("/ended", ScriptedReply{200, "{}", 0, "application/json"});
+  json config = base_host_config();
+  config["agents"][0]["session_data_webhook"] = {{"url", receiver.url("/ended")},
+                                                 {"timeout_ms", 2000}};
+  HostFixture host(config);
+  WsClient first;
+  const std::string id = start_call(first, host.port(), "alpha", "pk-alpha",
+                                    {{"userName", "Ada"}})["session_id"];
+  first.send_text(R"({"method":"text","data":"hello"})");
+  read_final_text(first);
+  read_final_text(first);
+  first.close(1000);
+  REQUIRE(receiver.wait_for_requests(1, std::chrono::seconds(10)));
+
+  WsClient second;
+  json ready = start_call(second, host.port(), "alpha", "pk-alpha", nullptr, id);
+  REQUIRE(ready["continuation"] == "resumed");
+  REQUIRE(ready["session_id"] == id);
+  read_final_text(second);  // the resume message
+  second.send_text(R"({"method":"text","data":"what is my plan"})");
+  read_final_text(second);
+  second.close(1000);
+  REQUIRE(receiver.wait_for_requests(2, std::chrono::seconds(10)));
+
+  auto requests = receiver.requests_to("/ended");
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].header("idempotency-key") == "session_data:" + id);
+  CHECK(requests[1].header("idempotency-key") == "session_data:" + id + ":1");
+  auto body = parley::parse_json(requests[1].body, "webhook", 64);
+  REQUIRE(body.ok());
+  CHECK((*body)["session_id"] == id);
+  CHECK((*body)["reason"] == "client_ended");
+  // The session's whole transcript: the first call's lines, then the second call's.
+  const json& transcript = (*body)["transcript"];
+  REQUIRE(transcript.size() == 6);
+  CHECK(transcript[1]["text"] == "hello");
+  CHECK(transcript[4]["text"] == "what is my plan");
+}
+
 TEST_CASE("a webhook pending across a restart is delivered after it", "[durability]") {
   json config = base_host_config();
   auto down = std::make_unique<TestHttpServer>();

@@ -197,8 +197,17 @@ TEST_CASE("WebSocket echo of text and binary, counted in the metrics", "[net]") 
     CHECK(server.metrics.frames_in_binary == 1);
     CHECK(server.metrics.frames_out_binary == 1);
     CHECK(server.metrics.bytes_in == 5 + 6 + 1024);
+    // Every received message was timed, by kind.
+    CHECK(server.metrics.ws_handling_text.count == 2);
+    CHECK(server.metrics.ws_handling_binary.count == 1);
     return 0;
   });
+  const HttpResult scrape = http(server.port, "GET", "/metrics");
+  CHECK(scrape.body.find("# TYPE parley_ws_message_handling_seconds histogram\n") != std::string::npos);
+  CHECK(scrape.body.find("parley_ws_message_handling_seconds_count{kind=\"text\"} 2\n") !=
+        std::string::npos);
+  CHECK(scrape.body.find("parley_ws_message_handling_seconds_bucket{kind=\"binary\",le=\"+Inf\"} 1\n") !=
+        std::string::npos);
 
   ws.close(1000);
   CHECK(server.wait_for([&] { return server.app.closed_codes.size() == 1; }));
@@ -478,4 +487,29 @@ TEST_CASE("parley-host prints its URLs, serves, and exits 0 on SIGTERM", "[net]"
   INFO(host.log_text());
   CHECK(host.log_text().find("host.stopped") != std::string::npos);
   CHECK(std::filesystem::exists(dir.file("host.db")));
+}
+
+TEST_CASE("Duration histograms render as cumulative Prometheus buckets in seconds", "[net]") {
+  host::DurationHistogram h;
+  h.observe_us(0);        // first bucket (<= 2 us)
+  h.observe_us(2);        // a value on a bound belongs to that bound's bucket
+  h.observe_us(4999);     // <= 5 ms
+  h.observe_us(5000);     // <= 5 ms
+  h.observe_us(5001);     // <= 7.5 ms
+  h.observe_us(9000000);  // beyond the last bound: +Inf only
+  std::string out;
+  h.render(out, "x_seconds", "kind=\"a\"");
+  CHECK(out.find("parley_x_seconds_bucket{kind=\"a\",le=\"0.000002\"} 2\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_bucket{kind=\"a\",le=\"0.004\"} 2\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_bucket{kind=\"a\",le=\"0.005\"} 4\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_bucket{kind=\"a\",le=\"0.0075\"} 5\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_bucket{kind=\"a\",le=\"1\"} 5\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_bucket{kind=\"a\",le=\"+Inf\"} 6\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_sum{kind=\"a\"} 9.015002\n") != std::string::npos);
+  CHECK(out.find("parley_x_seconds_count{kind=\"a\"} 6\n") != std::string::npos);
+
+  std::string unlabelled;
+  host::DurationHistogram().render(unlabelled, "y_seconds", "");
+  CHECK(unlabelled.find("parley_y_seconds_bucket{le=\"+Inf\"} 0\n") != std::string::npos);
+  CHECK(unlabelled.find("parley_y_seconds_sum 0\n") != std::string::npos);
 }

@@ -565,9 +565,17 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
     REQUIRE(store->create_session(s).ok());
   }
   {
-    auto store = open_store(dir.db());  // an existing v1 file is not migrated again
-    CHECK(store->user_version() == 1);
+    auto store = open_store(dir.db());  // an existing current file is not migrated again
+    CHECK(store->user_version() == Store::schema_version);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
+  }
+  // A v1 file (before sessions.reopened) is migrated to v2 and keeps its sessions.
+  raw_exec(dir.db(), "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
+  {
+    auto store = open_store(dir.db());
+    CHECK(store->user_version() == 2);
+    CHECK(find(*store, s.id).agent_id == s.agent_id);
+    CHECK(find(*store, s.id).reopened == 0);
   }
 
   raw_exec(dir.db(), "PRAGMA user_version = 99");
@@ -575,7 +583,7 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
   REQUIRE_FALSE(newer.ok());
   CHECK(newer.error().code == "db_version");
   CHECK_THAT(newer.error().message, Catch::Contains("99"));
-  CHECK_THAT(newer.error().message, Catch::Contains("version 1"));
+  CHECK_THAT(newer.error().message, Catch::Contains("version " + std::to_string(Store::schema_version)));
   CHECK_THAT(newer.error().message, Catch::Contains(dir.db()));
   CHECK(raw_text(dir.db(), "PRAGMA user_version") == "99");  // left as it was
 
@@ -676,4 +684,27 @@ TEST_CASE("every acknowledged line survives a SIGKILL", "[store]") {
   for (std::size_t i = 0; i < lines->size(); ++i) {
     CHECK((*lines)[i].seq == static_cast<std::int64_t>(i + 1));
   }
+}
+
+TEST_CASE("reopen_session: an ended session opens again and counts it; a live one is touched", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.db());
+  SessionRecord s = make_session();
+  REQUIRE(store->create_session(s).ok());
+  REQUIRE(store->reopen_session(s.id, s.last_activity_ms + 10).ok());
+  CHECK(find(*store, s.id).reopened == 0);  // it had not ended
+  CHECK(find(*store, s.id).last_activity_ms == s.last_activity_ms + 10);
+
+  REQUIRE(store->end_session(s.id, s.last_activity_ms + 20, "client_ended").ok());
+  REQUIRE(store->reopen_session(s.id, s.last_activity_ms + 30).ok());
+  SessionRecord again = find(*store, s.id);
+  CHECK(again.reopened == 1);
+  CHECK_FALSE(again.ended_ms.has_value());
+  CHECK(again.end_reason.empty());
+  REQUIRE(store->end_session(s.id, s.last_activity_ms + 40, "max_idle").ok());
+  CHECK(find(*store, s.id).end_reason == "max_idle");  // the reopened call's own end
+
+  parley::Status missing = store->reopen_session("no-such-session", 1);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == "not_found");
 }

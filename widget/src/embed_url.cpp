@@ -6,7 +6,6 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 #include <algorithm>
-#include <cstdio>
 #include <string>
 
 #include "parley/metadata.hpp"
@@ -36,10 +35,11 @@ std::string quote(std::string_view s) {
   return out;
 }
 
+// "%XX" for a byte (by hand: snprintf would pull printf's floating-point code into the wasm).
 std::string show_byte(char c) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
-  return buf;
+  static constexpr char hex[] = "0123456789ABCDEF";
+  const auto b = static_cast<unsigned char>(c);
+  return std::string{'%', hex[b >> 4], hex[b & 0x0F]};
 }
 
 // --- RFC 3986 character classes ---------------------------------------------------------------

@@ -154,7 +154,10 @@ Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const Session
   item.headers = json::array();
   for (const auto& [name, value] : hook.headers) item.headers.push_back({name, value});
   item.body = to_json_text(end_of_call_payload(session, lines, ended_ms, reason));
-  item.idempotency_key = "session_data:" + session.id;
+  // One report per call: a session resumed in place after it ended reports again, under a
+  // key of its own.
+  item.idempotency_key = "session_data:" + session.id +
+                         (session.reopened > 0 ? ":" + std::to_string(session.reopened) : "");
   item.created_ms = ended_ms;
   item.next_attempt_ms = ended_ms;
   auto queued = store.enqueue(item);

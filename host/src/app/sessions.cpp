@@ -206,8 +206,13 @@ void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
   (void)request;
   const std::int64_t now = now_epoch_ms();
   if (resumed) {
-    auto touched = store_.touch_session(record.id, now);
-    if (!touched) return done(std::move(touched).error());
+    // The call that ended this session may have reported it; reopening makes this call's
+    // end a report of its own.
+    auto reopened = store_.reopen_session(record.id, now);
+    if (!reopened) return done(std::move(reopened).error());
+    if (record.ended_ms) ++record.reopened;
+    record.ended_ms.reset();
+    record.end_reason.clear();
     record.last_activity_ms = now;
   } else {
     auto created = store_.create_session(record);

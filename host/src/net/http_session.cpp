@@ -235,7 +235,7 @@ void HttpSession::upgrade(Request request, const HttpRequest& plain) {
   log_event(LogLevel::debug, "http.upgrade",
             "path=" + path_.substr(0, log_path_max) + " remote=" + remote_);
   closed_ = true;  // the socket now belongs to the WebSocket session
-  session->start(std::move(stream_), std::move(request), std::move(handler));
+  session->start(stream_.release_socket(), std::move(request), std::move(handler));
 }
 
 void HttpSession::send(HttpResponse plain, bool close) {

@@ -5,6 +5,7 @@
 
 #include "connection.hpp"
 #include "listener.hpp"
+#include "loop_lag_probe.hpp"
 #include "parley/host/log.hpp"
 
 namespace parley::host {
@@ -37,11 +38,14 @@ Result<std::uint16_t> Server::listen() {
   if (!port) return port.error();
   listener_ = std::move(listener);
   listener_->start();
+  lag_probe_ = std::make_shared<net::LoopLagProbe>(state_->io, state_->metrics);
+  lag_probe_->start();
   return *port;
 }
 
 void Server::stop() {
   if (listener_) listener_->stop();
+  if (lag_probe_) lag_probe_->stop();
 }
 
 void Server::close_all(std::uint16_t code, const std::string& reason) {

@@ -25,6 +25,7 @@ namespace parley::host {
 namespace net {
 struct ServerState;
 class Listener;
+class LoopLagProbe;
 }  // namespace net
 
 class Server {
@@ -41,7 +42,8 @@ class Server {
   // Returns the bound port. Errors: "bad_listen" (the address), "listen_failed" (bind/listen
   // refused, e.g. the port is taken: the message names the address and the OS error).
   Result<std::uint16_t> listen();
-  // Stops accepting new connections (the live ones continue). Idempotent.
+  // Stops accepting new connections (the live ones continue) and the io-loop lag probe that
+  // listen() started. Idempotent.
   void stop();
   // Shutdown: no new WebSocket is opened; every WebSocket is closed with `code`/`reason`
   // after its queued frames; idle HTTP connections are closed, busy ones after the response.
@@ -52,6 +54,7 @@ class Server {
  private:
   std::shared_ptr<net::ServerState> state_;
   std::shared_ptr<net::Listener> listener_;
+  std::shared_ptr<net::LoopLagProbe> lag_probe_;
 };
 
 }  // namespace parley::host

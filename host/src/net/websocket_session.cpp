@@ -1,5 +1,6 @@
 #include "websocket_session.hpp"
 
+#include <chrono>
 #include <exception>
 #include <string_view>
 #include <utility>
@@ -52,13 +53,21 @@ void WebSocketSession::abandon() {
   queue_.clear();
 }
 
-void WebSocketSession::start(beast::tcp_stream stream,
+void WebSocketSession::start(asio::ip::tcp::socket socket,
                              beast::http::request<beast::http::string_body> upgrade,
                              std::shared_ptr<SocketHandler> handler) {
   registry_id_ = state_->add(weak_from_this());
   handler_ = std::move(handler);
-  ws_.emplace(std::move(stream));
-  beast::get_lowest_layer(*ws_).expires_never();  // the websocket stream keeps its own time
+  // Move the descriptor over to a socket of the concrete executor type (see ws_).
+  Socket own(state_->io.get_executor());
+  beast::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (!ec) own.assign(protocol, socket.release(ec), ec);
+  ws_.emplace(WaitFirstSocket(std::move(own)));
+  if (ec) {
+    log_event(LogLevel::warn, "ws.adopt_failed", "remote=" + remote_ + " error=" + ec.message());
+    return finish(close_abnormal, true);
+  }
 
   const ServerLimits& limits = state_->limits();
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
@@ -84,6 +93,14 @@ void WebSocketSession::on_accept(beast::error_code ec) {
     return finish(close_abnormal, true);
   }
   phase_ = Phase::open;
+  // From now on Beast's timer only bounds the closing handshake. Its idle timeout would
+  // re-arm a timer on every frame read; the session's own idle timer (armed once, checked
+  // when it fires) does that job without per-frame cost.
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.handshake_timeout = std::chrono::seconds(state_->limits().handshake_timeout_s);
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws_->set_option(timeouts);
   ++state_->metrics.ws_connections_total;
   ++state_->metrics.ws_connections_open;
   counted_open_ = true;
@@ -223,6 +240,7 @@ void WebSocketSession::deliver_message() {
     ++state_->metrics.frames_in_text;
   state_->metrics.bytes_in += message.size();
   idle_notified_ = false;
+  // last_received_ was read just before: the handling time runs from there.
   try {
     if (binary)
       handler_->on_binary(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
@@ -232,6 +250,11 @@ void WebSocketSession::deliver_message() {
     report_handler_failure(e.what());
   }
   read_buffer_.clear();
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - last_received_)
+                        .count();
+  (binary ? state_->metrics.ws_handling_binary : state_->metrics.ws_handling_text)
+      .observe_us(took > 0 ? static_cast<std::uint64_t>(took) : 0);
 }
 
 void WebSocketSession::refuse_too_large() {
@@ -299,7 +322,7 @@ void WebSocketSession::finish(std::uint16_t code, bool teardown) {
   close_timer_.cancel();
   if (teardown && ws_) {
     beast::error_code ignored;
-    beast::get_lowest_layer(*ws_).socket().close(ignored);
+    ws_->next_layer().close(ignored);
   }
   if (counted_open_) {
     --state_->metrics.ws_connections_open;

@@ -17,12 +17,14 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "connection.hpp"
+#include "wait_first_socket.hpp"
 
 namespace parley::host::net {
 
@@ -34,7 +36,7 @@ class WebSocketSession : public Connection,
   ~WebSocketSession() override;
 
   // Takes over the connection and answers the upgrade; the handler sees everything after.
-  void start(boost::beast::tcp_stream stream,
+  void start(boost::asio::ip::tcp::socket socket,
              boost::beast::http::request<boost::beast::http::string_body> upgrade,
              std::shared_ptr<SocketHandler> handler);
   // The application refused the upgrade: the sink is dead, sends are dropped.
@@ -76,7 +78,14 @@ class WebSocketSession : public Connection,
 
   std::shared_ptr<ServerState> state_;
   std::string remote_;
-  std::optional<boost::beast::websocket::stream<boost::beast::tcp_stream>> ws_;
+  // Over the plain socket, not beast::tcp_stream: the websocket stream keeps its own
+  // handshake and close timeouts, and tcp_stream's per-operation timer bookkeeping was a
+  // measurable share of the host's cost per audio frame (bench/host-load/README.md). The
+  // socket has the io_context's concrete executor type rather than the type-erased
+  // any_io_executor (every composed operation copies its executor), and reads that wait for
+  // readability first (wait_first_socket.hpp).
+  using Socket = WaitFirstSocket::socket_type;
+  std::optional<boost::beast::websocket::stream<WaitFirstSocket>> ws_;
   std::shared_ptr<SocketHandler> handler_;
   std::uint64_t registry_id_ = 0;
   Phase phase_ = Phase::created;

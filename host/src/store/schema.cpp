@@ -68,7 +68,13 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox(next_attempt_ms, id) WHERE delivered_ms IS NULL AND gave_up = 0;
 )sql";
 
-constexpr const char* migrations[] = {v1};
+// v2: a session resumed in place by a later call is reopened, and each of its calls reports
+// its own end; `reopened` counts the reopenings and makes each report's idempotency key.
+constexpr const char* v2 = R"sql(
+ALTER TABLE sessions ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr const char* migrations[] = {v1, v2};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) == Store::schema_version,
               "one migration per schema version");
 

@@ -46,7 +46,7 @@ bool is_unique_violation(const Database& db) {
 #define PARLEY_SESSION_COLUMNS                                                             \
   "id, chat_log_id, agent_id, public_key, user_id, channel, metadata, "                   \
   "include_metadata_in_prompt, variables, continued_from, opted_out, created_ms, "        \
-  "last_activity_ms, ended_ms, end_reason"
+  "last_activity_ms, ended_ms, end_reason, reopened"
 
 Result<SessionRecord> read_session(const Statement& row) {
   SessionRecord s;
@@ -69,6 +69,7 @@ Result<SessionRecord> read_session(const Statement& row) {
   s.last_activity_ms = row.integer(12);
   if (!row.is_null(13)) s.ended_ms = row.integer(13);
   s.end_reason = row.text(14);
+  s.reopened = row.integer(15);
   return s;
 }
 
@@ -263,7 +264,7 @@ Status Store::create_session(const SessionRecord& session) {
   return db.transaction(operation, [&]() -> Status {
     auto statement = db.prepare(
         "INSERT INTO sessions (" PARLEY_SESSION_COLUMNS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         operation);
     if (!statement) return statement.error();
     statement->bind(1, session.id)
@@ -280,7 +281,8 @@ Status Store::create_session(const SessionRecord& session) {
         .bind(12, session.created_ms)
         .bind(13, session.last_activity_ms)
         .bind(14, session.ended_ms)
-        .bind(15, session.end_reason);
+        .bind(15, session.end_reason)
+        .bind(16, session.reopened);
     auto ran = statement->run(operation);
     if (!ran && is_unique_violation(db)) {
       return make_error("conflict", "a session with this id or chat log id already exists");
@@ -308,6 +310,15 @@ Status Store::touch_session(std::string_view session_id, std::int64_t now_ms) {
       impl_->db, "UPDATE sessions SET last_activity_ms = MAX(last_activity_ms, ?2) WHERE id = ?1",
       "touch a session", "session",
       [&](Statement& s) { s.bind(1, session_id).bind(2, now_ms); });
+}
+
+Status Store::reopen_session(std::string_view session_id, std::int64_t now_ms) {
+  return update_one(impl_->db,
+                    "UPDATE sessions SET last_activity_ms = MAX(last_activity_ms, ?2), "
+                    "reopened = reopened + (ended_ms IS NOT NULL), ended_ms = NULL, "
+                    "end_reason = '' WHERE id = ?1",
+                    "reopen a session", "session",
+                    [&](Statement& s) { s.bind(1, session_id).bind(2, now_ms); });
 }
 
 Status Store::update_variables(std::string_view session_id, const json& variables) {

@@ -179,7 +179,8 @@ class OutboxDeliverer {
 };
 
 // Enqueues the end-of-call webhook for `session` if the agent has session_data_webhook, with
-// idempotency key "session_data:<session id>".
+// idempotency key "session_data:<session id>", or "session_data:<session id>:<n>" for the end
+// of the call that resumed it in place after its n-th end (SessionRecord::reopened).
 Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const SessionRecord& session,
                            std::int64_t ended_ms, const std::string& reason);
 

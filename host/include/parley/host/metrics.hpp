@@ -3,12 +3,39 @@
 // network layer renders them.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
 
 namespace parley::host {
+
+// A Prometheus histogram of durations with fixed bucket bounds. The bounds are dense around
+// the host's budgets (a frame handled in microseconds, p99 <= 5 ms end to end), so the load
+// benchmark can read quantiles off two scrapes. observe() is a short search and three adds:
+// cheap enough for every frame.
+struct DurationHistogram {
+  // Upper bounds in microseconds; the last bucket (+Inf) is implicit.
+  static constexpr std::array<std::uint32_t, 22> bounds_us = {
+      2,    5,    10,   20,    35,    50,    75,    100,   150,   250,    500,
+      1000, 1500, 2000, 3000,  4000,  5000,  7500,  10000, 25000, 100000, 1000000};
+  std::array<std::uint64_t, bounds_us.size() + 1> counts{};  // per bucket, not cumulative
+  std::uint64_t count = 0;
+  std::uint64_t sum_us = 0;
+
+  void observe_us(std::uint64_t us) noexcept {
+    std::size_t i = 0;
+    while (i < bounds_us.size() && us > bounds_us[i]) ++i;
+    ++counts[i];
+    ++count;
+    sum_us += us;
+  }
+  // Appends `name` as a Prometheus histogram in seconds (name_bucket{le=...}, _sum, _count),
+  // with `labels` (e.g. `kind="binary"`, or "") inside every sample's braces.
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+};
 
 struct Metrics {
   std::uint64_t http_requests = 0;
@@ -25,6 +52,12 @@ struct Metrics {
   std::uint64_t webhook_deliveries = 0;    // delivered (2xx)
   std::uint64_t webhook_failures = 0;      // failed attempts (each retry counts)
   std::map<std::string, std::uint64_t, std::less<>> errors;  // by kind: "bad_request", ...
+  // Time the application took to handle one received WebSocket message, by frame type.
+  DurationHistogram ws_handling_text;
+  DurationHistogram ws_handling_binary;
+  // How late a 10 ms timer on the io thread fires: the wait any frame arriving now has
+  // before the host gets to it (the host's own queueing delay).
+  DurationHistogram io_loop_lag;
 
   void error(std::string_view kind) {
     auto it = errors.find(kind);

@@ -37,6 +37,8 @@ struct SessionRecord {
   std::int64_t last_activity_ms = 0;
   std::optional<std::int64_t> ended_ms;
   std::string end_reason;
+  // Times a later call resumed the session in place after it had ended (reopen_session).
+  std::int64_t reopened = 0;
 };
 
 struct ChatLine {
@@ -88,7 +90,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int schema_version = 1;
+  static constexpr int schema_version = 2;
   int user_version() const;
 
   // ---- sessions
@@ -96,6 +98,10 @@ class Store {
   Result<std::optional<SessionRecord>> find_session(std::string_view session_id);
   Result<std::optional<SessionRecord>> find_session_by_chat_log(std::string_view chat_log_id);
   Status touch_session(std::string_view session_id, std::int64_t now_ms);
+  // A call resumes the session in place: touched, and if it had ended, open again
+  // (ended_ms/end_reason cleared, `reopened` + 1) so that this call's end is reported too.
+  // not_found if absent.
+  Status reopen_session(std::string_view session_id, std::int64_t now_ms);
   Status update_variables(std::string_view session_id, const json& variables);
   // Sets ended_ms/end_reason once (a second end keeps the first); not_found if absent.
   Status end_session(std::string_view session_id, std::int64_t now_ms, std::string_view reason);

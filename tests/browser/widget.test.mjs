@@ -1,0 +1,466 @@
+// The widget end to end in headless Chromium (Debian's chromium, driven by playwright-core)
+// against a real parley-host on loopback, with a fake microphone playing espeak-ng speech
+// made at test time. A host page on another origin embeds the widget with the loader
+// (/embed.js, data attributes) under a strict CSP of its own; the widget runs under the
+// host's CSP. Checked:
+//   metadata from the embed URL reaches the agent (welcome and replies use {userName});
+//   window.Parley.getState().sessionID on the host page; text chat; keyboard operation and
+//   screen-reader announcements; reload -> history repopulated, the agent's last message
+//   shown once; a short resume window -> the welcome message after expiry, earlier lines
+//   marked; a voice call (onready, the session id, frames at the host); mute (silence on the
+//   wire); a voice round trip once the host has speech; a dropped socket that reconnects and
+//   continues, then a server that stays away; barge-in (playback cleared, against a scripted
+//   agent until the host speaks); the errors microphone denied, no microphone, bad key,
+//   unknown agent, offline; an origin the agent does not allow cannot frame the widget; no
+//   CSP violation anywhere. Screenshots of the widget's states go to build/browser-screenshots/.
+//
+//   node tests/browser/widget.test.mjs [--sdk build/wasm/sdk] [--host build/release/host/parley-host] [--only NAME]
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import {
+  check, checkEqual, fail, hostFor, log, metric, requirePackage, runSdkTest, sleep, sourceDir,
+  speechWav, startProxy, tempDir, waitFor, writeHostConfig,
+} from '../wasm/sdk-harness.mjs';
+import { startScriptedAgent } from './scripted-agent.mjs';
+
+const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(sourceDir, 'build', 'browser-screenshots');
+const KEY = 'demo-public-key';
+const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+                   '--disable-sync', '--autoplay-policy=no-user-gesture-required'];
+
+// A host page on its own origin: the loader snippet with the data attributes given in the
+// query (?src=LOADER&agent-id=..&public-key=..&user-name=..), under a strict CSP.
+function startHostPages() {
+  const server = http.createServer((request, response) => {
+    const url = new URL(request.url, 'http://x');
+    const src = url.searchParams.get('src');
+    if (url.pathname !== '/host.html' || !src) {
+      response.writeHead(404).end();
+      return;
+    }
+    const widgetOrigin = new URL(src).origin;
+    const attrs = [...url.searchParams].filter(([k]) => k !== 'src')
+      .map(([k, v]) => ` data-${k}="${v.replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`)}"`).join('');
+    response.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': `default-src 'self'; script-src ${widgetOrigin}; frame-src ${widgetOrigin}; style-src 'self'`,
+    });
+    response.end(`<!doctype html><meta charset="utf-8"><title>host page</title>
+<h1>A shop</h1><script src="${src}"${attrs}></script>`);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    origin: `http://127.0.0.1:${server.address().port}`,
+    port: server.address().port,
+    close: () => new Promise((r) => server.close(r)),
+  })));
+}
+
+// Runs in every frame: records CSP violations, and in the widget the audio frames it sends
+// (whether each is silence) through a wrapped WebSocket.send.
+const INIT_SCRIPT = `
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+if (location.pathname === '/embed' || location.pathname === '/') {
+  window.__frames = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (typeof data !== 'string') {
+      const b = new Uint8Array(data.buffer || data, data.byteOffset || 0, data.byteLength);
+      let nonzero = false;
+      for (let i = 0; i < b.length; ++i) if (b[i]) { nonzero = true; break; }
+      window.__frames.push([performance.now(), nonzero]);
+    }
+    return send.call(this, data);
+  };
+}`;
+
+async function widgetOf(page) {
+  const handle = await page.waitForSelector('iframe.parley-widget', { timeout: 10000 });
+  const frame = await handle.contentFrame();
+  await frame.waitForSelector('#widget[data-ready="true"]', { timeout: 15000 });
+  return frame;
+}
+
+const lines = (frame) => frame.$$eval('#transcript > li', (els) => els.map((e) => ({ text: e.textContent, cls: e.className })));
+const messages = async (frame) => (await lines(frame)).filter((l) => l.cls.includes('msg'));
+
+async function waitText(frame, text, what, ms = 8000) {
+  return waitFor(async () => (await messages(frame)).some((l) => l.text.includes(text)), ms, what);
+}
+
+async function shot(frameOrPage, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, `${name}.png`);
+  if (frameOrPage.frameElement) {
+    const element = await frameOrPage.frameElement();
+    await element.screenshot({ path: file });
+  } else {
+    await frameOrPage.screenshot({ path: file });
+  }
+  log(`screenshot ${path.relative(sourceDir, file)}`);
+}
+
+async function cspViolations(page) {
+  const all = [];
+  for (const frame of page.frames()) {
+    try {
+      all.push(...(await frame.evaluate(() => window.__csp || [])));
+    } catch { /* detached */ }
+  }
+  return all;
+}
+
+await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
+  check(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: run scripts/setup.sh, or set PARLEY_CHROMIUM`);
+  const { chromium } = requirePackage('playwright-core');
+  const only = args.only;
+  const want = (name) => !only || only.split(',').includes(name);
+  const dir = tempDir('parley-browser-');
+  const wav = speechWav(dir, 'Hello. What is my name?', 48000);
+  const config = writeHostConfig(dir, {
+    sdkDir: args.sdk,
+    agent: { allowed_origins: ['http://127.0.0.1:*'] },
+    extraAgents: [{ id: 'brief', resume_window: 2, allowed_origins: ['http://127.0.0.1:*'] }],
+  });
+  const host = await hostFor(args, cleanup, config);
+  const hostOrigin = host.url.replace(/\/$/, '');
+  const pages = await startHostPages();
+  cleanup(() => pages.close());
+  const proxy = await startProxy(Number(new URL(host.url).port));
+  cleanup(() => proxy.close());
+
+  const launch = (extra) => chromium.launch({ executablePath: CHROMIUM, timeout: 20000, args: [...BASE_ARGS, ...extra] });
+  const browser = await launch(['--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`]);
+  cleanup(() => browser.close());
+  const newContext = async (options = {}, grant = true) => {
+    const context = await browser.newContext({ viewport: { width: 420, height: 640 }, ...options });
+    if (grant) await context.grantPermissions(['microphone']);
+    await context.addInitScript(INIT_SCRIPT);
+    return context;
+  };
+  const hostPage = (loaderOrigin, attrs) =>
+    `${pages.origin}/host.html?${new URLSearchParams({ src: `${loaderOrigin}/embed.js`, ...attrs })}`;
+  const demoAttrs = { 'agent-id': 'demo', 'public-key': KEY, 'user-name': 'Ada', plan: 'premium' };
+  const errorsOnPage = [];
+
+  // --- the CSP the widget is served with -----------------------------------------------------
+  const embed = await fetch(`${hostOrigin}/embed?id=demo&k=${KEY}`);
+  const csp = embed.headers.get('content-security-policy') || '';
+  for (const part of ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "connect-src 'self'",
+                      `ws://${new URL(host.url).host}`, 'frame-ancestors http://127.0.0.1:*'])
+    check(csp.includes(part), `/embed's CSP has ${part}: ${csp}`);
+
+  const context = await newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errorsOnPage.push(e.message));
+
+  if (want('text')) {
+    // --- metadata, welcome, getState on the host page, text chat, keyboard, announcements ----
+    await page.goto(hostPage(hostOrigin, demoAttrs));
+    const frame = await widgetOf(page);
+    await waitText(frame, 'Hi Ada!', 'the welcome message with the user name from the embed URL');
+    const widgetState = await frame.evaluate(() => window.parleyClient.getState());
+    check(widgetState.sessionID, 'the widget has a session');
+    const hostState = await waitFor(() => page.evaluate(() => window.Parley && window.Parley.getState()), 5000,
+                                    'window.Parley.getState() on the host page');
+    checkEqual(hostState.sessionID, widgetState.sessionID, 'window.Parley.getState().sessionID');
+    checkEqual(hostState.agentID, 'demo', 'window.Parley.getState().agentID');
+    await shot(frame, 'welcome');
+
+    // Keyboard: Tab reaches the microphone button, then the text box; Enter sends.
+    await frame.focus('#transcript');
+    await page.keyboard.press('Tab');
+    checkEqual(await frame.evaluate(() => document.activeElement.id), 'mic', 'Tab from the transcript: the microphone button');
+    await page.keyboard.press('Tab');
+    checkEqual(await frame.evaluate(() => document.activeElement.id), 'text', 'next Tab: the text box');
+    await page.keyboard.type('what is my name');
+    await page.keyboard.press('Enter');
+    await waitText(frame, 'Your name is Ada, as far as I know.', 'the reply to "what is my name"');
+    await waitFor(async () => (await frame.textContent('#announcer')).includes('Your name is Ada'), 3000,
+                  'the reply announced to screen readers (aria-live)');
+    await frame.fill('#text', 'what plan am I on');
+    await frame.press('#text', 'Enter');
+    await waitText(frame, 'You are on the premium plan.', 'the reply to "what plan am I on"');
+    check((await frame.getAttribute('#transcript', 'aria-live')) === 'off' &&
+          (await frame.getAttribute('#announcer', 'aria-live')) === 'polite', 'one polite live region');
+    // Text is never HTML: markup typed by the user shows as text.
+    await frame.fill('#text', '<b>bold</b> & <img src=x>');
+    await frame.press('#text', 'Enter');
+    await waitText(frame, '<b>bold</b> & <img src=x>', 'markup shown as text');
+    checkEqual(await frame.$$eval('#transcript b, #transcript img', (e) => e.length), 0, 'no element made from typed text');
+    await waitText(frame, 'I am a simple demo agent', 'the fallback reply');
+    await shot(frame, 'text-chat');
+
+    // --- reload: the history comes back, the agent's last message is shown once -------------
+    const before = await messages(frame);
+    await page.reload();
+    const again = await widgetOf(page);
+    await waitFor(async () => (await messages(again)).length === before.length, 8000,
+                  `the history repopulated (${before.length} messages)`);
+    const after = await messages(again);
+    checkEqual(JSON.stringify(after.map((l) => l.text)), JSON.stringify(before.map((l) => l.text)), 'the same lines after the reload');
+    const last = after.at(-1);
+    check(last.text.includes('I am a simple demo agent') && last.cls.includes('current'),
+          `the agent's last message is marked as the current one: ${JSON.stringify(last)}`);
+    checkEqual(after.filter((l) => l.text.includes('I am a simple demo agent')).length, 1, 'the last agent message shown once');
+    checkEqual(after.filter((l) => l.text.startsWith('Hi Ada!')).length, 1, 'no second welcome');
+    checkEqual((await again.evaluate(() => window.parleyClient.getState())).sessionID, widgetState.sessionID,
+               'the same session after the reload');
+    checkEqual((await again.evaluate(() => window.parleyClient.getState())).resumed, true, 'getState().resumed');
+    await shot(again, 'resumed');
+    log('text chat, getState on the host page, keyboard, reload: ok');
+  }
+
+  if (want('voice')) {
+    // --- a voice call: onready with the session id, frames at the host, mute -----------------
+    await page.goto(hostPage(hostOrigin, demoAttrs));
+    const frame = await widgetOf(page);
+    const sessionID = (await frame.evaluate(() => window.parleyClient.getState())).sessionID;
+    const framesBefore = await metric(host.url, 'parley_frames_in_binary_total');
+    await frame.click('#mic');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Listening', 8000, 'status "Listening"');
+    checkEqual(await frame.getAttribute('#mic', 'aria-pressed'), 'true', 'the microphone button is pressed');
+    const state = await frame.evaluate(() => window.parleyClient.getState());
+    checkEqual(state.connection, 'ready', 'getState().connection during the call');
+    checkEqual(state.sessionID, sessionID, 'the call continues the widget\'s session (onready session id)');
+    await waitFor(async () => (await metric(host.url, 'parley_frames_in_binary_total')) - framesBefore >= 25, 5000,
+                  'audio frames counted by the host');
+    await waitFor(async () => (await page.evaluate(() => window.Parley.getState())).connection === 'ready', 3000,
+                  'the host page sees the call');
+    await sleep(400);  // a level or two for the animation
+    await shot(frame, 'listening');
+
+    // The voice round trip: the fake microphone says "Hello. What is my name?".
+    const heard = await waitFor(async () => {
+      const all = await messages(frame);
+      if (all.some((l) => l.text.includes('cannot hear you yet'))) return 'no-speech';
+      if (all.some((l) => l.cls.includes('user') && /name/i.test(l.text))) return 'heard';
+      return undefined;
+    }, 15000, 'the host to hear the speech (or say it cannot)');
+    if (heard === 'heard') {
+      await waitText(frame, 'Ada', 'the spoken reply naming the user', 15000);
+      log('voice round trip: ok');
+    } else {
+      log('voice round trip: SKIPPED: this parley-host has no speech recognition yet (issue 5); it said so');
+    }
+
+    // Mute: frames keep flowing, every one silence; unmute: speech again.
+    await frame.click('#mute');
+    checkEqual(await frame.getAttribute('#mute', 'aria-pressed'), 'true', 'the mute button is pressed');
+    checkEqual(await frame.textContent('#status'), 'Muted', 'status "Muted"');
+    await sleep(150);
+    const t0 = await frame.evaluate(() => performance.now());
+    await sleep(600);
+    const muted = (await frame.evaluate(() => window.__frames)).filter(([t]) => t > t0);
+    check(muted.length >= 20, `frames keep flowing while muted (${muted.length})`);
+    check(muted.every(([, nonzero]) => !nonzero), 'every frame sent while muted is silence');
+    checkEqual((await frame.evaluate(() => window.parleyClient.getState())).muted, true, 'getState().muted');
+    await shot(frame, 'muted');
+    await frame.click('#mute');
+    await sleep(150);
+    const t1 = await frame.evaluate(() => performance.now());
+    await sleep(1200);
+    check((await frame.evaluate(() => window.__frames)).some(([t, nonzero]) => t > t1 && nonzero), 'speech again after unmute');
+    // Typing during the call goes over the voice socket; the status comes back to listening.
+    const replies = (await messages(frame)).filter((l) => l.text.includes('Your name is Ada')).length;
+    await frame.fill('#text', 'what is my name');
+    await frame.press('#text', 'Enter');
+    await waitFor(async () => (await messages(frame)).filter((l) => l.text.includes('Your name is Ada')).length > replies,
+                  5000, 'the reply to a message typed during the call');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Listening', 3000, 'status "Listening" after the reply');
+    await frame.click('#mic');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Ready', 5000, 'status "Ready" after stopping');
+    log('voice call, mute, text during the call: ok');
+  }
+
+  if (want('reconnect')) {
+    // --- a dropped socket: reconnect and continue; then a server that stays away -------------
+    const proxyOrigin = `http://127.0.0.1:${proxy.port}`;
+    await page.goto(hostPage(proxyOrigin, demoAttrs));
+    const frame = await widgetOf(page);
+    await frame.click('#mic');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Listening', 8000, 'listening through the proxy');
+    const sessionID = (await frame.evaluate(() => window.parleyClient.getState())).sessionID;
+    proxy.cut();
+    await waitFor(async () => (await frame.textContent('#status')).startsWith('Reconnecting'), 3000, 'status "Reconnecting…"');
+    await shot(frame, 'reconnecting');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Listening', 8000, 'listening again after the drop');
+    checkEqual((await frame.evaluate(() => window.parleyClient.getState())).sessionID, sessionID, 'the same session after the reconnect');
+    check(await frame.isHidden('#error'), 'no error shown for a drop that was repaired');
+    const t0 = await frame.evaluate(() => performance.now());
+    await sleep(500);
+    check((await frame.evaluate(() => window.__frames)).filter(([t]) => t > t0).length >= 15, 'audio flows again');
+    const stats = await frame.evaluate(() => window.parleyClient.getStats());
+    log(`reconnect: ok (${stats.framesDropped} frames of 20 ms lost in the outage)`);
+
+    // The server goes away for good (the voice call's own give-up, after its reconnect
+    // attempts, is tested with a short schedule in tests/wasm/sdk-protocol.test.mjs): a typed
+    // message then says so at once.
+    await frame.click('#mic');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Ready', 5000, 'the call stopped');
+    proxy.refuse(true);
+    proxy.cut();
+    await frame.fill('#text', 'are you there?');
+    await frame.press('#text', 'Enter');
+    await waitFor(async () => (await frame.getAttribute('#error', 'data-code')) === 'server_gone', 10000,
+                  'the error "server_gone"');
+    await shot(frame, 'error-server-gone');
+    proxy.refuse(false);
+  }
+
+  if (want('expiry')) {
+    // --- a short resume window: the welcome message after expiry ----------------------------
+    const brief = await newContext();
+    const p = await brief.newPage();
+    await p.goto(hostPage(hostOrigin, { ...demoAttrs, 'agent-id': 'brief', 'user-name': 'Bea' }));
+    let frame = await widgetOf(p);
+    await waitText(frame, 'Hi Bea!', 'the welcome of the brief agent');
+    await frame.fill('#text', 'what is my name');
+    await frame.press('#text', 'Enter');
+    await waitText(frame, 'Your name is Bea', 'a reply before expiry');
+    const old = (await frame.evaluate(() => window.parleyClient.getState())).sessionID;
+    await sleep(2300);  // the agent's resume window is 2 s
+    await p.reload();
+    frame = await widgetOf(p);
+    // The new session's welcome: the agent's resume_message, as the host sends it for a
+    // session that continues an older one (filled with the same metadata).
+    await waitFor(async () => (await lines(frame)).some((l) => l.cls.includes('welcome')), 8000,
+                  'a welcome message again after expiry').catch(async (e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(await lines(frame))} ${await frame.textContent('#error')}`);
+    });
+    const all = await lines(frame);
+    const earlier = all.filter((l) => l.cls.includes('earlier'));
+    checkEqual(earlier.length, 3, 'the old conversation shown above, marked earlier');
+    check(all.some((l) => l.cls === 'divider' && l.text === 'Earlier conversation'), 'an "Earlier conversation" divider');
+    const welcome = all.at(-1);
+    check(welcome.cls.includes('welcome') && !welcome.cls.includes('earlier') && welcome.text.includes('Bea'),
+          `the new welcome comes last, filled from the metadata: ${JSON.stringify(welcome)}`);
+    const s = await frame.evaluate(() => window.parleyClient.getState());
+    check(s.sessionID && s.sessionID !== old, 'a new session after expiry');
+    checkEqual(s.continuedFrom, old, 'getState().continuedFrom names the expired session');
+    await shot(frame, 'expired-welcome');
+    await brief.close();
+    log('expiry: ok');
+  }
+
+  if (want('errors')) {
+    // --- errors a person can act on ------------------------------------------------------------
+    const shown = async (frame, code, what) => {
+      await waitFor(async () => (await frame.getAttribute('#error', 'data-code')) === code, 10000, `${what}: error ${code}`);
+      const text = await frame.textContent('#error');
+      check(text.length > 20 && !/undefined|\[object/.test(text), `${what}: a plain message ("${text}")`);
+      return text;
+    };
+    // Bad key: the voice call is refused (4401).
+    await page.goto(hostPage(hostOrigin, { ...demoAttrs, 'public-key': 'not-the-key' }));
+    let frame = await widgetOf(page);
+    await frame.click('#mic');
+    await shown(frame, 'bad_key', 'a wrong public key');
+    await shot(frame, 'error-bad-key');
+    // Unknown agent: the resume flow is refused at once. (Loaded as a page of its own: for an
+    // agent it does not know, the host's CSP lets no page frame /embed, frame-ancestors 'none'.)
+    await page.goto(`${hostOrigin}/embed?id=no-such-agent&k=${KEY}`);
+    await page.waitForSelector('#widget[data-ready="true"]');
+    await shown(page.mainFrame(), 'unknown_agent', 'an unknown agent');
+    // Microphone denied: a context without the permission.
+    const denied = await newContext({}, false);
+    const dp = await denied.newPage();
+    await dp.goto(hostPage(hostOrigin, demoAttrs));
+    frame = await widgetOf(dp);
+    await frame.click('#mic');
+    await shown(frame, 'microphone_denied', 'a denied microphone');
+    checkEqual(await frame.textContent('#status'), 'Ready', 'denied: the widget is back to ready');
+    check(await frame.isEnabled('#text'), 'denied: typing still works');
+    await shot(frame, 'error-mic-denied');
+    await denied.close();
+    // Offline: the browser loses the network after loading.
+    const off = await newContext();
+    const op = await off.newPage();
+    await op.goto(hostPage(hostOrigin, demoAttrs));
+    frame = await widgetOf(op);
+    await off.setOffline(true);
+    await frame.fill('#text', 'are you there?');
+    await frame.press('#text', 'Enter');
+    await shown(frame, 'offline', 'offline');
+    await shot(frame, 'error-offline');
+    await off.close();
+    // No microphone: a browser without any audio input device.
+    const bare = await launch([]);
+    try {
+      const bc = await bare.newContext();
+      await bc.grantPermissions(['microphone']);
+      const bp = await bc.newPage();
+      await bp.goto(hostPage(hostOrigin, demoAttrs));
+      frame = await widgetOf(bp);
+      await frame.click('#mic');
+      await shown(frame, 'no_microphone', 'no microphone');
+    } finally {
+      await bare.close();
+    }
+    // An origin the agent does not allow cannot frame the widget (CSP frame-ancestors).
+    const foreign = await newContext();
+    const fp = await foreign.newPage();
+    await fp.goto(hostPage(hostOrigin, demoAttrs).replace('127.0.0.1', 'localhost'));
+    const handle = await fp.waitForSelector('iframe.parley-widget');
+    await sleep(1500);
+    const inner = await handle.contentFrame();
+    const ready = inner ? await inner.$('#widget[data-ready]').catch(() => null) : null;
+    check(!ready, 'a host page on a foreign origin gets no widget');
+    checkEqual(await fp.evaluate(() => window.Parley.getState()), null, 'and no state');
+    await foreign.close();
+    log('errors: ok');
+  }
+
+  if (want('looks')) {
+    // --- the widget alone: a phone, dark mode ------------------------------------------------
+    const phone = await newContext({ viewport: { width: 360, height: 640 }, colorScheme: 'dark', isMobile: true, hasTouch: true });
+    const pp = await phone.newPage();
+    await pp.goto(`${hostOrigin}/embed?id=demo&k=${KEY}&userName=Ada`);
+    await pp.waitForSelector('#widget[data-ready="true"]');
+    await waitFor(async () => (await pp.$$('#transcript > li.msg')).length > 0, 5000, 'a message on the phone');
+    const overflow = await pp.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    check(!overflow, 'nothing overflows a 360 px wide phone');
+    const bg = await pp.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    checkEqual(bg, 'rgb(21, 23, 27)', 'dark mode follows prefers-color-scheme');
+    await pp.screenshot({ path: path.join(SHOTS, 'phone-dark.png') });
+    await phone.close();
+  }
+
+  if (want('barge-in')) {
+    // --- barge-in: `clear` silences the playback at once (scripted agent: see its header) ----
+    const agent = await startScriptedAgent(args.sdk, { seconds: 3, clearAfterMs: 1200 });
+    cleanup(() => agent.close());
+    const bc = await newContext();
+    const bp = await bc.newPage();
+    await bp.goto(agent.url);
+    await bp.waitForFunction(() => window.pageReady === true);
+    await bp.evaluate(() => window.startCall());
+    const result = await waitFor(() => bp.evaluate(() => {
+      const l = window.bargeLog;
+      if (l.clearAt === null) return undefined;
+      const after = l.samples.filter(([t]) => t > l.clearAt + 30);
+      if (after.length < 20) return undefined;
+      const loud = l.samples.filter(([t, p]) => t < l.clearAt && p > 0.1).length;
+      const firstSilent = l.samples.find(([t, p]) => t > l.clearAt && p < 0.001);
+      return { loud, silentAfterMs: firstSilent ? firstSilent[0] - l.clearAt : null,
+               maxAfter: Math.max(...after.map(([, p]) => p)), buffered: window.client.getStats().bufferedMs };
+    }), 10000, 'playback, then clear');
+    check(result.loud > 50, `the agent's audio was playing before clear (${result.loud} loud readings)`);
+    // The worklet drops its ring when the message arrives, so the next 128-frame quantum is
+    // silence; what is measured here adds the hop to the audio thread, the analyser's 5.3 ms
+    // window and the page's polling (2 ms timers, slower on a loaded machine).
+    check(result.silentAfterMs !== null && result.silentAfterMs < 50,
+          `silence within 50 ms of clear arriving (measured ${result.silentAfterMs && result.silentAfterMs.toFixed(1)} ms)`);
+    check(result.maxAfter < 0.001, `and silence after it (peak ${result.maxAfter})`);
+    checkEqual(result.buffered, 0, 'nothing left queued in the core after clear');
+    log(`barge-in: ok (silent ${result.silentAfterMs.toFixed(1)} ms after clear arrived)`);
+    await bc.close();
+  }
+
+  const violations = await cspViolations(page);
+  checkEqual(violations.length, 0, `CSP violations: ${violations.join('; ')}`);
+  checkEqual(errorsOnPage.length, 0, `uncaught errors in the pages: ${errorsOnPage.join('; ')}`);
+  void fail;
+});

@@ -1,0 +1,122 @@
+// The browser SDK's module under node (no server): parseWidgetUrl and checkTemplate against
+// the core's own vectors (tests/vectors), getState per integration id over a storage, the
+// client's config checks, start()'s argument checks, and the error codes. The same wasm and
+// JS that browsers load.
+//
+//   node tests/wasm/sdk-api.test.mjs [--sdk build/wasm/sdk]
+import fs from 'node:fs';
+import path from 'node:path';
+import { check, checkEqual, loadSdk, memoryStorage, runSdkTest, sourceDir } from './sdk-harness.mjs';
+
+// The vector forms of tests/core/vectors.hpp that the URL and template files use.
+function expand(v) {
+  if (Array.isArray(v)) return v.map(expand);
+  if (!v || typeof v !== 'object') return v;
+  if ('$repeat' in v) return v.$repeat.repeat(v.times);
+  if ('$repeat_array' in v) return Array.from({ length: v.times }, () => expand(v.$repeat_array));
+  if ('$join' in v) return v.$join.map(expand).join('');
+  if ('$params' in v) return Array.from({ length: v.$params }, (_, i) => `p${i}=${v.value}`).join('&');
+  if ('$object' in v) return Object.fromEntries(Array.from({ length: v.$object }, (_, i) => [`p${i}`, expand(v.value)]));
+  if ('$many_keys' in v) return Object.fromEntries(Array.from({ length: v.$many_keys }, (_, i) => [`k${i}`, 'v']));
+  if ('$key' in v) return { [expand(v.$key)]: expand(v.$value) };
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expand(x)]));
+}
+const vectors = (name) => JSON.parse(fs.readFileSync(path.join(sourceDir, 'tests', 'vectors', `${name}.json`), 'utf8'));
+const same = (a, b) => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+function sortKeys(v) {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (!v || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+}
+
+await runSdkTest('sdk-api', 60000, async (args) => {
+  const Parley = await loadSdk(args.sdk);
+  for (const name of ['createClient', 'parseWidgetUrl', 'checkTemplate', 'getState'])
+    check(typeof Parley[name] === 'function', `the default export has ${name}()`);
+  checkEqual(Parley.AgentState.PREPARE_ANSWER, 'prepare_answer', 'AgentState.PREPARE_ANSWER');
+
+  // parseWidgetUrl: every valid and invalid embed URL of the core's vectors.
+  const url = vectors('embed-url');
+  let n = 0;
+  for (const v of url.valid) {
+    const text = Array.isArray(v.url) ? expand(v.url).join('') : expand(v.url);
+    const got = Parley.parseWidgetUrl(text);
+    const want = { session_id: null, integration_id: null, metadata: {}, ...expand(v.config) };
+    check(same(got, want), `parseWidgetUrl, ${v.name}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    ++n;
+  }
+  for (const v of url.invalid) {
+    const text = Array.isArray(v.url) ? expand(v.url).join('') : expand(v.url);
+    let error = null;
+    try {
+      Parley.parseWidgetUrl(text);
+    } catch (e) {
+      error = e;
+    }
+    check(error, `parseWidgetUrl, ${v.name}: accepted, expected ${v.code}`);
+    checkEqual(error.name, 'ParleyError', `parseWidgetUrl, ${v.name}: error type`);
+    checkEqual(error.code, v.code, `parseWidgetUrl, ${v.name}: code`);
+    for (const word of v.mentions || [])
+      check(error.message.includes(word), `parseWidgetUrl, ${v.name}: "${error.message}" mentions ${word}`);
+    ++n;
+  }
+  check(n > 20, `ran the URL vectors (${n})`);
+
+  // checkTemplate: the core's fill vectors (text, used, missing, defaulted).
+  let t = 0;
+  for (const v of vectors('templates').fill) {
+    const got = Parley.checkTemplate(expand(v.template), expand(v.variables));
+    checkEqual(got.text, expand(v.text), `checkTemplate, ${v.name}: text`);
+    for (const list of ['used', 'missing', 'defaulted'])
+      if (v[list]) check(same(got[list], expand(v[list])), `checkTemplate, ${v.name}: ${list} ${JSON.stringify(got[list])}`);
+    checkEqual(got.ok, got.missing.length === 0, `checkTemplate, ${v.name}: ok`);
+    ++t;
+  }
+  check(t > 10, `ran the template vectors (${t})`);
+
+  // getState: per integration id, from what the core's session store wrote.
+  const storage = memoryStorage();
+  const empty = Parley.getState('', storage);
+  checkEqual(empty.sessionID, null, 'getState with nothing stored');
+  storage.set('parley.session.shop', JSON.stringify({ v: 1, sessionID: 'S-shop', agentID: 'demo', lastActivity: 5 }));
+  storage.set('parley.session', '{corrupt');
+  checkEqual(Parley.getState('shop', storage).sessionID, 'S-shop', 'getState("shop")');
+  checkEqual(Parley.getState('shop', storage).agentID, 'demo', 'getState("shop").agentID');
+  checkEqual(Parley.getState('', storage).sessionID, null, 'a corrupt stored value reads as none');
+  const client = Parley.createClient({ publicKey: 'k', endPoint: 'ws://127.0.0.1:9/v1/voice', integrationId: 'shop', storage });
+  checkEqual(client.getState().sessionID, 'S-shop', 'client.getState() of its integration');
+  checkEqual(client.getState().connection, 'idle', 'client.getState().connection before a call');
+  checkEqual(client.getState('other').sessionID, null, 'client.getState("other")');
+
+  // Config and argument checks: ParleyErrors naming the field, before anything starts.
+  const throws = async (fn, code, word, what) => {
+    let error = null;
+    try {
+      await fn();
+    } catch (e) {
+      error = e;
+    }
+    check(error, `${what}: accepted, expected ${code}`);
+    checkEqual(error.code, code, `${what}: code (message: ${error.message})`);
+    if (word) check(error.message.includes(word), `${what}: "${error.message}" mentions ${word}`);
+  };
+  await throws(() => Parley.createClient({ publicKey: '', endPoint: 'ws://h/v1/voice' }), 'config_invalid', 'publicKey', 'empty publicKey');
+  await throws(() => Parley.createClient({ publicKey: 'k', endPoint: 'http://h/' }), 'config_invalid', 'endPoint', 'http endPoint');
+  await throws(() => Parley.createClient({ publicKey: 'k', endPoint: 'ws://h/v1/voice', reconnect: { jitter: 3 } }),
+               'reconnect_config_invalid', 'jitter', 'bad reconnect.jitter');
+  const audio = { opened: 0 };
+  const c2 = Parley.createClient({ publicKey: 'k', endPoint: 'ws://127.0.0.1:9/v1/voice', storage,
+                                   audio: async () => { ++audio.opened; throw new Error('no'); } });
+  // start() in its three forms: every invalid call of the core's start-request vectors.
+  let s = 0;
+  for (const v of vectors('start-request').invalid) {
+    const callArgs = expand(v.args);
+    await throws(() => c2.start(...callArgs), v.code, null, `start(${JSON.stringify(v.args).slice(0, 60)}) [${v.name}]`);
+    ++s;
+  }
+  check(s > 10, `ran the start-request vectors (${s})`);
+  await throws(() => c2.start('a', { big: 'x'.repeat(2000) }), 'metadata_value_too_long', 'big', 'metadata value over 1 KiB');
+  checkEqual(audio.opened, 0, 'the microphone is not asked for when the arguments are bad');
+  await throws(() => c2.sendText(''), 'bad_value', 'text', 'sendText("")');
+  await throws(() => c2.resume(), 'config_invalid', 'agentId', 'resume() without an agent');
+});

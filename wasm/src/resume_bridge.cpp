@@ -1,0 +1,214 @@
+#include "resume_bridge.hpp"
+
+#include <utility>
+
+#include "parley/client_errors.hpp"
+#include "parley/metadata.hpp"
+
+namespace parley::sdk {
+namespace {
+
+json request_json(const HttpRequest& r) {
+  json out = {{"method", r.method}, {"path", r.path}};
+  if (r.body) out["body"] = *r.body;
+  return out;
+}
+
+json error_json(const Error& e) { return json{{"code", e.code}, {"message", e.message}}; }
+
+json lines_json(const std::vector<ChatLine>& lines) {
+  json out = json::array();
+  for (const ChatLine& line : lines) out.push_back(chat_line_json(line));
+  return out;
+}
+
+// resultCode of a reply, if the body is a JSON object that has an integer one.
+std::optional<std::int64_t> result_code_of(std::string_view body) {
+  if (body.size() > ResumeFlow::max_session_reply_bytes) return std::nullopt;
+  auto parsed = parse_json(body, "reply", 32);
+  if (!parsed || !parsed->is_object()) return std::nullopt;
+  auto it = parsed->find("resultCode");
+  if (it == parsed->end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+Result<ResumeInput> parse_input(std::string_view text) {
+  auto bad = [](const std::string& what) { return make_error("resume_bad_input", what); };
+  auto parsed = parse_json(text, "resume input", 16);
+  if (!parsed) return bad(parsed.error().message);
+  const json& in = *parsed;
+  if (!in.is_object()) return bad("the resume input must be an object");
+  ResumeInput input;
+  auto str = [&](const char* key, std::string& out) -> Status {
+    auto it = in.find(key);
+    if (it == in.end() || it->is_null()) return ok_status();
+    if (!it->is_string()) return bad(std::string(key) + " must be a string");
+    out = it->get<std::string>();
+    return ok_status();
+  };
+  if (auto s = str("integrationId", input.integration_id); !s) return std::move(s).error();
+  if (auto s = str("agentId", input.agent_id); !s) return std::move(s).error();
+  std::string session;
+  if (auto s = str("sessionId", session); !s) return std::move(s).error();
+  if (!session.empty()) input.url_session_id = session;
+  if (auto it = in.find("metadata"); it != in.end() && !it->is_null()) {
+    if (auto v = validate_metadata(*it); !v) return std::move(v).error();
+    if (!it->empty()) input.options.initial_context_vars = *it;
+  }
+  if (auto it = in.find("additionalInfo"); it != in.end() && !it->is_null())
+    input.options.additional_info = *it;
+  if (auto it = in.find("windowMs"); it != in.end() && !it->is_null()) {
+    if (!it->is_number_integer()) return bad("windowMs must be an integer");
+    input.options.window.window_ms = it->get<std::int64_t>();
+    if (input.options.window.max_clock_skew_ms > input.options.window.window_ms)
+      input.options.window.max_clock_skew_ms = input.options.window.window_ms;
+  }
+  if (auto it = in.find("continuation"); it != in.end() && !it->is_null()) {
+    if (!it->is_boolean()) return bad("continuation must be a boolean");
+    input.options.try_continuation = it->get<bool>();
+  }
+  return input;
+}
+
+}  // namespace
+
+json chat_line_json(const ChatLine& line) {
+  json out = {{"text", line.text},
+              {"inbound", line.inbound},
+              {"timestamp", line.timestamp},
+              {"earlier", line.earlier}};
+  if (line.emitter) out["emitter"] = *line.emitter;
+  return out;
+}
+
+ResumeBridge::ResumeBridge(KeyValueStore& kv, std::string_view input_json) : store_(kv) {
+  auto input = parse_input(input_json);
+  if (!input) {
+    input_error_ = std::move(input).error();
+    return;
+  }
+  flow_.emplace(store_, std::move(*input));
+}
+
+std::string ResumeBridge::next(std::optional<HttpRequest> request) {
+  return request ? to_json_text(request_json(*request)) : std::string();
+}
+
+std::string ResumeBridge::start(std::int64_t now) {
+  if (!flow_) return "";
+  return next(flow_->start(now));
+}
+
+std::string ResumeBridge::on_response(int status, std::string_view body, std::int64_t now) {
+  if (!flow_) return "";
+  last_status_ = status;
+  last_result_code_ = result_code_of(body);
+  transport_failed_ = false;
+  return next(flow_->on_response(HttpResponse{status, std::string(body)}, now));
+}
+
+std::string ResumeBridge::on_transport_error(std::string_view message, std::int64_t now) {
+  if (!flow_) return "";
+  transport_failed_ = true;
+  return next(flow_->on_transport_error(message, now));
+}
+
+std::string ResumeBridge::outcome() const {
+  if (input_error_) {
+    return to_json_text(json{{"kind", "failed"}, {"error", error_json(*input_error_)},
+                             {"transport", false}});
+  }
+  const ResumeOutcome* outcome = flow_ ? flow_->outcome() : nullptr;
+  if (!outcome) return "null";
+  json out;
+  if (const auto* resumed = std::get_if<ResumedSession>(outcome)) {
+    out = {{"kind", "resumed"},
+           {"sessionID", resumed->session_id},
+           {"lines", lines_json(resumed->lines)},
+           {"lastAgentIndex", resumed->last_agent_index ? json(*resumed->last_agent_index)
+                                                        : json(nullptr)}};
+    if (resumed->history_error) out["historyError"] = error_json(*resumed->history_error);
+  } else if (const auto* opened = std::get_if<NewSession>(outcome)) {
+    out = {{"kind", "new"},
+           {"sessionID", opened->session_id},
+           {"welcome", opened->welcome},
+           {"reason", to_string(opened->reason)},
+           {"continuation", to_string(opened->continuation)},
+           {"continuedFrom", opened->continued_from ? json(*opened->continued_from) : json(nullptr)},
+           {"earlierLines", lines_json(opened->earlier_lines)}};
+    if (opened->continuation_refusal)
+      out["continuationRefusal"] = error_json(*opened->continuation_refusal);
+    if (opened->history_error) out["historyError"] = error_json(*opened->history_error);
+  } else {
+    const Error& error = std::get<ResumeFailure>(*outcome).error;
+    out = {{"kind", "failed"}, {"error", error_json(error)}, {"transport", transport_failed_}};
+    // What a person can act on, when the server's answer says it (a bad agent id, an origin
+    // the agent does not allow, a server error); transport failures are left to the JS,
+    // which knows whether the browser is online.
+    if (!transport_failed_) {
+      if (auto client = client_error_for_memori(last_status_, last_result_code_))
+        out["clientError"] = error_json(make_client_error(*client, error.message));
+    }
+  }
+  return to_json_text(out);
+}
+
+std::string ResumeBridge::warnings() const {
+  json out = json::array();
+  if (flow_)
+    for (const Error& w : flow_->warnings()) out.push_back(error_json(w));
+  return to_json_text(out);
+}
+
+std::string text_request(std::string_view session_id, std::string_view text) {
+  if (!is_valid_session_id(session_id))
+    return to_json_text(json{{"error", error_json(make_error(
+                                           "bad_session_id",
+                                           "no valid session to send the message in"))}});
+  if (text.empty() || !is_valid_utf8(text))
+    return to_json_text(
+        json{{"error", error_json(make_error("bad_value", "text must be non-empty UTF-8"))}});
+  json out = {{"method", "POST"},
+              {"path", std::string(memori_api_base) + "/TextEnteredEvent/" + std::string(session_id)},
+              {"body", json{{"text", std::string(text)}}}};
+  return to_json_text(out);
+}
+
+std::string text_reply(int status, std::string_view body) {
+  const char* route = "POST /memori/v2/TextEnteredEvent/{sessionID}";
+  auto fail = [&](Error e, bool expired) {
+    return to_json_text(json{{"error", error_json(e)}, {"expired", expired}});
+  };
+  auto parsed = parse_json(body, "reply", 32);
+  if (!parsed || !parsed->is_object())
+    return fail(make_error("bad_reply", std::string(route) + ": HTTP " + std::to_string(status) +
+                                            ", the reply is not a JSON object"),
+                false);
+  const json& reply = *parsed;
+  auto code = reply.find("resultCode");
+  if (code == reply.end() || !code->is_number_integer())
+    return fail(make_error("bad_reply", std::string(route) + ": HTTP " + std::to_string(status) +
+                                            ", the reply has no resultCode"),
+                false);
+  const std::int64_t result = code->get<std::int64_t>();
+  if (result == -103 || result == -263)
+    return fail(make_error("session_gone", "the session expired or was closed"), true);
+  if (result != 0 || status < 200 || status > 299) {
+    std::string message;
+    if (auto m = reply.find("resultMessage"); m != reply.end() && m->is_string())
+      message = m->get<std::string>().substr(0, 200);
+    const std::string detail =
+        "HTTP " + std::to_string(status) + ", resultCode " + std::to_string(result) +
+        (message.empty() ? "" : " (" + message + ")");
+    if (auto client = client_error_for_memori(status, result))
+      return fail(make_client_error(*client, detail), false);
+    return fail(make_error("bad_reply", std::string(route) + ": " + detail), false);
+  }
+  std::string text;
+  if (auto state = reply.find("currentState"); state != reply.end() && state->is_object())
+    if (auto e = state->find("emission"); e != state->end() && e->is_string())
+      text = e->get<std::string>();
+  return to_json_text(json{{"text", text}});
+}
+
+}  // namespace parley::sdk

@@ -1,0 +1,52 @@
+// The DESIGN §5 resume flow for the browser SDK: the core's ResumeFlow with JSON in and out,
+// so that the JS only runs fetch(). Also the typed-message round trip over the Memori REST
+// API (POST /TextEnteredEvent), which the SDK uses when no voice call is open.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "parley/json.hpp"
+#include "parley/resume_flow.hpp"
+#include "parley/session_store.hpp"
+
+namespace parley::sdk {
+
+class ResumeBridge {
+ public:
+  // input: {integrationId?, agentId, sessionId?, metadata?, additionalInfo?, windowMs?,
+  // continuation? (default true)}. A bad input is reported by start() as a failed outcome.
+  ResumeBridge(KeyValueStore& kv, std::string_view input_json);
+
+  // The first request as {method, path, body?} JSON text, or "" when the flow is finished.
+  std::string start(std::int64_t now);
+  std::string on_response(int status, std::string_view body, std::int64_t now);
+  std::string on_transport_error(std::string_view message, std::int64_t now);
+
+  // {kind: "resumed" | "new" | "failed", ...}; null before the flow has finished.
+  std::string outcome() const;
+  std::string warnings() const;
+
+ private:
+  std::string next(std::optional<HttpRequest> request);
+
+  SessionStore store_;
+  std::optional<ResumeFlow> flow_;
+  std::optional<Error> input_error_;
+  int last_status_ = 0;
+  std::optional<std::int64_t> last_result_code_;
+  bool transport_failed_ = false;
+};
+
+// POST /memori/v2/TextEnteredEvent/{sessionID} {text}, as {method, path, body} JSON, or an
+// error {error: {code, message}} for a bad session id or text.
+std::string text_request(std::string_view session_id, std::string_view text);
+// The reply: {text} (currentState.emission, "" when none), or {error: {code, message},
+// expired: bool} where expired means the session is gone (-103 / -263: resume again).
+std::string text_reply(int status, std::string_view body);
+
+json chat_line_json(const ChatLine& line);
+
+}  // namespace parley::sdk
