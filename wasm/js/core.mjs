@@ -1,7 +1,7 @@
 // Loads the wasm core (parley-core.wasm beside this module) once, at import time, and wraps
 // its C exports (wasm/src/bindings.cpp) for the rest of the SDK. There is no Emscripten JS
 // glue: the module is linked standalone and needs only what is given here (the key-value
-// store, a memory-growth notice and exit), which is what keeps the SDK small (see
+// store, number reading, a memory-growth notice and exit), which is what keeps the SDK small (see
 // bindings.cpp). Streaming compilation where the browser offers it (the .wasm is served as
 // application/wasm); in node the file is read from disk.
 //
@@ -55,6 +55,8 @@ const imports = {
     pl_js_store_remove(store, key, keySize) {
       stores.get(store).remove(text(key, keySize));
     },
+    // strtod for the JSON lexer (wasm/src/numbers.cpp): a decimal number, correctly rounded.
+    pl_js_parse_number: (p, n) => Number(text(p, n)),
     emscripten_notify_memory_growth() {},
   },
   wasi_snapshot_preview1: {
