@@ -509,11 +509,12 @@ class ChatLogScanner {
     const char* start = p_;
     bool integral = false;
     if (!scan_number(integral)) return false;
-    out = json::parse(start, p_, nullptr, /*allow_exceptions=*/false);
-    if (out.is_discarded()) {
+    auto number = parse_json(std::string_view(start, static_cast<std::size_t>(p_ - start)), "number", 1);
+    if (!number) {
       p_ = start;
       return fail("chatlog_wrong_type", "number out of range");
     }
+    out = std::move(*number);
     return true;
   }
 

@@ -1,28 +1,94 @@
 #include "parley/json.hpp"
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace parley {
 
-Result<json> parse_json(std::string_view text, std::string_view what, std::size_t max_depth) {
-  // A depth-bounding callback: nlohmann's recursive DOM builder would otherwise follow a
-  // stranger's nesting as deep as they like.
-  std::size_t depth = 0;
-  bool too_deep = false;
-  json::parser_callback_t cb = [&](int /*d*/, json::parse_event_t ev, json& /*parsed*/) {
-    if (ev == json::parse_event_t::object_start || ev == json::parse_event_t::array_start) {
-      if (++depth > max_depth) too_deep = true;
-    } else if (ev == json::parse_event_t::object_end || ev == json::parse_event_t::array_end) {
-      --depth;
+namespace {
+
+// nlohmann's DOM builder, with the nesting bounded: a SAX handler that stops the parse at the
+// first container deeper than max_depth, so a stranger's nesting cannot exhaust the stack.
+// (One SAX type for every parse in the core: the callback parser it replaces, and the plain
+// DOM parser beside it, were two more instantiations of nlohmann's parser in the browser
+// build, and the callback went through a std::function per event.)
+class BoundedDomBuilder {
+ public:
+  BoundedDomBuilder(json& root, std::size_t max_depth) : root_(root), max_depth_(max_depth) {}
+
+  bool null() { return put(json(nullptr)); }
+  bool boolean(bool v) { return put(json(v)); }
+  bool number_integer(json::number_integer_t v) { return put(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return put(json(v)); }
+  bool number_float(json::number_float_t v, const json::string_t& /*text*/) { return put(json(v)); }
+  bool string(json::string_t& v) { return put(json(std::move(v))); }
+  bool binary(json::binary_t& v) { return put(json::binary(std::move(v))); }
+  bool start_object(std::size_t /*size*/) { return open(json::value_t::object); }
+  bool start_array(std::size_t /*size*/) { return open(json::value_t::array); }
+  bool key(json::string_t& k) {
+    member_ = &(*open_.back())[std::move(k)];  // a repeated key: the last value wins
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*error*/) {
+    return false;
+  }
+
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  // Where the next value goes: the root, the end of the open array, or the member just named.
+  json* place(json&& v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+      return &root_;
     }
-    return !too_deep;
-  };
-  json value = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false);
-  if (too_deep) {
+    json& top = *open_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    *member_ = std::move(v);
+    return member_;
+  }
+  bool put(json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(json::value_t type) {
+    if (open_.size() >= max_depth_) {
+      too_deep_ = true;
+      return false;
+    }
+    open_.push_back(place(json(type)));
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  json& root_;
+  std::size_t max_depth_;
+  std::vector<json*> open_;
+  json* member_ = nullptr;
+  bool too_deep_ = false;
+};
+
+}  // namespace
+
+Result<json> parse_json(std::string_view text, std::string_view what, std::size_t max_depth) {
+  json value;
+  BoundedDomBuilder builder(value, max_depth);
+  const bool parsed = json::sax_parse(text.data(), text.data() + text.size(), &builder);
+  if (builder.too_deep()) {
     return make_error("json_too_deep", std::string(what) + " nests deeper than " +
                                            std::to_string(max_depth) + " levels");
   }
-  if (value.is_discarded()) {
+  if (!parsed) {
     return make_error("bad_json", std::string(what) + " is not valid JSON");
   }
   return value;
