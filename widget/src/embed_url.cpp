@@ -2,9 +2,9 @@
 
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
-#include <boost/url/parse.hpp>
+#include <boost/url/ipv6_address.hpp>
+#include <boost/url/parse_query.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
-#include <boost/url/url_view.hpp>
 #include <algorithm>
 #include <string>
 
@@ -74,40 +74,56 @@ bool is_query_char(char c) {
          c == '%';
 }
 
-// --- Diagnosis of URLs Boost.URL would refuse -------------------------------------------------
-// Boost.URL says only "mismatch" or "leftover"; a person needs to know which parameter holds the
-// bad byte. This pass finds the first offending byte and names where it is.
+// --- The URL's parts -------------------------------------------------------------------------
+
+// The split of RFC 3986 appendix B: [scheme ":"] ["//" authority] path ["?" query]
+// ["#" fragment]. Every part is found by its delimiters alone; the rules of each part are
+// checked afterwards (Diagnosis: bytes and escapes; check_scheme, check_authority: structure;
+// Boost.URL: the query's parameters and their decoding).
+struct UrlParts {
+  static constexpr std::size_t npos = std::string_view::npos;
+
+  explicit UrlParts(std::string_view url) {
+    fragment_begin = url.find('#');
+    std::size_t question = url.find('?');
+    if (question != npos && question < fragment_begin) {
+      query_begin = question + 1;
+      query_end = fragment_begin == npos ? url.size() : fragment_begin;
+    }
+    first_delimiter = url.find_first_of(":/?#");
+    std::size_t rest = 0;
+    if (first_delimiter != npos && first_delimiter > 0 && url[first_delimiter] == ':') {
+      scheme_end = first_delimiter;
+      rest = first_delimiter + 1;
+    }
+    if (url.substr(rest, 2) == "//") {
+      authority_begin = rest + 2;
+      authority_end = std::min(url.find_first_of("/?#", authority_begin), url.size());
+    }
+  }
+
+  std::size_t first_delimiter = npos;  // of ":/?#"
+  std::size_t scheme_end = npos;       // the `:` after a (would-be) scheme
+  std::size_t authority_begin = npos, authority_end = npos;
+  std::size_t query_begin = npos, query_end = npos;
+  std::size_t fragment_begin = npos;   // the `#`
+};
+
+// --- Diagnosis of bad bytes and escapes -------------------------------------------------------
+// A person needs to know which parameter holds the bad byte, so this pass finds the first
+// offending byte and names where it is.
 
 class Diagnosis {
  public:
-  // Splits the URL as RFC 3986 appendix B does: [scheme ":"] ["//" authority] path ["?" query]
-  // ["#" fragment].
-  explicit Diagnosis(std::string_view url) : url_(url) {
-    fragment_begin_ = url.find('#');
-    std::size_t question = url.find('?');
-    if (question != npos && question < fragment_begin_) {
-      query_begin_ = question + 1;
-      query_end_ = fragment_begin_ == npos ? url.size() : fragment_begin_;
-    }
-    std::size_t colon = url.find_first_of(":/?#");
-    std::size_t rest = 0;
-    if (colon != npos && colon > 0 && url[colon] == ':') {
-      scheme_end_ = colon;
-      rest = colon + 1;
-    }
-    if (url.substr(rest, 2) == "//") {
-      authority_begin_ = rest + 2;
-      authority_end_ = std::min(url.find_first_of("/?#", authority_begin_), url.size());
-    }
-  }
+  explicit Diagnosis(std::string_view url, const UrlParts& parts) : url_(url), parts_(parts) {}
 
   // The first problem found, or nothing when every byte and escape is well-formed.
   std::optional<Error> first_problem() const {
     for (std::size_t i = 0; i < url_.size(); ++i) {
       char c = url_[i];
       bool in_query_or_fragment = in_query(i) || in_fragment(i);
-      // `[` and `]` belong only around an IPv6 host; elsewhere they are refused here (Boost.URL
-      // 1.81 also trips an internal assertion on some of them, e.g. `s:[`).
+      // `[` and `]` belong only around an IP literal in the host; elsewhere they are refused
+      // here (check_authority judges where they stand in the host).
       bool stray_bracket = (c == '[' || c == ']') && !in_authority(i);
       if (!is_uri_char(c) || (in_query_or_fragment && !is_query_char(c)) || stray_bracket) {
         return make_error("url_bad_character",
@@ -128,11 +144,13 @@ class Diagnosis {
   static constexpr std::size_t npos = std::string_view::npos;
 
   bool in_query(std::size_t i) const {
-    return query_begin_ != npos && i >= query_begin_ && i < query_end_;
+    return parts_.query_begin != npos && i >= parts_.query_begin && i < parts_.query_end;
   }
-  bool in_fragment(std::size_t i) const { return fragment_begin_ != npos && i > fragment_begin_; }
+  bool in_fragment(std::size_t i) const {
+    return parts_.fragment_begin != npos && i > parts_.fragment_begin;
+  }
   bool in_authority(std::size_t i) const {
-    return authority_begin_ != npos && i >= authority_begin_ && i < authority_end_;
+    return parts_.authority_begin != npos && i >= parts_.authority_begin && i < parts_.authority_end;
   }
 
   static std::string describe(char c) {
@@ -144,7 +162,7 @@ class Diagnosis {
   std::string where(std::size_t i) const {
     if (in_query(i)) return "parameter " + quote(parameter_name_at(i));
     const char* part = in_fragment(i)                            ? "fragment"
-                       : scheme_end_ != npos && i <= scheme_end_ ? "scheme"
+                       : parts_.scheme_end != npos && i <= parts_.scheme_end ? "scheme"
                        : in_authority(i)                         ? "host"
                                                                  : "path";
     return "embed URL (byte " + std::to_string(i) + ", in the " + part + ")";
@@ -153,9 +171,10 @@ class Diagnosis {
   // The name of the query parameter holding byte i, decoded when its own escapes are sound.
   std::string parameter_name_at(std::size_t i) const {
     std::size_t begin = url_.rfind('&', i);
-    begin = (begin == std::string_view::npos || begin < query_begin_) ? query_begin_ : begin + 1;
+    begin = (begin == std::string_view::npos || begin < parts_.query_begin) ? parts_.query_begin
+                                                                          : begin + 1;
     std::size_t end = begin;
-    while (end < query_end_ && url_[end] != '=' && url_[end] != '&') ++end;
+    while (end < parts_.query_end && url_[end] != '=' && url_[end] != '&') ++end;
     std::string_view raw = url_.substr(begin, end - begin);
     auto pct = urls::make_pct_string_view(raw);
     if (!pct) return std::string(raw);
@@ -165,10 +184,7 @@ class Diagnosis {
   }
 
   std::string_view url_;
-  std::size_t scheme_end_ = npos;  // the `:`
-  std::size_t authority_begin_ = npos, authority_end_ = npos;
-  std::size_t query_begin_ = npos, query_end_ = npos;
-  std::size_t fragment_begin_ = npos;  // the `#`
+  const UrlParts& parts_;
 };
 
 // --- Reserved parameters ----------------------------------------------------------------------
@@ -250,17 +266,41 @@ void add_metadata_value(json& metadata, const std::string& key, std::string valu
 
 // --- The parser -------------------------------------------------------------------------------
 
-// An absolute embed URL is http(s)://HOST/...: checked before Boost.URL sees the URL, because
-// Boost.URL 1.81 trips internal assertions on some scheme-but-no-host forms (`t:?`, `http:#`,
-// `t:?#`), and because the scheme is the first thing a person should hear about.
-std::optional<Error> check_scheme(std::string_view url) {
-  std::size_t colon = url.find_first_of(":/?#");
-  if (colon == std::string_view::npos || colon == 0 || url[colon] != ':') return std::nullopt;
+// What may stand between `[` and `]` (RFC 3986 3.2.2): an IPv6 address, or IPvFuture,
+// "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+bool is_ip_literal(std::string_view s) {
+  if (!s.empty() && s[0] == 'v') {
+    std::size_t i = 1;
+    while (i < s.size() && is_hex(s[i])) ++i;
+    if (i == 1 || i >= s.size() || s[i] != '.' || i + 1 == s.size()) return false;
+    for (++i; i < s.size(); ++i) {
+      if (!is_unreserved(s[i]) && !is_sub_delim(s[i]) && s[i] != ':') return false;
+    }
+    return true;
+  }
+  return urls::parse_ipv6_address(s).has_value();
+}
+
+// "embed URL is not a valid URL (...)": the structure is wrong somewhere outside the query.
+Error not_a_url(const std::string& why) {
+  return make_error("url_invalid",
+                    "embed URL is not a valid URL (" + why + "); check the scheme, host and port");
+}
+
+// An absolute embed URL is http(s)://HOST/...; the scheme is the first thing a person should
+// hear about. RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). A `:` before
+// any `/`, `?` or `#` ends a scheme, so text before it that is no scheme (`1a:b`, `:x`) makes
+// no URL either: a relative reference's first segment cannot hold a `:` (RFC 3986 4.2).
+std::optional<Error> check_scheme(std::string_view url, const UrlParts& parts) {
+  const std::size_t colon = parts.first_delimiter;
+  if (colon == std::string_view::npos || url[colon] != ':') return std::nullopt;
   std::string_view scheme = url.substr(0, colon);
   auto is_alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
-  if (!is_alpha(scheme[0])) return std::nullopt;  // not a scheme: Boost.URL judges the rest
-  for (char c : scheme) {
-    if (!is_alnum(c) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  bool valid = !scheme.empty() && is_alpha(scheme[0]);
+  for (char c : scheme) valid = valid && (is_alnum(c) || c == '+' || c == '-' || c == '.');
+  if (!valid) {
+    return not_a_url("the text before the first \":\", " + quote(scheme) +
+                     ", is not a scheme, and a relative URL's first segment cannot hold \":\"");
   }
   std::string lower;
   for (char c : scheme) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
@@ -275,6 +315,52 @@ std::optional<Error> check_scheme(std::string_view url) {
   return std::nullopt;
 }
 
+// RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ], where host is an IP-literal
+// in brackets, or a name (IPv4 dotted form included). Diagnosis has already checked every byte
+// and escape against the characters a URL allows; what is left is where `@`, `[`, `]` and `:`
+// stand. The IPv6 address inside brackets is Boost.URL's to judge.
+std::optional<Error> check_authority(std::string_view authority) {
+  constexpr auto npos = std::string_view::npos;
+  std::string_view rest = authority;
+  if (std::size_t at = authority.find('@'); at != npos) {
+    if (authority.find_first_of("[]", 0) < at) return not_a_url("in the host: \"[\" or \"]\" in the user name");
+    rest = authority.substr(at + 1);
+    if (rest.find('@') != npos) return not_a_url("in the host: \"@\" appears more than once");
+  }
+  std::string_view port;
+  bool has_port = false;
+  if (!rest.empty() && rest[0] == '[') {
+    const std::size_t close = rest.find(']');
+    if (close == npos) return not_a_url("in the host: " + quote(rest) + " opens \"[\" and never closes it");
+    const std::string_view literal = rest.substr(1, close - 1);
+    if (!is_ip_literal(literal)) {
+      return not_a_url("in the host: " + quote(rest.substr(0, close + 1)) +
+                       " is neither an IPv6 address nor an IPvFuture literal");
+    }
+    const std::string_view after = rest.substr(close + 1);
+    if (!after.empty() && after[0] != ':') {
+      return not_a_url("in the host: only a port may follow " + quote(rest.substr(0, close + 1)));
+    }
+    has_port = !after.empty();
+    if (has_port) port = after.substr(1);
+  } else {
+    const std::size_t colon = rest.find(':');
+    const std::string_view name = rest.substr(0, colon);
+    if (name.find_first_of("[]") != npos) {
+      return not_a_url("in the host: \"[\" and \"]\" may only enclose an IP address");
+    }
+    has_port = colon != npos;
+    if (has_port) port = rest.substr(colon + 1);
+  }
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      return make_error("url_invalid",
+                        "embed URL (in the host): a port must be digits only, as in host:8080");
+    }
+  }
+  return std::nullopt;
+}
+
 class EmbedUrlReader {
  public:
   Result<WidgetConfig> read(std::string_view url) {
@@ -284,26 +370,23 @@ class EmbedUrlReader {
                                             std::to_string(EmbedUrlLimits::max_url_bytes));
     }
     if (url.empty()) return make_error("url_invalid", "embed URL is empty");
-    if (auto problem = Diagnosis(url).first_problem()) return *problem;
-    if (auto problem = check_scheme(url)) return *problem;
-
-    auto parsed = urls::parse_uri_reference(url);
-    if (!parsed) {
-      return make_error("url_invalid", "embed URL is not a valid URL (Boost.URL: " +
-                                           parsed.error().message() +
-                                           "); check the scheme, host and port");
+    const UrlParts parts(url);
+    if (auto problem = Diagnosis(url, parts).first_problem()) return *problem;
+    if (auto problem = check_scheme(url, parts)) return *problem;
+    if (parts.authority_begin != UrlParts::npos) {
+      auto authority = url.substr(parts.authority_begin, parts.authority_end - parts.authority_begin);
+      if (auto problem = check_authority(authority)) return *problem;
     }
-    // Boost.URL 1.81 reads `http://h:xx/e` as host "h", empty port and path "xx/e"; RFC 3986
-    // allows no such path after an authority, so refuse it here.
-    if (parsed->has_authority() && !parsed->encoded_path().empty() &&
-        parsed->encoded_path().front() != '/') {
-      return make_error("url_invalid",
-                        "embed URL (in the host): a port must be digits only, as in host:8080");
-    }
-    // Boost.URL 1.81 asserts (and in release reads past the end) when iterating the params of
-    // an empty query that a fragment follows (`/e?#x`); an empty query holds no parameter.
-    if (parsed->encoded_query().empty()) return finish();
-    for (auto param : parsed->encoded_params()) {
+    // The path needs nothing more: its bytes are pchar or "/" (Diagnosis), it cannot start with
+    // "//" without being an authority, and after an authority it starts with "/" or is empty.
+    if (parts.query_begin == UrlParts::npos || parts.query_begin == parts.query_end) return finish();
+    // Boost.URL 1.81's parse_query reads its argument up to a NUL (it hands s.data() on where
+    // a string_view is expected), so it gets a NUL-terminated copy of the query, which the
+    // parameters then point into.
+    const std::string query(url.substr(parts.query_begin, parts.query_end - parts.query_begin));
+    auto params = urls::parse_query(query);
+    if (!params) return not_a_url("in the query");
+    for (auto param : *params) {
       if (auto s = read_parameter(param); !s) return std::move(s).error();
     }
     return finish();
