@@ -1,10 +1,5 @@
 #include "parley/embed_url.hpp"
 
-#include <boost/url/encode.hpp>
-#include <boost/url/grammar/lut_chars.hpp>
-#include <boost/url/ipv6_address.hpp>
-#include <boost/url/parse_query.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
 #include <algorithm>
 #include <string>
 
@@ -12,8 +7,6 @@
 
 namespace parley {
 namespace {
-
-namespace urls = boost::urls;
 
 // --- Showing untrusted text in messages --------------------------------------------------------
 
@@ -74,12 +67,42 @@ bool is_query_char(char c) {
          c == '%';
 }
 
+int hex_value(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
+
+// Every `%` is followed by two hex digits.
+bool escapes_sound(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') continue;
+    if (i + 2 >= s.size() || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+    i += 2;
+  }
+  return true;
+}
+
+// A query component decoded as a form sends it: %XX is the byte, `+` a space. Its escapes are
+// sound (escapes_sound).
+std::string decode_component(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 // --- The URL's parts -------------------------------------------------------------------------
 
 // The split of RFC 3986 appendix B: [scheme ":"] ["//" authority] path ["?" query]
 // ["#" fragment]. Every part is found by its delimiters alone; the rules of each part are
 // checked afterwards (Diagnosis: bytes and escapes; check_scheme, check_authority: structure;
-// Boost.URL: the query's parameters and their decoding).
+// read_parameter: the query's parameters and their decoding).
 struct UrlParts {
   static constexpr std::size_t npos = std::string_view::npos;
 
@@ -176,11 +199,7 @@ class Diagnosis {
     std::size_t end = begin;
     while (end < parts_.query_end && url_[end] != '=' && url_[end] != '&') ++end;
     std::string_view raw = url_.substr(begin, end - begin);
-    auto pct = urls::make_pct_string_view(raw);
-    if (!pct) return std::string(raw);
-    urls::encoding_opts opts;
-    opts.space_as_plus = true;
-    return pct->decode(opts);
+    return escapes_sound(raw) ? decode_component(raw) : std::string(raw);
   }
 
   std::string_view url_;
@@ -266,6 +285,57 @@ void add_metadata_value(json& metadata, const std::string& key, std::string valu
 
 // --- The parser -------------------------------------------------------------------------------
 
+// RFC 3986 3.2.2: dec-octet "." dec-octet "." dec-octet "." dec-octet, where a dec-octet is
+// 0-255 written without leading zeros.
+bool is_ipv4_address(std::string_view s) {
+  int octets = 0;
+  std::size_t i = 0;
+  for (;;) {
+    std::size_t j = i;
+    int value = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 3) value = value * 10 + (s[j++] - '0');
+    if (j == i || (j - i > 1 && s[i] == '0') || value > 255) return false;
+    ++octets;
+    if (j == s.size()) return octets == 4;
+    if (s[j] != '.' || octets == 4) return false;
+    i = j + 1;
+  }
+}
+
+// RFC 3986 3.2.2 IPv6address: eight pieces of 1-4 hex digits separated by `:`, the last two of
+// which may be written as an IPv4 address; one run of one or more pieces may be elided as `::`.
+bool is_ipv6_address(std::string_view s) {
+  std::size_t pieces = 0;
+  bool elided = false;
+  std::size_t i = 0;
+  if (s.substr(0, 2) == "::") {
+    elided = true;
+    i = 2;
+  }
+  while (i < s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && is_hex(s[j])) ++j;
+    if (j < s.size() && s[j] == '.') {  // the IPv4 form ends the address
+      if (!is_ipv4_address(s.substr(i))) return false;
+      pieces += 2;
+      break;
+    }
+    if (j == i || j - i > 4) return false;
+    ++pieces;
+    if (j == s.size()) break;
+    if (s[j] != ':') return false;
+    if (j + 1 < s.size() && s[j + 1] == ':') {
+      if (elided) return false;
+      elided = true;
+      i = j + 2;
+    } else {
+      i = j + 1;
+      if (i == s.size()) return false;  // a trailing single `:`
+    }
+  }
+  return elided ? pieces <= 7 : pieces == 8;
+}
+
 // What may stand between `[` and `]` (RFC 3986 3.2.2): an IPv6 address, or IPvFuture,
 // "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
 bool is_ip_literal(std::string_view s) {
@@ -278,7 +348,7 @@ bool is_ip_literal(std::string_view s) {
     }
     return true;
   }
-  return urls::parse_ipv6_address(s).has_value();
+  return is_ipv6_address(s);
 }
 
 // "embed URL is not a valid URL (...)": the structure is wrong somewhere outside the query.
@@ -318,7 +388,7 @@ std::optional<Error> check_scheme(std::string_view url, const UrlParts& parts) {
 // RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ], where host is an IP-literal
 // in brackets, or a name (IPv4 dotted form included). Diagnosis has already checked every byte
 // and escape against the characters a URL allows; what is left is where `@`, `[`, `]` and `:`
-// stand. The IPv6 address inside brackets is Boost.URL's to judge.
+// stand, and what an IP literal holds.
 std::optional<Error> check_authority(std::string_view authority) {
   constexpr auto npos = std::string_view::npos;
   std::string_view rest = authority;
@@ -380,27 +450,29 @@ class EmbedUrlReader {
     // The path needs nothing more: its bytes are pchar or "/" (Diagnosis), it cannot start with
     // "//" without being an authority, and after an authority it starts with "/" or is empty.
     if (parts.query_begin == UrlParts::npos || parts.query_begin == parts.query_end) return finish();
-    // Boost.URL 1.81's parse_query reads its argument up to a NUL (it hands s.data() on where
-    // a string_view is expected), so it gets a NUL-terminated copy of the query, which the
-    // parameters then point into.
-    const std::string query(url.substr(parts.query_begin, parts.query_end - parts.query_begin));
-    auto params = urls::parse_query(query);
-    if (!params) return not_a_url("in the query");
-    for (auto param : *params) {
-      if (auto s = read_parameter(param); !s) return std::move(s).error();
+    // The query is `&`-separated parameters, each `key` or `key=value` (the value runs to the
+    // next `&` and may hold `=`); its bytes and escapes are sound (Diagnosis).
+    std::string_view query = url.substr(parts.query_begin, parts.query_end - parts.query_begin);
+    for (;;) {
+      const std::size_t amp = query.find('&');
+      if (auto s = read_parameter(query.substr(0, amp)); !s) return std::move(s).error();
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
     }
     return finish();
   }
 
  private:
-  Status read_parameter(const urls::param_pct_view& param) {
-    if (param.key.empty() && !param.has_value) return ok_status();  // `a=1&&b=2`, trailing `&`
-    urls::encoding_opts opts;
-    opts.space_as_plus = true;
-    std::string key = param.key.decode(opts);
-    std::string value = param.value.decode(opts);  // empty when there is no `=`
+  // One `key` or `key=value` of the query, still encoded.
+  Status read_parameter(std::string_view param) {
+    if (param.empty()) return ok_status();  // `a=1&&b=2`, a trailing `&`
+    const std::size_t eq = param.find('=');
+    const std::string_view raw_key = param.substr(0, eq);
+    std::string key = decode_component(raw_key);
+    std::string value =  // empty when there is no `=`
+        eq == std::string_view::npos ? std::string() : decode_component(param.substr(eq + 1));
     if (!is_valid_utf8(key)) {
-      return make_error("parameter_not_utf8", "parameter " + quote(param.key) +
+      return make_error("parameter_not_utf8", "parameter " + quote(raw_key) +
                                                   ": the name is not valid UTF-8 once decoded");
     }
     if (!is_valid_utf8(value)) {
@@ -531,19 +603,27 @@ Result<json> url_metadata(const json& metadata) {
 // keeps the query no longer than any URL the same config was parsed from, so what the parser
 // accepted always fits under max_url_bytes again.
 
-// What a query may hold raw (pchar / "/" / "?") minus the delimiters `&` and `+` (a space)...
-constexpr urls::grammar::lut_chars value_chars = urls::unreserved_chars + "!$'()*,;=:@/?";
-// ...and, in a key, minus `=` too.
-constexpr urls::grammar::lut_chars key_chars = value_chars - '=';
+// What a query may hold raw (pchar / "/" / "?") minus the delimiters `&` and `+` (a space),
+// and, in a key, minus `=` too.
+void append_encoded(std::string& query, std::string_view text, bool is_key) {
+  constexpr std::string_view raw_too = "!$'()*,;:@/?";
+  for (char c : text) {
+    if (is_unreserved(c) || raw_too.find(c) != std::string_view::npos || (c == '=' && !is_key)) {
+      query += c;
+    } else if (c == ' ') {
+      query += '+';
+    } else {
+      query += show_byte(c);
+    }
+  }
+}
 
 void append_param(std::string& query, std::string_view key, std::string_view value) {
-  urls::encoding_opts opts;
-  opts.space_as_plus = true;
   if (!query.empty()) query += '&';
-  query += urls::encode(key, key_chars, opts);
+  append_encoded(query, key, /*is_key=*/true);
   if (value.empty()) return;  // `flag` reads back as the empty string
   query += '=';
-  query += urls::encode(value, value_chars, opts);
+  append_encoded(query, value, /*is_key=*/false);
 }
 
 std::string as_text(const json& v) {
