@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <string>
+
 #include "parley/json.hpp"
+#include "vectors.hpp"
 
 TEST_CASE("parse_json returns errors instead of throwing", "[json]") {
   CHECK(parley::parse_json("{\"a\":1}").ok());
@@ -34,4 +38,74 @@ TEST_CASE("is_valid_utf8 accepts UTF-8 and refuses the rest", "[json]") {
   CHECK_FALSE(parley::is_valid_utf8("\xF4\x90\x80\x80"));  // > U+10FFFF
   CHECK_FALSE(parley::is_valid_utf8("\xE2\x82"));          // truncated
   CHECK_FALSE(parley::is_valid_utf8("\x80"));              // stray continuation
+}
+
+namespace {
+
+// The kind of every value, recursively, and the scalars' text: nlohmann's == would call the
+// integer 1 and the unsigned 1 equal, and parse_json must keep the type nlohmann gives.
+std::string shape(const parley::json& j) {
+  std::string s(1, "nobsBiuf?x"[static_cast<int>(j.type())]);
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) s += "{" + it.key() + ":" + shape(*it) + "}";
+  } else if (j.is_array()) {
+    s += "[";
+    for (const auto& e : j) s += shape(e) + ",";
+    s += "]";
+  } else {
+    s += parley::to_json_text(j);
+  }
+  return s;
+}
+
+void same_as_nlohmann(const std::string& text) {
+  parley::json theirs = parley::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto ours = parley::parse_json(text, "text", 1000);
+  INFO(parley::to_json_text(parley::json(text)));
+  REQUIRE(ours.ok() == !theirs.is_discarded());
+  if (ours.ok()) CHECK(shape(*ours) == shape(theirs));
+}
+
+}  // namespace
+
+// Issue 6: parse_json reads JSON by hand (nlohmann's parser was several KB of the browser
+// SDK); what it accepts, and the value it gives, must stay nlohmann's.
+TEST_CASE("parse_json accepts what nlohmann's parser accepts, with the same values", "[json]") {
+  using namespace std::string_literals;
+  for (const std::string& text :
+       {""s, " "s, "1"s, "-0"s, "0"s, "01"s, "-"s, "1."s, "1.5e"s, "1e+"s, "1E-2"s, "+1"s,
+        "1e400"s, "-1e400"s, "1e-400"s, "18446744073709551615"s, "18446744073709551616"s,
+        "-9223372036854775808"s, "-9223372036854775809"s, "123456789012345678901234567890"s,
+        std::string(400, '9'), "\"\\u0000\""s, "\"\\ud800\""s, "\"\\udc00\""s,
+        "\"\\ud83d\\ude00\""s, "\"\\ud83d\\u0041\""s, "\"\\uD83D\\uDE00\""s, "\"\\u12\""s,
+        "\xEF\xBB\xBF{}"s, "\xEF\xBB{}"s, "\xEF"s, "1\0xyz"s, "\0"s, "[1,\0]"s,
+        "[1]\0garbage"s, "\"a\0\""s, "{\"a\":1,\"a\":2}"s, "{\"a\":{\"b\":1},\"a\":[]}"s,
+        "\"\x7F\""s, "\"\xC3\""s, "\"\xC3\xA9\""s, "\"\xED\xA0\x80\""s, "\"\xF4\x90\x80\x80\""s,
+        "\"\xC0\xAF\""s, "\"a\\/b\""s, "\"\\x\""s, "\"\t\""s, "true"s, "tru"s, "trueX"s,
+        "nul"s, "null "s, "[]"s, "[,]"s, "[1,]"s, "{,}"s, "{\"a\"}"s, "{\"a\":}"s, "{1:2}"s,
+        " \t\n\r[ 1 , 2 ] \t"s, "\f1"s, "\v1"s, "0.0000001"s, "-0.0"s, "[-]"s, "[\"a\" \"b\"]"s}) {
+    same_as_nlohmann(text);
+  }
+  // Every vector file, whole and with deterministic damage (a byte changed, added or dropped).
+  const std::string damage = "{}[]:,\"\\ 09-+.eE\x80\xC3\xBF\xED\x01\tun"s + '\0';
+  std::uint32_t seed = 1;
+  auto next = [&seed] { return seed = seed * 1664525u + 1013904223u; };
+  for (const char* name : {"chatlog", "protocol", "start-request", "resume-flow", "metadata"}) {
+    const std::string text =
+        parley::test::read_text_file(std::string(PARLEY_VECTORS_DIR) + "/" + name + ".json");
+    same_as_nlohmann(text);
+    for (int i = 0; i < 300; ++i) {
+      std::string t = text.substr(next() % text.size(), 1 + next() % 600);
+      for (int m = static_cast<int>(next() % 3); m > 0 && !t.empty(); --m) {
+        const std::size_t at = next() % t.size();
+        const char c = damage[next() % damage.size()];
+        switch (next() % 3) {
+          case 0: t[at] = c; break;
+          case 1: t.insert(at, 1, c); break;
+          default: t.erase(at, 1);
+        }
+      }
+      same_as_nlohmann(t);
+    }
+  }
 }

@@ -1,6 +1,6 @@
 // strtod, strtoll and strtoull for the browser build, linked in with -Wl,--wrap
-// (wasm/CMakeLists.txt). The only caller in the SDK's module is nlohmann/json's lexer, which
-// hands them a number token it has already checked against JSON's grammar. musl's strtod
+// (wasm/CMakeLists.txt). The only caller in the SDK's module is parse_json (widget/src/json.cpp),
+// which hands them a number token it has already checked against JSON's grammar. musl's strtod
 // reads floats with 128-bit long double arithmetic (__multf3, __divtf3, fmodl, ...: about
 // 8 KB of code, 3.7 KB gzip); JavaScript's Number() reads a decimal number correctly rounded
 // too, so strtod asks the JS (wasm/js/core.mjs) for the value of the span it scanned.

@@ -1,80 +1,266 @@
 #include "parley/json.hpp"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
-#include <vector>
 
 namespace parley {
 
 namespace {
 
-// nlohmann's DOM builder, with the nesting bounded: a SAX handler that stops the parse at the
-// first container deeper than max_depth, so a stranger's nesting cannot exhaust the stack.
-// (One SAX type for every parse in the core: the callback parser it replaces, and the plain
-// DOM parser beside it, were two more instantiations of nlohmann's parser in the browser
-// build, and the callback went through a std::function per event.)
-class BoundedDomBuilder {
+// A reader of one JSON text (RFC 8259) into nlohmann's DOM, with the nesting bounded so that a
+// stranger's nesting cannot exhaust the stack. It accepts exactly what nlohmann's parser
+// accepts (in strict mode, as the core used it): an optional UTF-8 byte order mark, the four
+// whitespace bytes, strings of valid UTF-8 (RFC 3629) with JSON's escapes and paired
+// surrogates, numbers as nlohmann reads them (an integer that fits int64 or uint64 stays
+// one, anything else is a double, and a double that is not finite is refused), the last of
+// repeated keys. Why not nlohmann's own parser: in the browser SDK its lexer, its messages
+// (which the core never shows: every failure is bad_json) and its exception types were
+// several KB of the module. Checked against nlohmann's parser by tests/core/unit-json.cpp.
+class Reader {
  public:
-  BoundedDomBuilder(json& root, std::size_t max_depth) : root_(root), max_depth_(max_depth) {}
+  Reader(std::string_view text, std::size_t max_depth)
+      : p_(text.data()), end_(text.data() + text.size()), max_depth_(max_depth) {}
 
-  bool null() { return put(json(nullptr)); }
-  bool boolean(bool v) { return put(json(v)); }
-  bool number_integer(json::number_integer_t v) { return put(json(v)); }
-  bool number_unsigned(json::number_unsigned_t v) { return put(json(v)); }
-  bool number_float(json::number_float_t v, const json::string_t& /*text*/) { return put(json(v)); }
-  bool string(json::string_t& v) { return put(json(std::move(v))); }
-  bool binary(json::binary_t& v) { return put(json::binary(std::move(v))); }
-  bool start_object(std::size_t /*size*/) { return open(json::value_t::object); }
-  bool start_array(std::size_t /*size*/) { return open(json::value_t::array); }
-  bool key(json::string_t& k) {
-    member_ = &(*open_.back())[std::move(k)];  // a repeated key: the last value wins
-    return true;
+  // True when the whole text is one JSON value; too_deep() tells a nesting over the bound.
+  bool read(json& out) {
+    if (end_ - p_ >= 1 && static_cast<unsigned char>(*p_) == 0xEF) {  // a byte order mark
+      if (end_ - p_ < 3 || static_cast<unsigned char>(p_[1]) != 0xBB ||
+          static_cast<unsigned char>(p_[2]) != 0xBF) {
+        return false;
+      }
+      p_ += 3;
+    }
+    if (!value(out, 0)) return false;
+    skip_space();
+    // nlohmann's lexer reads a NUL byte between tokens as the end of the input, so whatever
+    // follows one after the value was never looked at; kept so that nothing accepted changes.
+    return p_ == end_ || *p_ == '\0';
   }
-  bool end_object() { return close(); }
-  bool end_array() { return close(); }
-  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
-                   const nlohmann::detail::exception& /*error*/) {
-    return false;
-  }
-
   bool too_deep() const { return too_deep_; }
 
  private:
-  // Where the next value goes: the root, the end of the open array, or the member just named.
-  json* place(json&& v) {
-    if (open_.empty()) {
-      root_ = std::move(v);
-      return &root_;
-    }
-    json& top = *open_.back();
-    if (top.is_array()) {
-      top.push_back(std::move(v));
-      return &top.back();
-    }
-    *member_ = std::move(v);
-    return member_;
+  void skip_space() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
   }
-  bool put(json&& v) {
-    place(std::move(v));
-    return true;
-  }
-  bool open(json::value_t type) {
-    if (open_.size() >= max_depth_) {
-      too_deep_ = true;
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word) {
       return false;
     }
-    open_.push_back(place(json(type)));
-    return true;
-  }
-  bool close() {
-    open_.pop_back();
+    p_ += word.size();
     return true;
   }
 
-  json& root_;
+  bool value(json& out, std::size_t depth) {
+    skip_space();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{': return object(out, depth);
+      case '[': return array(out, depth);
+      case '"': {
+        std::string s;
+        if (!string(s)) return false;
+        out = std::move(s);
+        return true;
+      }
+      case 't': out = true; return literal("true");
+      case 'f': out = false; return literal("false");
+      case 'n': out = nullptr; return literal("null");
+      default: return number(out);
+    }
+  }
+
+  bool open(std::size_t depth) {
+    if (depth >= max_depth_) {
+      too_deep_ = true;
+      return false;
+    }
+    ++p_;
+    skip_space();
+    return true;
+  }
+
+  bool object(json& out, std::size_t depth) {
+    if (!open(depth)) return false;
+    out = json::object();
+    if (p_ < end_ && *p_ == '}') return ++p_, true;
+    for (;;) {
+      std::string key;
+      if (p_ == end_ || *p_ != '"' || !string(key)) return false;
+      skip_space();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      if (!value(out[std::move(key)], depth + 1)) return false;  // repeated: the last one wins
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == '}') return ++p_, true;
+      if (*p_ != ',') return false;
+      ++p_;
+      skip_space();
+    }
+  }
+
+  bool array(json& out, std::size_t depth) {
+    if (!open(depth)) return false;
+    out = json::array();
+    if (p_ < end_ && *p_ == ']') return ++p_, true;
+    for (;;) {
+      out.push_back(nullptr);
+      if (!value(out.back(), depth + 1)) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ']') return ++p_, true;
+      if (*p_ != ',') return false;
+      ++p_;
+    }
+  }
+
+  // Four hex digits after `\u`.
+  bool hex4(std::uint32_t& out) {
+    if (end_ - p_ < 4) return false;
+    out = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = *p_++;
+      int d = c >= '0' && c <= '9' ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) return false;
+      out = out * 16 + static_cast<std::uint32_t>(d);
+    }
+    return true;
+  }
+
+  static void put_utf8(std::string& s, std::uint32_t cp) {
+    if (cp < 0x80) {
+      s += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      s += static_cast<char>(0xC0 | (cp >> 6));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      s += static_cast<char>(0xE0 | (cp >> 12));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      s += static_cast<char>(0xF0 | (cp >> 18));
+      s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  // At the opening quote.
+  bool string(std::string& out) {
+    ++p_;
+    const char* raw = p_;  // the run of bytes taken as they are, checked as UTF-8 at its end
+    auto flush = [&] {
+      std::string_view run(raw, static_cast<std::size_t>(p_ - raw));
+      if (!is_valid_utf8(run)) return false;
+      out += run;
+      return true;
+    };
+    while (p_ < end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        if (!flush()) return false;
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return false;  // a control character must be escaped
+      if (c != '\\') {
+        ++p_;
+        continue;
+      }
+      if (!flush()) return false;
+      if (++p_ == end_) return false;
+      const char e = *p_++;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          std::uint32_t cp;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate alone
+          if (cp >= 0xD800 && cp <= 0xDBFF) {               // must be followed by a low one
+            std::uint32_t low;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          put_utf8(out, cp);
+          break;
+        }
+        default: return false;
+      }
+      raw = p_;
+    }
+    return false;  // no closing quote
+  }
+
+  // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, converted as nlohmann's lexer converts it.
+  bool number(json& out) {
+    const char* begin = p_;
+    auto digits = [&] {
+      const char* from = p_;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      return p_ > from;
+    };
+    const bool negative = p_ < end_ && *p_ == '-';
+    if (negative) ++p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      digits();
+    }
+    bool integral = true;
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (!digits()) return false;
+      integral = false;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digits()) return false;
+      integral = false;
+    }
+    const std::string token(begin, p_);  // NUL-terminated for strto*
+    char* stop = nullptr;
+    if (integral) {
+      errno = 0;
+      if (negative) {
+        const long long v = std::strtoll(token.c_str(), &stop, 10);
+        if (errno == 0) {
+          out = static_cast<json::number_integer_t>(v);
+          return true;
+        }
+      } else {
+        const unsigned long long v = std::strtoull(token.c_str(), &stop, 10);
+        if (errno == 0) {
+          out = static_cast<json::number_unsigned_t>(v);
+          return true;
+        }
+      }
+    }
+    const double v = std::strtod(token.c_str(), &stop);  // also an integer out of range
+    if (!std::isfinite(v)) return false;
+    out = v;
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
   std::size_t max_depth_;
-  std::vector<json*> open_;
-  json* member_ = nullptr;
   bool too_deep_ = false;
 };
 
@@ -82,9 +268,9 @@ class BoundedDomBuilder {
 
 Result<json> parse_json(std::string_view text, std::string_view what, std::size_t max_depth) {
   json value;
-  BoundedDomBuilder builder(value, max_depth);
-  const bool parsed = json::sax_parse(text.data(), text.data() + text.size(), &builder);
-  if (builder.too_deep()) {
+  Reader reader(text, max_depth);
+  const bool parsed = reader.read(value);
+  if (reader.too_deep()) {
     return make_error("json_too_deep", std::string(what) + " nests deeper than " +
                                            std::to_string(max_depth) + " levels");
   }
