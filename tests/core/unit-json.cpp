@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "parley/json.hpp"
@@ -108,4 +109,36 @@ TEST_CASE("parse_json accepts what nlohmann's parser accepts, with the same valu
       same_as_nlohmann(t);
     }
   }
+}
+
+// Issue 6: to_json_text writes JSON by hand (nlohmann's serializer linked libc++abi's RTTI
+// into the browser SDK); the text must stay byte for byte nlohmann's dump with `replace`.
+TEST_CASE("to_json_text writes what nlohmann's dump writes", "[json]") {
+  using parley::json;
+  using namespace std::string_literals;
+  auto same = [](const json& v) {
+    INFO(v.dump(-1, ' ', false, json::error_handler_t::replace));
+    CHECK(parley::to_json_text(v) == v.dump(-1, ' ', false, json::error_handler_t::replace));
+  };
+  for (double x : {0.0, -0.0, 1.0, -1.5, 0.1, 1e20, 1e21, 1e-7, 1e308, 5e-324, 123456789.0, 1e16,
+                   std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    same(x);
+  }
+  same(json::binary({1, 2, 255}));
+  same(json::binary({}, 7));
+  same(json(json::value_t::discarded));
+  same(json{{"b", {1, -2, 18446744073709551615ull, -9223372036854775807ll - 1, nullptr, true}},
+            {"a", {{"", false}, {"x\"y", json::object()}, {"z", json::array()}}}});
+  // Escapes, and invalid UTF-8: stray continuations, bad leads, sequences cut short in the
+  // middle and at the end, overlongs, surrogates, beyond U+10FFFF.
+  const std::string bytes = "\0\x01\x08\t\n\x0C\r\x1F \"\\/a\x7F\x80\x8F\x90\x9F\xA0\xBF\xC0\xC1\xC2"
+                            "\xDF\xE0\xE1\xED\xEE\xEF\xF0\xF1\xF4\xF5\xFF"s;
+  std::uint32_t seed = 3;
+  auto next = [&seed] { return seed = seed * 1664525u + 1013904223u; };
+  for (int i = 0; i < 20000; ++i) {
+    std::string s;
+    for (int n = static_cast<int>(next() % 9); n > 0; --n) s += bytes[(next() >> 8) % bytes.size()];
+    same(s);
+  }
+  same("Z\xC3\xBCrich \xF0\x9F\x8E\x89 \xE2\x82\xAC"s);
 }

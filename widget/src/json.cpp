@@ -280,8 +280,155 @@ Result<json> parse_json(std::string_view text, std::string_view what, std::size_
   return value;
 }
 
+namespace {
+
+// The compact text nlohmann's dump(-1, ' ', false, error_handler_t::replace) writes, byte for
+// byte. Why not dump itself: its serializer writes through a shared_ptr'd output adapter, which
+// with its escaping code and printf links libc++abi's RTTI machinery into the browser SDK
+// (about 2 KB gzip). Doubles go through nlohmann's own shortest round-trip formatter.
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+
+  void value(const json& v) {
+    switch (v.type()) {
+      case json::value_t::object: {
+        out_ += '{';
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          if (!first) out_ += ',';
+          first = false;
+          string(it.key());
+          out_ += ':';
+          value(*it);
+        }
+        out_ += '}';
+        return;
+      }
+      case json::value_t::array: {
+        out_ += '[';
+        bool first = true;
+        for (const auto& e : v) {
+          if (!first) out_ += ',';
+          first = false;
+          value(e);
+        }
+        out_ += ']';
+        return;
+      }
+      case json::value_t::string: return string(v.get_ref<const json::string_t&>());
+      case json::value_t::boolean: out_ += v.get<bool>() ? "true" : "false"; return;
+      case json::value_t::number_integer: out_ += std::to_string(v.get<json::number_integer_t>()); return;
+      case json::value_t::number_unsigned:
+        out_ += std::to_string(v.get<json::number_unsigned_t>());
+        return;
+      case json::value_t::number_float: return number(v.get<json::number_float_t>());
+      case json::value_t::binary: {
+        const auto& bytes = v.get_binary();
+        out_ += "{\"bytes\":[";
+        for (std::size_t i = 0; i < bytes.size(); ++i) {
+          if (i > 0) out_ += ',';
+          out_ += std::to_string(bytes[i]);
+        }
+        out_ += "],\"subtype\":";
+        out_ += bytes.has_subtype() ? std::to_string(bytes.subtype()) : std::string("null");
+        out_ += '}';
+        return;
+      }
+      case json::value_t::discarded: out_ += "<discarded>"; return;
+      case json::value_t::null: out_ += "null"; return;
+    }
+  }
+
+ private:
+  void number(double x) {
+    if (!std::isfinite(x)) {
+      out_ += "null";
+      return;
+    }
+    char buffer[64];
+    const char* end = nlohmann::detail::to_chars(buffer, buffer + sizeof buffer, x);
+    out_.append(buffer, static_cast<std::size_t>(end - buffer));
+  }
+
+  // Quoted and escaped; every byte of invalid UTF-8 that starts no valid sequence, and every
+  // sequence cut short, becomes one U+FFFD, the byte that cut it short being read again (the
+  // rule of nlohmann's UTF-8 decoder).
+  void string(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out_ += '"';
+    std::size_t i = 0;
+    while (i < s.size()) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x80) {
+        switch (c) {
+          case '\b': out_ += "\\b"; break;
+          case '\t': out_ += "\\t"; break;
+          case '\n': out_ += "\\n"; break;
+          case '\f': out_ += "\\f"; break;
+          case '\r': out_ += "\\r"; break;
+          case '"': out_ += "\\\""; break;
+          case '\\': out_ += "\\\\"; break;
+          default:
+            if (c <= 0x1F) {
+              out_ += "\\u00";
+              out_ += hex[c >> 4];
+              out_ += hex[c & 0x0F];
+            } else {
+              out_ += static_cast<char>(c);
+            }
+        }
+        ++i;
+        continue;
+      }
+      // RFC 3629: the lead byte, then the range of its first continuation byte.
+      std::size_t need = 0;
+      unsigned char lo = 0x80, hi = 0xBF;
+      if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+      } else {
+        out_ += "\xEF\xBF\xBD";
+        ++i;
+        continue;
+      }
+      std::size_t j = i + 1;
+      bool whole = true;
+      for (std::size_t k = 0; k < need; ++k, ++j) {
+        if (j == s.size() || static_cast<unsigned char>(s[j]) < lo ||
+            static_cast<unsigned char>(s[j]) > hi) {
+          whole = false;
+          break;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+      }
+      if (whole) {
+        out_.append(s.data() + i, j - i);
+      } else {
+        out_ += "\xEF\xBF\xBD";
+      }
+      i = j;
+    }
+    out_ += '"';
+  }
+
+  std::string& out_;
+};
+
+}  // namespace
+
 std::string to_json_text(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  Writer(out).value(value);
+  return out;
 }
 
 const char* json_type_name(const json& value) noexcept {
