@@ -4,6 +4,7 @@
 #include <string>
 
 #include "parley/metadata.hpp"
+#include "text_codes.hpp"
 
 namespace parley {
 namespace {
@@ -67,8 +68,6 @@ bool is_query_char(char c) {
          c == '%';
 }
 
-int hex_value(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
-
 // Every `%` is followed by two hex digits.
 bool escapes_sound(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -88,7 +87,7 @@ std::string decode_component(std::string_view s) {
     if (s[i] == '+') {
       out += ' ';
     } else if (s[i] == '%') {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      out += static_cast<char>(hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2]));
       i += 2;
     } else {
       out += s[i];
