@@ -74,6 +74,28 @@ await runSdkTest('sdk-api', 60000, async (args) => {
   }
   check(t > 10, `ran the template vectors (${t})`);
 
+  // Numbers: the SDK's module reads JSON numbers with its own strtod / strtoll / strtoull
+  // (wasm/src/numbers.cpp, the float through JS Number()). Every value comes back as the same
+  // double through the core's parse and dump, integers stay integers, and integers beyond
+  // 64 bits become floats, as natively.
+  const roundTrip = (x) => Number(Parley.checkTemplate('{a}', { a: x }).text);
+  const bits = new DataView(new ArrayBuffer(8));
+  let seed = 12345;
+  const random32 = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const doubles = [0.1, -2.5e-3, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e21, 1e-7,
+                   123456789.125, 2 ** 53 + 2, -(2 ** 63), 2 ** 64, 1e30];
+  for (let i = 0; i < 2000; ++i) {
+    bits.setUint32(0, random32());
+    bits.setUint32(4, random32());
+    const x = bits.getFloat64(0);
+    if (Number.isFinite(x)) doubles.push(x);
+  }
+  for (const x of doubles) checkEqual(roundTrip(x), x, `the number ${x} read and written back`);
+  checkEqual(Parley.checkTemplate('{a}', { a: 9007199254740991 }).text, '9007199254740991', 'a 53-bit integer stays an integer');
+  checkEqual(Parley.checkTemplate('{a}', { a: -9007199254740991 }).text, '-9007199254740991', 'a negative integer stays an integer');
+  checkEqual(Parley.checkTemplate('{a}', { a: 2 ** 64 }).text, '1.8446744073709552e+19', 'an integer over 64 bits reads as a float');
+  checkEqual(Parley.checkTemplate('{a}', { a: -(2 ** 64) }).text, '-1.8446744073709552e+19', 'an integer under -2^63 reads as a float');
+
   // getState: per integration id, from what the core's session store wrote.
   const storage = memoryStorage();
   const empty = Parley.getState('', storage);

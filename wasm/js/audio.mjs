@@ -15,7 +15,7 @@
 // WebRTC jitter buffer and an Opus round trip between our queue and the speaker: barge-in
 // could then not silence playback within one render quantum, and the voice would be
 // re-encoded. So we take the direct path.
-import { M } from './core.mjs';
+import * as M from './core.mjs';
 import { clientError } from './errors.mjs';
 
 const QUANTUM = 128;
@@ -98,16 +98,16 @@ class BrowserAudio {
   // Keeps about TARGET_BLOCKS blocks of agent audio in the worklet's ring.
   topUp(ring) {
     const h = this.client._h;
-    const queued = M._pl_queued(h);
+    const queued = M.raw.queued(h);
     if (queued > 0) {
       let n = TARGET_BLOCKS * this.block - ring;
       n -= n % QUANTUM;
       if (n > 0) {
         n = Math.min(n, 4096);
-        const flags = M._pl_render(h, n);
+        const flags = M.raw.render(h, n);
         if (flags & 1) this.drainPending = true;
         const chunk = this.playPool.pop() || new Float32Array(4096);
-        chunk.set(M.HEAPF32.subarray(this.client._renderPtr >> 2, (this.client._renderPtr >> 2) + n));
+        chunk.set(M.heapF32().subarray(this.client._renderPtr >> 2, (this.client._renderPtr >> 2) + n));
         this.node.port.postMessage({ p: chunk, n }, [chunk.buffer]);
         return;
       }

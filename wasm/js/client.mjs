@@ -2,13 +2,12 @@
 // the same event names and arguments) over the wasm core, plus ours: sendText, getState,
 // resume. The core decides everything (protocol, call state, errors, reconnects, sessions);
 // this file owns what only a browser has: the WebSocket, fetch, timers, the microphone.
-import { M } from './core.mjs';
+import * as M from './core.mjs';
 import { openBrowserAudio } from './audio.mjs';
 import { ParleyError, clientError, isOnline } from './errors.mjs';
 import { browserStorage } from './storage.mjs';
 
 const OUT_TEXT = 0;
-const OUT_BINARY = 1;
 const OUT_CLOSE = 2;
 const REST_TIMEOUT_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;  // the WebSocket handshake (the core's Call has no clock)
@@ -68,11 +67,11 @@ export class Client {
       throw fail(problem);
     }
     if (finalizer) finalizer.register(this, this._core);
-    this._h = this._core.handle();
-    this._capturePtr = M._pl_capture_buffer(this._h);
-    this._renderPtr = M._pl_render_buffer(this._h);
-    this._incomingPtr = M._pl_incoming_buffer(this._h);
-    this._metersPtr = M._pl_meters(this._h);
+    this._h = this._core.h;
+    this._capturePtr = M.raw.captureBuffer(this._h);
+    this._renderPtr = M.raw.renderBuffer(this._h);
+    this._incomingPtr = M.raw.incomingBuffer(this._h);
+    this._metersPtr = M.raw.meters(this._h);
     this._listeners = new Map();
     this._ws = null;
     this._audio = null;
@@ -290,13 +289,13 @@ export class Client {
 
   // Frame counters and levels, for tests and diagnostics.
   getStats() {
-    const m = M.HEAPF32.subarray(this._metersPtr >> 2, (this._metersPtr >> 2) + 9);
+    const m = M.heapF32().subarray(this._metersPtr >> 2, (this._metersPtr >> 2) + 9);
     const snap = JSON.parse(this._core.snapshot());
     return {
       ...snap,
       inputRmsDbfs: m[0], inputPeakDbfs: m[1], outputRmsDbfs: m[2], outputPeakDbfs: m[3],
       speaking: m[4] > 0,
-      bufferedMs: this._audio ? (1000 * M._pl_queued(this._h)) / this._audio.sampleRate : 0, underruns: m[6], framesSent: m[7], framesDropped: m[8],
+      bufferedMs: this._audio ? (1000 * M.raw.queued(this._h)) / this._audio.sampleRate : 0, underruns: m[6], framesSent: m[7], framesDropped: m[8],
       sampleRate: this._audio ? this._audio.sampleRate : null,
     };
   }
@@ -331,14 +330,14 @@ export class Client {
       } else {
         const bytes = new Uint8Array(event.data);
         if (this._listeners.has('onaudio')) this.emit('onaudio', bytes);
-        if (bytes.length <= 65536) M.HEAPU8.set(bytes, this._incomingPtr);
+        if (bytes.length <= 65536) M.heapU8().set(bytes, this._incomingPtr);
         this._core.onBinary(bytes.length, now);
       }
       this._pump();
     };
     ws.onerror = () => {
       if (this._ws !== ws) return;
-      this._core.onSocketError('error', Date.now());
+      this._core.onSocketError(Date.now());
       this._pump();
     };
     ws.onclose = (event) => {
@@ -352,26 +351,17 @@ export class Client {
 
   // Sends what the core queued, then emits what it has to say.
   _pump() {
-    const count = this._core.takeOutgoing();
-    for (let i = 0; i < count; ++i) {
-      const kind = this._core.outKind(i);
+    for (const { kind, text: frameText, bytes, code } of this._core.takeOutgoing()) {
       const ws = this._ws;
       if (kind === OUT_CLOSE) {
         if (ws) {
-          ws.close(this._core.outCloseCode(i), this._core.outCloseReason(i));
+          ws.close(code, frameText);
         } else {
           // No socket yet (stopped while connecting): the close is immediate.
           queueMicrotask(() => { this._core.onClose(1000, 'client stopped the call', Date.now(), 0.5, true); this._pump(); });
         }
       } else if (ws && ws.readyState === 1) {
-        if (kind === OUT_TEXT) {
-          ws.send(this._core.outText(i));
-        } else if (kind === OUT_BINARY) {
-          const ptr = this._core.outData(i);
-          // A copy: browsers copy in send(), but node's ws keeps a reference until the
-          // bytes are flushed, and this wasm memory is reused at once.
-          ws.send(M.HEAPU8.slice(ptr, ptr + this._core.outSize(i)));
-        }
+        ws.send(kind === OUT_TEXT ? frameText : bytes);
       }
     }
     const text = this._core.takeEvents();
@@ -421,11 +411,11 @@ export class Client {
 
   // `block` holds `count` microphone samples at the context rate.
   _capture(block, count) {
-    M.HEAPF32.set(block, this._capturePtr >> 2);
-    M._pl_capture(this._h, count, Date.now());
+    M.heapF32().set(block, this._capturePtr >> 2);
+    M.raw.capture(this._h, count, Date.now());
     this._pump();
     if (this._listeners.has('onlevel')) {
-      const m = M.HEAPF32.subarray(this._metersPtr >> 2, (this._metersPtr >> 2) + 5);
+      const m = M.heapF32().subarray(this._metersPtr >> 2, (this._metersPtr >> 2) + 5);
       const level = (db) => Math.max(0, Math.min(1, (db + 60) / 60));
       this.emit('onlevel', { input: level(m[0]), output: level(m[2]), speaking: m[4] > 0 });
     }

@@ -1,6 +1,6 @@
 // ParleyError: every failure the SDK reports, with a stable `code` and a plain `message`
 // (the codes and messages come from the core: widget/include/parley/client_errors.hpp).
-import { M } from './core.mjs';
+import * as M from './core.mjs';
 
 export class ParleyError extends Error {
   constructor(code, message) {

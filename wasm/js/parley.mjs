@@ -2,7 +2,7 @@
 // names (`import Parley from ...; Parley.createClient({publicKey, endPoint}).start(...)`), so
 // its users can switch by changing the import, and adds sendText, getState, parseWidgetUrl,
 // checkTemplate and resume. See parley.d.ts for every type.
-import { M } from './core.mjs';
+import * as M from './core.mjs';
 import { Client } from './client.mjs';
 import { ParleyError } from './errors.mjs';
 import { browserStorage } from './storage.mjs';

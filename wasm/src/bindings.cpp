@@ -1,22 +1,35 @@
-// The wasm module's surface (DESIGN §8): embind for the API objects (ClientCore, ResumeFlow)
-// and the small stateless helpers, and raw entry points taking heap offsets for the audio
-// path, so that no sample goes through embind. The JS wrapper in wasm/js/ is the only
-// caller; strings cross as UTF-8, structured values as JSON text.
+// The wasm module's surface: plain C exports taking heap offsets, wrapped by the hand-written
+// JS in wasm/js/core.mjs (the only caller). DESIGN §8 suggests embind for the API objects (a
+// SHOULD); measured on this module, embind cost 11.9 KB gzip of the SDK's 119.7 KB (its C++
+// side: the registry, the std::string and emscripten::val marshalling of each signature; and
+// 7 KB of generated JS), against a budget of 80 KB, so the API objects cross the boundary the
+// way the audio already did:
+//  - strings in: UTF-8 bytes the JS wrote into the heap, as (pointer, size) pairs;
+//  - strings out: a pointer to the bytes of one result string, whose size pl_result_size()
+//    gives; it stays valid until the next call that answers a string;
+//  - structured values: JSON text (the core's to_json_text / parse_json), as before;
+//  - objects: a ClientCore or ResumeFlow is a pointer (its handle), freed by pl_*_delete;
+//  - the key-value store: a number the JS registered the store object under (js_store.hpp).
+// Audio crosses through buffers the core allocated once (pl_capture_buffer, ...), so no
+// sample is converted on the way.
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
-#include <emscripten/bind.h>
 #include <emscripten/emscripten.h>
 
 #include "client_core.hpp"
+#include "js_store.hpp"
 #include "parley/client_errors.hpp"
 #include "parley/embed_url.hpp"
 #include "parley/start_request.hpp"
 #include "parley/templates.hpp"
 #include "resume_bridge.hpp"
-#include "val_store.hpp"
 
 // The SDK is built without C++ exceptions (smaller; the core never throws or catches):
 // Boost's throw points end here, as an uncaught exception would.
@@ -29,7 +42,14 @@ struct source_location;
 namespace parley::sdk {
 namespace {
 
-using emscripten::val;
+std::string g_result;
+
+const char* answer(std::string text) {
+  g_result = std::move(text);
+  return g_result.data();
+}
+
+std::string_view in(const char* data, std::size_t size) { return {data, size}; }
 
 json error_json(const Error& e) { return json{{"code", e.code}, {"message", e.message}}; }
 
@@ -37,246 +57,223 @@ std::string status_json(const Status& s) {
   return s ? std::string() : to_json_text(json{{"error", error_json(s.error())}});
 }
 
+std::int64_t ms(double now) { return static_cast<std::int64_t>(now); }
+
+// A ClientCore with its store: what the JS holds for one client.
+struct ClientHandle {
+  ClientHandle(int store, std::string_view config_json) : kv(store) {
+    auto config = parse_client_config(config_json);
+    if (!config) {
+      error = to_json_text(json{{"error", error_json(config.error())}});
+      config = ClientCoreConfig{};
+    }
+    core = std::make_unique<ClientCore>(kv, std::move(*config));
+  }
+  JsKeyValueStore kv;
+  std::unique_ptr<ClientCore> core;
+  std::vector<Outgoing> out;
+  std::vector<std::uint32_t> out_table;  // per frame: kind, pointer, size, close code
+  std::string error;
+};
+
+struct ResumeHandle {
+  ResumeHandle(int store, std::string_view input_json) : kv(store), bridge(kv, input_json) {}
+  JsKeyValueStore kv;
+  ResumeBridge bridge;
+};
+
+std::uint32_t offset_of(const void* p) {
+  return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p));
+}
+
+}  // namespace
+}  // namespace parley::sdk
+
+using namespace parley;
+using namespace parley::sdk;
+using Client = ClientHandle;
+
+extern "C" {
+
+// ---- memory and results ----------------------------------------------------------------
+EMSCRIPTEN_KEEPALIVE void* pl_alloc(std::size_t size) { return std::malloc(size ? size : 1); }
+EMSCRIPTEN_KEEPALIVE void pl_free(void* p) { std::free(p); }
+EMSCRIPTEN_KEEPALIVE std::size_t pl_result_size() { return g_result.size(); }
+
+// ---- stateless helpers -------------------------------------------------------------------
+
 // parseWidgetUrl(url) -> {ok: {agent_id, public_key, session_id, integration_id, metadata}}
 // or {error: {code, message}}.
-std::string parse_widget_url(const std::string& url) {
-  auto config = parse_embed_url(url);
-  if (!config) return to_json_text(json{{"error", error_json(config.error())}});
-  return to_json_text(json{{"ok", to_json(*config)}});
+EMSCRIPTEN_KEEPALIVE const char* pl_parse_widget_url(const char* url, std::size_t size) {
+  auto config = parse_embed_url(in(url, size));
+  if (!config) return answer(to_json_text(json{{"error", error_json(config.error())}}));
+  return answer(to_json_text(json{{"ok", to_json(*config)}}));
 }
 
-std::string check_template_json(const std::string& tmpl, const std::string& metadata_json) {
+EMSCRIPTEN_KEEPALIVE const char* pl_check_template(const char* tmpl, std::size_t tmpl_size,
+                                                   const char* metadata_json,
+                                                   std::size_t metadata_size) {
   json metadata;
-  if (!metadata_json.empty()) {
-    auto parsed = parse_json(metadata_json, "metadata", 16);
-    if (!parsed) return to_json_text(json{{"error", error_json(parsed.error())}});
+  if (metadata_size != 0) {
+    auto parsed = parse_json(in(metadata_json, metadata_size), "metadata", 16);
+    if (!parsed) return answer(to_json_text(json{{"error", error_json(parsed.error())}}));
     metadata = std::move(*parsed);
   }
-  const TemplateResult filled = fill_template(tmpl, metadata);
-  return to_json_text(json{{"text", filled.text},
-                           {"used", filled.used},
-                           {"missing", filled.missing},
-                           {"defaulted", filled.defaulted},
-                           {"ok", filled.missing.empty()}});
+  const TemplateResult filled = fill_template(in(tmpl, tmpl_size), metadata);
+  return answer(to_json_text(json{{"text", filled.text},
+                                  {"used", filled.used},
+                                  {"missing", filled.missing},
+                                  {"defaulted", filled.defaulted},
+                                  {"ok", filled.missing.empty()}}));
 }
 
-// start()'s arguments checked as start() will read them, before the microphone is asked for.
-std::string check_start(const std::string& first, const std::string& metadata,
-                        const std::string& include) {
-  auto arg = [](const std::string& text, const char* name) -> Result<json> {
-    if (text.empty()) return json(nullptr);
-    return parse_json(text, name, 16);
-  };
-  auto f = arg(first, "start payload");
-  if (!f) return status_json(std::move(f).error());
-  auto m = arg(metadata, "metadata");
-  if (!m) return status_json(std::move(m).error());
-  auto i = arg(include, "includeMetadataInPrompt");
-  if (!i) return status_json(std::move(i).error());
-  auto request = normalize_start(*f, *m, *i);
-  if (!request) return status_json(std::move(request).error());
-  return "";
+// start()'s arguments checked as start() will read them, before the microphone is asked
+// for: "" when they are fine, else {error}.
+EMSCRIPTEN_KEEPALIVE const char* pl_check_start(const char* first, std::size_t first_size,
+                                                const char* metadata, std::size_t metadata_size,
+                                                const char* include, std::size_t include_size) {
+  auto request = parse_start_arguments(in(first, first_size), in(metadata, metadata_size),
+                                       in(include, include_size));
+  return answer(request ? std::string() : to_json_text(json{{"error", error_json(request.error())}}));
 }
 
-std::string state_of(val store, const std::string& integration_id) {
-  ValKeyValueStore kv(std::move(store));
-  return to_json_text(to_json(get_state(SessionStore(kv), integration_id, {}, nullptr)));
+EMSCRIPTEN_KEEPALIVE const char* pl_state_of(int store, const char* integration_id,
+                                             std::size_t size) {
+  JsKeyValueStore kv(store);
+  return answer(to_json_text(to_json(get_state(SessionStore(kv), in(integration_id, size), {}, nullptr))));
 }
 
 // The ClientError for a getUserMedia failure (kind "media", the DOMException name) or an
 // unreachable server (kind "offline" / "unreachable"), as {code, message}.
-std::string client_error(const std::string& kind, const std::string& name,
-                         const std::string& detail) {
+EMSCRIPTEN_KEEPALIVE const char* pl_client_error(const char* kind_data, std::size_t kind_size,
+                                                 const char* name_data, std::size_t name_size,
+                                                 const char* detail, std::size_t detail_size) {
+  const std::string_view kind = in(kind_data, kind_size);
+  const std::string_view name = in(name_data, name_size);
   ClientError error = ClientError::server_gone;
   if (kind == "media") error = client_error_for_media(name);
   else if (kind == "offline") error = ClientError::offline;
   else if (kind == "unreachable") error = client_error_for_unreachable(name != "offline");
   else if (kind == "unsupported") error = ClientError::unsupported_browser;
   else if (kind == "insecure") error = ClientError::insecure_context;
-  return to_json_text(error_json(make_client_error(error, detail)));
+  return answer(to_json_text(error_json(make_client_error(error, in(detail, detail_size)))));
 }
 
-// ClientCore with its store: what embind holds for one JS client.
-class ClientHandle {
- public:
-  ClientHandle(val store, const std::string& config_json) : kv_(std::move(store)) {
-    auto config = parse_client_config(config_json);
-    if (!config) {
-      error_ = to_json_text(json{{"error", error_json(config.error())}});
-      config = ClientCoreConfig{};
-    }
-    core_ = std::make_unique<ClientCore>(kv_, std::move(*config));
-  }
-
-  std::string config_error() const { return error_; }
-  std::uintptr_t handle() { return reinterpret_cast<std::uintptr_t>(core_.get()); }
-
-  std::string start(const std::string& first, const std::string& metadata,
-                    const std::string& include, double now) {
-    return status_json(core_->start(first, metadata, include, ms(now)));
-  }
-  bool reconnect(double now) { return core_->reconnect(ms(now)); }
-  bool wants_socket() const { return core_->wants_socket(); }
-  void on_open(double now) { core_->on_open(ms(now)); }
-  void on_text(const std::string& text, double now) { core_->on_text(text, ms(now)); }
-  void on_binary(int size, double now) {
-    core_->on_binary(size < 0 ? 0 : static_cast<std::size_t>(size), ms(now));
-  }
-  void on_close(int code, const std::string& reason, double now, double random01, bool online) {
-    core_->on_close(code, reason, ms(now), random01, online);
-  }
-  void on_socket_error(const std::string& what, double now) { core_->on_socket_error(what, ms(now)); }
-  std::string send_text(const std::string& text, double now) {
-    return status_json(core_->send_text(text, ms(now)));
-  }
-  void set_muted(bool muted) { core_->set_muted(muted); }
-  void tick(double now) { core_->tick(ms(now)); }
-  void stop(double now) { core_->stop(ms(now)); }
-  void note_activity(double now) { core_->note_activity(ms(now)); }
-  std::string audio_start(int rate) { return status_json(core_->audio_start(rate)); }
-  void audio_stop() { core_->audio_stop(); }
-  void playback_drained(double now) { core_->playback_drained(ms(now)); }
-
-  // The frames to send since the last call: their count; then each by index.
-  int take_outgoing() {
-    out_ = core_->take_outgoing();
-    return static_cast<int>(out_.size());
-  }
-  int out_kind(int i) const { return static_cast<int>(at(i).kind); }  // 0 text, 1 binary, 2 close
-  std::string out_text(int i) const { return at(i).text; }
-  std::uintptr_t out_data(int i) const { return reinterpret_cast<std::uintptr_t>(at(i).audio.data()); }
-  int out_size(int i) const { return static_cast<int>(at(i).audio.size()); }
-  int out_close_code(int i) const { return at(i).close_code; }
-  std::string out_close_reason(int i) const { return at(i).close_reason; }
-
-  std::string take_events() { return core_->take_events(); }
-  void set_origin(bool resumed, const std::string& continued_from, const std::string& session_id) {
-    core_->set_origin(resumed,
-                      continued_from.empty() ? std::nullopt : std::optional<std::string>(continued_from),
-                      session_id);
-  }
-  std::string state(const std::string& integration_id) const {
-    return to_json_text(core_->state(integration_id));
-  }
-  std::string snapshot() const { return to_json_text(core_->snapshot()); }
-
- private:
-  static std::int64_t ms(double now) { return static_cast<std::int64_t>(now); }
-  const Outgoing& at(int i) const {
-    static const Outgoing none;
-    return i >= 0 && static_cast<std::size_t>(i) < out_.size() ? out_[static_cast<std::size_t>(i)] : none;
-  }
-
-  ValKeyValueStore kv_;
-  std::unique_ptr<ClientCore> core_;
-  std::vector<Outgoing> out_;
-  std::string error_;
-};
-
-class ResumeHandle {
- public:
-  ResumeHandle(val store, const std::string& input_json)
-      : kv_(std::move(store)), bridge_(kv_, input_json) {}
-  std::string start(double now) { return bridge_.start(static_cast<std::int64_t>(now)); }
-  std::string on_response(int status, const std::string& body, double now) {
-    return bridge_.on_response(status, body, static_cast<std::int64_t>(now));
-  }
-  std::string on_transport_error(const std::string& message, double now) {
-    return bridge_.on_transport_error(message, static_cast<std::int64_t>(now));
-  }
-  std::string outcome() const { return bridge_.outcome(); }
-  std::string warnings() const { return bridge_.warnings(); }
-
- private:
-  ValKeyValueStore kv_;
-  ResumeBridge bridge_;
-};
-
-ClientCore* core_of(std::uintptr_t handle) { return reinterpret_cast<ClientCore*>(handle); }
-
-}  // namespace
-}  // namespace parley::sdk
-
-// ---- raw audio entry points (heap offsets; `h` is ClientCore.handle()) -------------------
-extern "C" {
-EMSCRIPTEN_KEEPALIVE float* pl_capture_buffer(std::uintptr_t h) {
-  return parley::sdk::core_of(h)->capture_buffer();
+EMSCRIPTEN_KEEPALIVE const char* pl_text_request(const char* session, std::size_t session_size,
+                                                 const char* text, std::size_t text_size) {
+  return answer(text_request(in(session, session_size), in(text, text_size)));
 }
-EMSCRIPTEN_KEEPALIVE int pl_capture(std::uintptr_t h, int count, double now) {
-  return static_cast<int>(parley::sdk::core_of(h)->capture(
-      count < 0 ? 0 : static_cast<std::size_t>(count), static_cast<std::int64_t>(now)));
-}
-EMSCRIPTEN_KEEPALIVE float* pl_render_buffer(std::uintptr_t h) {
-  return parley::sdk::core_of(h)->render_buffer();
-}
-EMSCRIPTEN_KEEPALIVE int pl_render(std::uintptr_t h, int count) {
-  return parley::sdk::core_of(h)->render(count < 0 ? 0 : static_cast<std::size_t>(count));
-}
-EMSCRIPTEN_KEEPALIVE std::uint8_t* pl_incoming_buffer(std::uintptr_t h) {
-  return parley::sdk::core_of(h)->incoming_buffer();
-}
-EMSCRIPTEN_KEEPALIVE int pl_queued(std::uintptr_t h) {
-  return static_cast<int>(parley::sdk::core_of(h)->queued());
-}
-EMSCRIPTEN_KEEPALIVE float* pl_meters(std::uintptr_t h) { return parley::sdk::core_of(h)->meters(); }
+EMSCRIPTEN_KEEPALIVE const char* pl_text_reply(int status, const char* body, std::size_t size) {
+  return answer(text_reply(status, in(body, size)));
 }
 
-EMSCRIPTEN_BINDINGS(parley_sdk) {
-  using namespace emscripten;
-  using namespace parley::sdk;
-#ifndef X_NO_URL
-  function("parseWidgetUrl", &parse_widget_url);
-#endif
-#ifndef X_NO_TPL
-  function("checkTemplate", &check_template_json);
-#endif
-  function("stateOf", &state_of);
-  function("checkStart", &check_start);
-  function("clientError", &client_error);
-  function("textRequest", +[](const std::string& session, const std::string& text) {
-    return text_request(session, text);
-  });
-  function("textReply", +[](int status, const std::string& body) { return text_reply(status, body); });
-
-  class_<ClientHandle>("ClientCore")
-      .constructor<val, const std::string&>()
-      .function("configError", &ClientHandle::config_error)
-      .function("handle", &ClientHandle::handle)
-      .function("start", &ClientHandle::start)
-      .function("reconnect", &ClientHandle::reconnect)
-      .function("wantsSocket", &ClientHandle::wants_socket)
-      .function("onOpen", &ClientHandle::on_open)
-      .function("onText", &ClientHandle::on_text)
-      .function("onBinary", &ClientHandle::on_binary)
-      .function("onClose", &ClientHandle::on_close)
-      .function("onSocketError", &ClientHandle::on_socket_error)
-      .function("sendText", &ClientHandle::send_text)
-      .function("setMuted", &ClientHandle::set_muted)
-      .function("tick", &ClientHandle::tick)
-      .function("stop", &ClientHandle::stop)
-      .function("noteActivity", &ClientHandle::note_activity)
-      .function("audioStart", &ClientHandle::audio_start)
-      .function("audioStop", &ClientHandle::audio_stop)
-      .function("playbackDrained", &ClientHandle::playback_drained)
-      .function("takeOutgoing", &ClientHandle::take_outgoing)
-      .function("outKind", &ClientHandle::out_kind)
-      .function("outText", &ClientHandle::out_text)
-      .function("outData", &ClientHandle::out_data)
-      .function("outSize", &ClientHandle::out_size)
-      .function("outCloseCode", &ClientHandle::out_close_code)
-      .function("outCloseReason", &ClientHandle::out_close_reason)
-      .function("takeEvents", &ClientHandle::take_events)
-      .function("setOrigin", &ClientHandle::set_origin)
-      .function("state", &ClientHandle::state)
-      .function("snapshot", &ClientHandle::snapshot);
-
-#ifndef X_NO_RESUME
-  class_<ResumeHandle>("ResumeFlow")
-      .constructor<val, const std::string&>()
-      .function("start", &ResumeHandle::start)
-      .function("onResponse", &ResumeHandle::on_response)
-      .function("onTransportError", &ResumeHandle::on_transport_error)
-      .function("outcome", &ResumeHandle::outcome)
-      .function("warnings", &ResumeHandle::warnings);
-#endif
+// ---- ClientCore ----------------------------------------------------------------------------
+EMSCRIPTEN_KEEPALIVE Client* pl_client_new(int store, const char* config, std::size_t size) {
+  return new Client(store, in(config, size));
 }
+EMSCRIPTEN_KEEPALIVE void pl_client_delete(Client* c) { delete c; }
+EMSCRIPTEN_KEEPALIVE const char* pl_client_config_error(Client* c) { return answer(c->error); }
+
+EMSCRIPTEN_KEEPALIVE const char* pl_client_start(Client* c, const char* first, std::size_t first_size,
+                                                 const char* metadata, std::size_t metadata_size,
+                                                 const char* include, std::size_t include_size,
+                                                 double now) {
+  return answer(status_json(c->core->start(in(first, first_size), in(metadata, metadata_size),
+                                           in(include, include_size), ms(now))));
+}
+EMSCRIPTEN_KEEPALIVE int pl_client_reconnect(Client* c, double now) { return c->core->reconnect(ms(now)); }
+EMSCRIPTEN_KEEPALIVE void pl_client_on_open(Client* c, double now) { c->core->on_open(ms(now)); }
+EMSCRIPTEN_KEEPALIVE void pl_client_on_text(Client* c, const char* text, std::size_t size, double now) {
+  c->core->on_text(in(text, size), ms(now));
+}
+// The frame's bytes are in pl_incoming_buffer (a larger frame is refused by its size alone).
+EMSCRIPTEN_KEEPALIVE void pl_client_on_binary(Client* c, int size, double now) {
+  c->core->on_binary(size < 0 ? 0 : static_cast<std::size_t>(size), ms(now));
+}
+EMSCRIPTEN_KEEPALIVE void pl_client_on_close(Client* c, int code, const char* reason, std::size_t size,
+                                             double now, double random01, int online) {
+  c->core->on_close(code, in(reason, size), ms(now), random01, online != 0);
+}
+EMSCRIPTEN_KEEPALIVE void pl_client_on_socket_error(Client* c, double now) {
+  c->core->on_socket_error("error", ms(now));
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_client_send_text(Client* c, const char* text, std::size_t size,
+                                                     double now) {
+  return answer(status_json(c->core->send_text(in(text, size), ms(now))));
+}
+EMSCRIPTEN_KEEPALIVE void pl_client_set_muted(Client* c, int muted) { c->core->set_muted(muted != 0); }
+EMSCRIPTEN_KEEPALIVE void pl_client_tick(Client* c, double now) { c->core->tick(ms(now)); }
+EMSCRIPTEN_KEEPALIVE void pl_client_stop(Client* c, double now) { c->core->stop(ms(now)); }
+EMSCRIPTEN_KEEPALIVE void pl_client_note_activity(Client* c, double now) { c->core->note_activity(ms(now)); }
+EMSCRIPTEN_KEEPALIVE const char* pl_client_audio_start(Client* c, int rate) {
+  return answer(status_json(c->core->audio_start(rate)));
+}
+EMSCRIPTEN_KEEPALIVE void pl_client_audio_stop(Client* c) { c->core->audio_stop(); }
+EMSCRIPTEN_KEEPALIVE void pl_client_playback_drained(Client* c, double now) {
+  c->core->playback_drained(ms(now));
+}
+
+// The frames to send since the last call: a table of four u32 per frame (kind 0 text /
+// 1 binary / 2 close, the offset and size of its bytes, i.e. the text, the audio or the close
+// reason, and the close code), valid until the next call; pl_result_size() is the count.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* pl_client_take_outgoing(Client* c) {
+  c->out = c->core->take_outgoing();
+  c->out_table.clear();
+  for (const Outgoing& o : c->out) {
+    const bool binary = o.kind == Outgoing::Kind::binary;
+    const std::string& text = o.kind == Outgoing::Kind::close ? o.close_reason : o.text;
+    c->out_table.push_back(static_cast<std::uint32_t>(o.kind));
+    c->out_table.push_back(binary ? offset_of(o.audio.data()) : offset_of(text.data()));
+    c->out_table.push_back(static_cast<std::uint32_t>(binary ? o.audio.size() : text.size()));
+    c->out_table.push_back(static_cast<std::uint32_t>(o.close_code));
+  }
+  g_result.resize(c->out.size());  // the count, read by pl_result_size()
+  return c->out_table.data();
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_client_take_events(Client* c) { return answer(c->core->take_events()); }
+EMSCRIPTEN_KEEPALIVE void pl_client_set_origin(Client* c, int resumed, const char* continued_from,
+                                               std::size_t continued_size, const char* session,
+                                               std::size_t session_size) {
+  c->core->set_origin(resumed != 0,
+                      continued_size == 0 ? std::nullopt
+                                          : std::optional<std::string>(in(continued_from, continued_size)),
+                      std::string(in(session, session_size)));
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_client_state(Client* c, const char* integration_id, std::size_t size) {
+  return answer(to_json_text(c->core->state(in(integration_id, size))));
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_client_snapshot(Client* c) { return answer(to_json_text(c->core->snapshot())); }
+
+// ---- raw audio entry points -----------------------------------------------------------------
+EMSCRIPTEN_KEEPALIVE float* pl_capture_buffer(Client* c) { return c->core->capture_buffer(); }
+EMSCRIPTEN_KEEPALIVE int pl_capture(Client* c, int count, double now) {
+  return static_cast<int>(c->core->capture(count < 0 ? 0 : static_cast<std::size_t>(count), ms(now)));
+}
+EMSCRIPTEN_KEEPALIVE float* pl_render_buffer(Client* c) { return c->core->render_buffer(); }
+EMSCRIPTEN_KEEPALIVE int pl_render(Client* c, int count) {
+  return c->core->render(count < 0 ? 0 : static_cast<std::size_t>(count));
+}
+EMSCRIPTEN_KEEPALIVE std::uint8_t* pl_incoming_buffer(Client* c) { return c->core->incoming_buffer(); }
+EMSCRIPTEN_KEEPALIVE int pl_queued(Client* c) { return static_cast<int>(c->core->queued()); }
+EMSCRIPTEN_KEEPALIVE float* pl_meters(Client* c) { return c->core->meters(); }
+
+// ---- ResumeFlow ------------------------------------------------------------------------------
+EMSCRIPTEN_KEEPALIVE ResumeHandle* pl_resume_new(int store, const char* input, std::size_t size) {
+  return new ResumeHandle(store, in(input, size));
+}
+EMSCRIPTEN_KEEPALIVE void pl_resume_delete(ResumeHandle* r) { delete r; }
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_start(ResumeHandle* r, double now) {
+  return answer(r->bridge.start(ms(now)));
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_on_response(ResumeHandle* r, int status, const char* body,
+                                                       std::size_t size, double now) {
+  return answer(r->bridge.on_response(status, in(body, size), ms(now)));
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_on_transport_error(ResumeHandle* r, const char* message,
+                                                              std::size_t size, double now) {
+  return answer(r->bridge.on_transport_error(in(message, size), ms(now)));
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_outcome(ResumeHandle* r) { return answer(r->bridge.outcome()); }
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_warnings(ResumeHandle* r) { return answer(r->bridge.warnings()); }
+
+}  // extern "C"

@@ -109,15 +109,20 @@ ClientCore::ClientCore(KeyValueStore& kv, ClientCoreConfig config)
 
 // ---- the call ------------------------------------------------------------------------
 
-Status ClientCore::start(std::string_view first_json, std::string_view metadata_json,
-                         std::string_view include_json, std::int64_t now) {
+Result<StartRequest> parse_start_arguments(std::string_view first_json, std::string_view metadata_json,
+                                           std::string_view include_json) {
   auto first = argument(first_json, "start payload");
   if (!first) return std::move(first).error();
   auto metadata = argument(metadata_json, "metadata");
   if (!metadata) return std::move(metadata).error();
   auto include = argument(include_json, "includeMetadataInPrompt");
   if (!include) return std::move(include).error();
-  auto request = normalize_start(*first, *metadata, *include);
+  return normalize_start(*first, *metadata, *include);
+}
+
+Status ClientCore::start(std::string_view first_json, std::string_view metadata_json,
+                         std::string_view include_json, std::int64_t now) {
+  auto request = parse_start_arguments(first_json, metadata_json, include_json);
   if (!request) return std::move(request).error();
   if (auto started = call_.start(*request, now); !started) return started;
   request_ = std::move(*request);

@@ -32,6 +32,7 @@
 #include "parley/json.hpp"
 #include "parley/reconnect.hpp"
 #include "parley/session_store.hpp"
+#include "parley/start_request.hpp"
 #include "parley/widget_state.hpp"
 
 namespace parley::sdk {
@@ -62,6 +63,12 @@ struct ClientCoreConfig {
 // {initialDelayMs, maxDelayMs, multiplier, jitter, maxAttempts, maxOutageMs}}. Errors name
 // the field (config_invalid, or reconnect_config_invalid).
 Result<ClientCoreConfig> parse_client_config(std::string_view json_text);
+
+// start()'s arguments as the Millis SDK takes them (JSON texts; "" for an absent one), read by
+// the core's normalize_start. The SDK checks them with this before it asks for the
+// microphone, and ClientCore::start reads them the same way.
+Result<StartRequest> parse_start_arguments(std::string_view first_json, std::string_view metadata_json,
+                                           std::string_view include_json);
 
 class ClientCore {
  public:

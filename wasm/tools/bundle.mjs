@@ -1,17 +1,18 @@
-// Build step of the browser SDK: bundles the hand-written modules (wasm/js) with the
-// Emscripten glue into one minified ES module, minifies the worklet, and writes the package
+// Build step of the browser SDK: bundles the hand-written modules (wasm/js) into one minified
+// ES module (there is no Emscripten glue: see wasm/src/bindings.cpp), minifies the worklet,
+// and writes the package
 // directory (parley.mjs, parley-core.wasm, parley-worklet.js, parley.d.ts, package.json,
 // README.md). Then prints the gzip sizes (wasm/tools/sizes.mjs).
 //
-//   node wasm/tools/bundle.mjs SOURCE_DIR GLUE_DIR OUT_DIR
+//   node wasm/tools/bundle.mjs SOURCE_DIR WASM_DIR OUT_DIR
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { printSizes } from './sizes.mjs';
 
-const [sourceDir, glueDir, outDir] = process.argv.slice(2);
+const [sourceDir, wasmDir, outDir] = process.argv.slice(2);
 if (!outDir) {
-  console.error('usage: node bundle.mjs SOURCE_DIR GLUE_DIR OUT_DIR');
+  console.error('usage: node bundle.mjs SOURCE_DIR WASM_DIR OUT_DIR');
   process.exit(64);
 }
 const require = createRequire(path.join(sourceDir, 'package.json'));
@@ -25,27 +26,19 @@ try {
 }
 
 const js = path.join(sourceDir, 'wasm', 'js');
-const glue = path.join(glueDir, 'parley-core.mjs');
 fs.mkdirSync(outDir, { recursive: true });
 
-// The glue is resolved from the build tree: the sources import './parley-core.mjs'.
-const gluePlugin = {
-  name: 'parley-glue',
-  setup(build) {
-    build.onResolve({ filter: /^\.\/parley-core\.mjs$/ }, () => ({ path: glue }));
-  },
-};
 await esbuild.build({
   entryPoints: [path.join(js, 'parley.mjs')],
   outfile: path.join(outDir, 'parley.mjs'),
   bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
-  minify: true, legalComments: 'none', external: ['node:*'], plugins: [gluePlugin],
+  minify: true, legalComments: 'none', external: ['node:*'],
   logLevel: 'warning',
 });
 const worklet = await esbuild.transform(fs.readFileSync(path.join(js, 'parley-worklet.js'), 'utf8'),
                                         { minify: true, target: 'es2020', legalComments: 'none' });
 fs.writeFileSync(path.join(outDir, 'parley-worklet.js'), worklet.code);
-fs.copyFileSync(path.join(glueDir, 'parley-core.wasm'), path.join(outDir, 'parley-core.wasm'));
+fs.copyFileSync(path.join(wasmDir, 'parley-core.wasm'), path.join(outDir, 'parley-core.wasm'));
 fs.copyFileSync(path.join(js, 'parley.d.ts'), path.join(outDir, 'parley.d.ts'));
 fs.copyFileSync(path.join(js, 'package.json'), path.join(outDir, 'package.json'));
 fs.copyFileSync(path.join(js, 'README.md'), path.join(outDir, 'README.md'));

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "parley/memori_date.hpp"
+#include "text_codes.hpp"
 
 // The per-byte helpers below must be inlined to be fast, and size-optimised builds (-Os/-Oz,
 // the release flags of the wasm module) do not inline them on their own: measured under
@@ -43,30 +44,6 @@ std::size_t utf8_sequence_length(const unsigned char* p, const unsigned char* en
   return 0;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 PARLEY_HOT_INLINE bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
@@ -305,7 +282,7 @@ class ChatLogScanner {
   bool scan_hex4(std::uint32_t& cp) {
     if (end_ - p_ < 4) return fail_syntax("\\u escape needs four hex digits");
     for (int i = 0; i < 4; ++i) {
-      const int v = hex_value(p_[i]);
+      const int v = hex_digit_value(p_[i]);
       if (v < 0) return fail_syntax("\\u escape needs four hex digits");
       cp = (cp << 4) | static_cast<std::uint32_t>(v);
     }
@@ -509,11 +486,12 @@ class ChatLogScanner {
     const char* start = p_;
     bool integral = false;
     if (!scan_number(integral)) return false;
-    out = json::parse(start, p_, nullptr, /*allow_exceptions=*/false);
-    if (out.is_discarded()) {
+    auto number = parse_json(std::string_view(start, static_cast<std::size_t>(p_ - start)), "number", 1);
+    if (!number) {
       p_ = start;
       return fail("chatlog_wrong_type", "number out of range");
     }
+    out = std::move(*number);
     return true;
   }
 

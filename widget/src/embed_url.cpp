@@ -1,19 +1,13 @@
 #include "parley/embed_url.hpp"
 
-#include <boost/url/encode.hpp>
-#include <boost/url/grammar/lut_chars.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
-#include <boost/url/url_view.hpp>
 #include <algorithm>
 #include <string>
 
 #include "parley/metadata.hpp"
+#include "text_codes.hpp"
 
 namespace parley {
 namespace {
-
-namespace urls = boost::urls;
 
 // --- Showing untrusted text in messages --------------------------------------------------------
 
@@ -74,40 +68,84 @@ bool is_query_char(char c) {
          c == '%';
 }
 
-// --- Diagnosis of URLs Boost.URL would refuse -------------------------------------------------
-// Boost.URL says only "mismatch" or "leftover"; a person needs to know which parameter holds the
-// bad byte. This pass finds the first offending byte and names where it is.
+// Every `%` is followed by two hex digits.
+bool escapes_sound(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') continue;
+    if (i + 2 >= s.size() || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+    i += 2;
+  }
+  return true;
+}
+
+// A query component decoded as a form sends it: %XX is the byte, `+` a space. Its escapes are
+// sound (escapes_sound).
+std::string decode_component(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      out += static_cast<char>(hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// --- The URL's parts -------------------------------------------------------------------------
+
+// The split of RFC 3986 appendix B: [scheme ":"] ["//" authority] path ["?" query]
+// ["#" fragment]. Every part is found by its delimiters alone; the rules of each part are
+// checked afterwards (Diagnosis: bytes and escapes; check_scheme, check_authority: structure;
+// read_parameter: the query's parameters and their decoding).
+struct UrlParts {
+  static constexpr std::size_t npos = std::string_view::npos;
+
+  explicit UrlParts(std::string_view url) {
+    fragment_begin = url.find('#');
+    std::size_t question = url.find('?');
+    if (question != npos && question < fragment_begin) {
+      query_begin = question + 1;
+      query_end = fragment_begin == npos ? url.size() : fragment_begin;
+    }
+    first_delimiter = url.find_first_of(":/?#");
+    std::size_t rest = 0;
+    if (first_delimiter != npos && first_delimiter > 0 && url[first_delimiter] == ':') {
+      scheme_end = first_delimiter;
+      rest = first_delimiter + 1;
+    }
+    if (url.substr(rest, 2) == "//") {
+      authority_begin = rest + 2;
+      authority_end = std::min(url.find_first_of("/?#", authority_begin), url.size());
+    }
+  }
+
+  std::size_t first_delimiter = npos;  // of ":/?#"
+  std::size_t scheme_end = npos;       // the `:` after a (would-be) scheme
+  std::size_t authority_begin = npos, authority_end = npos;
+  std::size_t query_begin = npos, query_end = npos;
+  std::size_t fragment_begin = npos;   // the `#`
+};
+
+// --- Diagnosis of bad bytes and escapes -------------------------------------------------------
+// A person needs to know which parameter holds the bad byte, so this pass finds the first
+// offending byte and names where it is.
 
 class Diagnosis {
  public:
-  // Splits the URL as RFC 3986 appendix B does: [scheme ":"] ["//" authority] path ["?" query]
-  // ["#" fragment].
-  explicit Diagnosis(std::string_view url) : url_(url) {
-    fragment_begin_ = url.find('#');
-    std::size_t question = url.find('?');
-    if (question != npos && question < fragment_begin_) {
-      query_begin_ = question + 1;
-      query_end_ = fragment_begin_ == npos ? url.size() : fragment_begin_;
-    }
-    std::size_t colon = url.find_first_of(":/?#");
-    std::size_t rest = 0;
-    if (colon != npos && colon > 0 && url[colon] == ':') {
-      scheme_end_ = colon;
-      rest = colon + 1;
-    }
-    if (url.substr(rest, 2) == "//") {
-      authority_begin_ = rest + 2;
-      authority_end_ = std::min(url.find_first_of("/?#", authority_begin_), url.size());
-    }
-  }
+  explicit Diagnosis(std::string_view url, const UrlParts& parts) : url_(url), parts_(parts) {}
 
   // The first problem found, or nothing when every byte and escape is well-formed.
   std::optional<Error> first_problem() const {
     for (std::size_t i = 0; i < url_.size(); ++i) {
       char c = url_[i];
       bool in_query_or_fragment = in_query(i) || in_fragment(i);
-      // `[` and `]` belong only around an IPv6 host; elsewhere they are refused here (Boost.URL
-      // 1.81 also trips an internal assertion on some of them, e.g. `s:[`).
+      // `[` and `]` belong only around an IP literal in the host; elsewhere they are refused
+      // here (check_authority judges where they stand in the host).
       bool stray_bracket = (c == '[' || c == ']') && !in_authority(i);
       if (!is_uri_char(c) || (in_query_or_fragment && !is_query_char(c)) || stray_bracket) {
         return make_error("url_bad_character",
@@ -128,11 +166,13 @@ class Diagnosis {
   static constexpr std::size_t npos = std::string_view::npos;
 
   bool in_query(std::size_t i) const {
-    return query_begin_ != npos && i >= query_begin_ && i < query_end_;
+    return parts_.query_begin != npos && i >= parts_.query_begin && i < parts_.query_end;
   }
-  bool in_fragment(std::size_t i) const { return fragment_begin_ != npos && i > fragment_begin_; }
+  bool in_fragment(std::size_t i) const {
+    return parts_.fragment_begin != npos && i > parts_.fragment_begin;
+  }
   bool in_authority(std::size_t i) const {
-    return authority_begin_ != npos && i >= authority_begin_ && i < authority_end_;
+    return parts_.authority_begin != npos && i >= parts_.authority_begin && i < parts_.authority_end;
   }
 
   static std::string describe(char c) {
@@ -144,7 +184,7 @@ class Diagnosis {
   std::string where(std::size_t i) const {
     if (in_query(i)) return "parameter " + quote(parameter_name_at(i));
     const char* part = in_fragment(i)                            ? "fragment"
-                       : scheme_end_ != npos && i <= scheme_end_ ? "scheme"
+                       : parts_.scheme_end != npos && i <= parts_.scheme_end ? "scheme"
                        : in_authority(i)                         ? "host"
                                                                  : "path";
     return "embed URL (byte " + std::to_string(i) + ", in the " + part + ")";
@@ -153,22 +193,16 @@ class Diagnosis {
   // The name of the query parameter holding byte i, decoded when its own escapes are sound.
   std::string parameter_name_at(std::size_t i) const {
     std::size_t begin = url_.rfind('&', i);
-    begin = (begin == std::string_view::npos || begin < query_begin_) ? query_begin_ : begin + 1;
+    begin = (begin == std::string_view::npos || begin < parts_.query_begin) ? parts_.query_begin
+                                                                          : begin + 1;
     std::size_t end = begin;
-    while (end < query_end_ && url_[end] != '=' && url_[end] != '&') ++end;
+    while (end < parts_.query_end && url_[end] != '=' && url_[end] != '&') ++end;
     std::string_view raw = url_.substr(begin, end - begin);
-    auto pct = urls::make_pct_string_view(raw);
-    if (!pct) return std::string(raw);
-    urls::encoding_opts opts;
-    opts.space_as_plus = true;
-    return pct->decode(opts);
+    return escapes_sound(raw) ? decode_component(raw) : std::string(raw);
   }
 
   std::string_view url_;
-  std::size_t scheme_end_ = npos;  // the `:`
-  std::size_t authority_begin_ = npos, authority_end_ = npos;
-  std::size_t query_begin_ = npos, query_end_ = npos;
-  std::size_t fragment_begin_ = npos;  // the `#`
+  const UrlParts& parts_;
 };
 
 // --- Reserved parameters ----------------------------------------------------------------------
@@ -250,17 +284,92 @@ void add_metadata_value(json& metadata, const std::string& key, std::string valu
 
 // --- The parser -------------------------------------------------------------------------------
 
-// An absolute embed URL is http(s)://HOST/...: checked before Boost.URL sees the URL, because
-// Boost.URL 1.81 trips internal assertions on some scheme-but-no-host forms (`t:?`, `http:#`,
-// `t:?#`), and because the scheme is the first thing a person should hear about.
-std::optional<Error> check_scheme(std::string_view url) {
-  std::size_t colon = url.find_first_of(":/?#");
-  if (colon == std::string_view::npos || colon == 0 || url[colon] != ':') return std::nullopt;
+// RFC 3986 3.2.2: dec-octet "." dec-octet "." dec-octet "." dec-octet, where a dec-octet is
+// 0-255 written without leading zeros.
+bool is_ipv4_address(std::string_view s) {
+  int octets = 0;
+  std::size_t i = 0;
+  for (;;) {
+    std::size_t j = i;
+    int value = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 3) value = value * 10 + (s[j++] - '0');
+    if (j == i || (j - i > 1 && s[i] == '0') || value > 255) return false;
+    ++octets;
+    if (j == s.size()) return octets == 4;
+    if (s[j] != '.' || octets == 4) return false;
+    i = j + 1;
+  }
+}
+
+// RFC 3986 3.2.2 IPv6address: eight pieces of 1-4 hex digits separated by `:`, the last two of
+// which may be written as an IPv4 address; one run of one or more pieces may be elided as `::`.
+bool is_ipv6_address(std::string_view s) {
+  std::size_t pieces = 0;
+  bool elided = false;
+  std::size_t i = 0;
+  if (s.substr(0, 2) == "::") {
+    elided = true;
+    i = 2;
+  }
+  while (i < s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && is_hex(s[j])) ++j;
+    if (j < s.size() && s[j] == '.') {  // the IPv4 form ends the address
+      if (!is_ipv4_address(s.substr(i))) return false;
+      pieces += 2;
+      break;
+    }
+    if (j == i || j - i > 4) return false;
+    ++pieces;
+    if (j == s.size()) break;
+    if (s[j] != ':') return false;
+    if (j + 1 < s.size() && s[j + 1] == ':') {
+      if (elided) return false;
+      elided = true;
+      i = j + 2;
+    } else {
+      i = j + 1;
+      if (i == s.size()) return false;  // a trailing single `:`
+    }
+  }
+  return elided ? pieces <= 7 : pieces == 8;
+}
+
+// What may stand between `[` and `]` (RFC 3986 3.2.2): an IPv6 address, or IPvFuture,
+// "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+bool is_ip_literal(std::string_view s) {
+  if (!s.empty() && s[0] == 'v') {
+    std::size_t i = 1;
+    while (i < s.size() && is_hex(s[i])) ++i;
+    if (i == 1 || i >= s.size() || s[i] != '.' || i + 1 == s.size()) return false;
+    for (++i; i < s.size(); ++i) {
+      if (!is_unreserved(s[i]) && !is_sub_delim(s[i]) && s[i] != ':') return false;
+    }
+    return true;
+  }
+  return is_ipv6_address(s);
+}
+
+// "embed URL is not a valid URL (...)": the structure is wrong somewhere outside the query.
+Error not_a_url(const std::string& why) {
+  return make_error("url_invalid",
+                    "embed URL is not a valid URL (" + why + "); check the scheme, host and port");
+}
+
+// An absolute embed URL is http(s)://HOST/...; the scheme is the first thing a person should
+// hear about. RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). A `:` before
+// any `/`, `?` or `#` ends a scheme, so text before it that is no scheme (`1a:b`, `:x`) makes
+// no URL either: a relative reference's first segment cannot hold a `:` (RFC 3986 4.2).
+std::optional<Error> check_scheme(std::string_view url, const UrlParts& parts) {
+  const std::size_t colon = parts.first_delimiter;
+  if (colon == std::string_view::npos || url[colon] != ':') return std::nullopt;
   std::string_view scheme = url.substr(0, colon);
   auto is_alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
-  if (!is_alpha(scheme[0])) return std::nullopt;  // not a scheme: Boost.URL judges the rest
-  for (char c : scheme) {
-    if (!is_alnum(c) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  bool valid = !scheme.empty() && is_alpha(scheme[0]);
+  for (char c : scheme) valid = valid && (is_alnum(c) || c == '+' || c == '-' || c == '.');
+  if (!valid) {
+    return not_a_url("the text before the first \":\", " + quote(scheme) +
+                     ", is not a scheme, and a relative URL's first segment cannot hold \":\"");
   }
   std::string lower;
   for (char c : scheme) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
@@ -275,6 +384,52 @@ std::optional<Error> check_scheme(std::string_view url) {
   return std::nullopt;
 }
 
+// RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ], where host is an IP-literal
+// in brackets, or a name (IPv4 dotted form included). Diagnosis has already checked every byte
+// and escape against the characters a URL allows; what is left is where `@`, `[`, `]` and `:`
+// stand, and what an IP literal holds.
+std::optional<Error> check_authority(std::string_view authority) {
+  constexpr auto npos = std::string_view::npos;
+  std::string_view rest = authority;
+  if (std::size_t at = authority.find('@'); at != npos) {
+    if (authority.find_first_of("[]", 0) < at) return not_a_url("in the host: \"[\" or \"]\" in the user name");
+    rest = authority.substr(at + 1);
+    if (rest.find('@') != npos) return not_a_url("in the host: \"@\" appears more than once");
+  }
+  std::string_view port;
+  bool has_port = false;
+  if (!rest.empty() && rest[0] == '[') {
+    const std::size_t close = rest.find(']');
+    if (close == npos) return not_a_url("in the host: " + quote(rest) + " opens \"[\" and never closes it");
+    const std::string_view literal = rest.substr(1, close - 1);
+    if (!is_ip_literal(literal)) {
+      return not_a_url("in the host: " + quote(rest.substr(0, close + 1)) +
+                       " is neither an IPv6 address nor an IPvFuture literal");
+    }
+    const std::string_view after = rest.substr(close + 1);
+    if (!after.empty() && after[0] != ':') {
+      return not_a_url("in the host: only a port may follow " + quote(rest.substr(0, close + 1)));
+    }
+    has_port = !after.empty();
+    if (has_port) port = after.substr(1);
+  } else {
+    const std::size_t colon = rest.find(':');
+    const std::string_view name = rest.substr(0, colon);
+    if (name.find_first_of("[]") != npos) {
+      return not_a_url("in the host: \"[\" and \"]\" may only enclose an IP address");
+    }
+    has_port = colon != npos;
+    if (has_port) port = rest.substr(colon + 1);
+  }
+  for (char c : port) {
+    if (c < '0' || c > '9') {
+      return make_error("url_invalid",
+                        "embed URL (in the host): a port must be digits only, as in host:8080");
+    }
+  }
+  return std::nullopt;
+}
+
 class EmbedUrlReader {
  public:
   Result<WidgetConfig> read(std::string_view url) {
@@ -284,40 +439,39 @@ class EmbedUrlReader {
                                             std::to_string(EmbedUrlLimits::max_url_bytes));
     }
     if (url.empty()) return make_error("url_invalid", "embed URL is empty");
-    if (auto problem = Diagnosis(url).first_problem()) return *problem;
-    if (auto problem = check_scheme(url)) return *problem;
-
-    auto parsed = urls::parse_uri_reference(url);
-    if (!parsed) {
-      return make_error("url_invalid", "embed URL is not a valid URL (Boost.URL: " +
-                                           parsed.error().message() +
-                                           "); check the scheme, host and port");
+    const UrlParts parts(url);
+    if (auto problem = Diagnosis(url, parts).first_problem()) return *problem;
+    if (auto problem = check_scheme(url, parts)) return *problem;
+    if (parts.authority_begin != UrlParts::npos) {
+      auto authority = url.substr(parts.authority_begin, parts.authority_end - parts.authority_begin);
+      if (auto problem = check_authority(authority)) return *problem;
     }
-    // Boost.URL 1.81 reads `http://h:xx/e` as host "h", empty port and path "xx/e"; RFC 3986
-    // allows no such path after an authority, so refuse it here.
-    if (parsed->has_authority() && !parsed->encoded_path().empty() &&
-        parsed->encoded_path().front() != '/') {
-      return make_error("url_invalid",
-                        "embed URL (in the host): a port must be digits only, as in host:8080");
-    }
-    // Boost.URL 1.81 asserts (and in release reads past the end) when iterating the params of
-    // an empty query that a fragment follows (`/e?#x`); an empty query holds no parameter.
-    if (parsed->encoded_query().empty()) return finish();
-    for (auto param : parsed->encoded_params()) {
-      if (auto s = read_parameter(param); !s) return std::move(s).error();
+    // The path needs nothing more: its bytes are pchar or "/" (Diagnosis), it cannot start with
+    // "//" without being an authority, and after an authority it starts with "/" or is empty.
+    if (parts.query_begin == UrlParts::npos || parts.query_begin == parts.query_end) return finish();
+    // The query is `&`-separated parameters, each `key` or `key=value` (the value runs to the
+    // next `&` and may hold `=`); its bytes and escapes are sound (Diagnosis).
+    std::string_view query = url.substr(parts.query_begin, parts.query_end - parts.query_begin);
+    for (;;) {
+      const std::size_t amp = query.find('&');
+      if (auto s = read_parameter(query.substr(0, amp)); !s) return std::move(s).error();
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
     }
     return finish();
   }
 
  private:
-  Status read_parameter(const urls::param_pct_view& param) {
-    if (param.key.empty() && !param.has_value) return ok_status();  // `a=1&&b=2`, trailing `&`
-    urls::encoding_opts opts;
-    opts.space_as_plus = true;
-    std::string key = param.key.decode(opts);
-    std::string value = param.value.decode(opts);  // empty when there is no `=`
+  // One `key` or `key=value` of the query, still encoded.
+  Status read_parameter(std::string_view param) {
+    if (param.empty()) return ok_status();  // `a=1&&b=2`, a trailing `&`
+    const std::size_t eq = param.find('=');
+    const std::string_view raw_key = param.substr(0, eq);
+    std::string key = decode_component(raw_key);
+    std::string value =  // empty when there is no `=`
+        eq == std::string_view::npos ? std::string() : decode_component(param.substr(eq + 1));
     if (!is_valid_utf8(key)) {
-      return make_error("parameter_not_utf8", "parameter " + quote(param.key) +
+      return make_error("parameter_not_utf8", "parameter " + quote(raw_key) +
                                                   ": the name is not valid UTF-8 once decoded");
     }
     if (!is_valid_utf8(value)) {
@@ -448,19 +602,27 @@ Result<json> url_metadata(const json& metadata) {
 // keeps the query no longer than any URL the same config was parsed from, so what the parser
 // accepted always fits under max_url_bytes again.
 
-// What a query may hold raw (pchar / "/" / "?") minus the delimiters `&` and `+` (a space)...
-constexpr urls::grammar::lut_chars value_chars = urls::unreserved_chars + "!$'()*,;=:@/?";
-// ...and, in a key, minus `=` too.
-constexpr urls::grammar::lut_chars key_chars = value_chars - '=';
+// What a query may hold raw (pchar / "/" / "?") minus the delimiters `&` and `+` (a space),
+// and, in a key, minus `=` too.
+void append_encoded(std::string& query, std::string_view text, bool is_key) {
+  constexpr std::string_view raw_too = "!$'()*,;:@/?";
+  for (char c : text) {
+    if (is_unreserved(c) || raw_too.find(c) != std::string_view::npos || (c == '=' && !is_key)) {
+      query += c;
+    } else if (c == ' ') {
+      query += '+';
+    } else {
+      query += show_byte(c);
+    }
+  }
+}
 
 void append_param(std::string& query, std::string_view key, std::string_view value) {
-  urls::encoding_opts opts;
-  opts.space_as_plus = true;
   if (!query.empty()) query += '&';
-  query += urls::encode(key, key_chars, opts);
+  append_encoded(query, key, /*is_key=*/true);
   if (value.empty()) return;  // `flag` reads back as the empty string
   query += '=';
-  query += urls::encode(value, value_chars, opts);
+  append_encoded(query, value, /*is_key=*/false);
 }
 
 std::string as_text(const json& v) {

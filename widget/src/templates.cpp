@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
-#include <unordered_set>
+#include <set>
 
 #include "parley/metadata.hpp"
 
@@ -35,16 +35,18 @@ bool is_variable_name(std::string_view name) {
   return !after_dot;
 }
 
-// Names in order of first appearance, each once (the set keeps that linear for big templates).
+// Names in order of first appearance, each once (the set keeps that n log n for big templates;
+// an ordered set rather than a hash set, whose hashing and prime table the browser build
+// would carry for this alone).
 class NameList {
  public:
   void add(std::string_view name) {
-    if (seen_.emplace(name).second) names_.emplace_back(name);
+    if (seen_.insert(std::string(name)).second) names_.emplace_back(name);
   }
   std::vector<std::string> take() { return std::move(names_); }
 
  private:
-  std::unordered_set<std::string> seen_;
+  std::set<std::string, std::less<>> seen_;
   std::vector<std::string> names_;
 };
 

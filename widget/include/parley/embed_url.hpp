@@ -22,13 +22,18 @@
 //   - empty segments (`a=1&&b=2`, a trailing `&`) are ignored;
 //   - the DESIGN §6 limits apply through parley::validate_metadata.
 // The fragment (`#...`) is ignored. Accepted: absolute http(s) URLs and relative references
-// (`/embed?...`, `//host/embed?...`, `?id=...`).
+// (`/embed?...`, `//host/embed?...`, `?id=...`). The URL is split as RFC 3986 appendix B does and
+// each part checked by its rules (IPv6 and IPv4 literals included), by hand: Boost.URL's grammar
+// cost the browser SDK's module more than these rules do.
 //
 // Error codes (stable; every message names the parameter or part of the URL and the rule):
 //   url_too_long           the whole URL is over EmbedUrlLimits::max_url_bytes
 //   url_bad_character      a byte that may not appear in a URL (space, non-ASCII, `{`, ...)
 //   bad_percent_encoding   `%` not followed by two hex digits (`%zz`, `%4`)
-//   url_invalid            Boost.URL refuses the URL for another reason (e.g. `http://[::1`)
+//   url_invalid            the URL's structure is wrong outside the query: text before the
+//                          first `:` that is no scheme (`1a:b`), `http:` without `//HOST`, a
+//                          bad host (`http://[::1`, `[zz]`, a second `@`), a port that is not
+//                          digits (RFC 3986 3.1, 3.2, 4.2)
 //   url_bad_scheme         an absolute URL whose scheme is not http or https
 //   parameter_not_utf8     a decoded key or value is not valid UTF-8
 //   missing_parameter      `id` or `k` is absent or empty
