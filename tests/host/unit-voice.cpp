@@ -171,6 +171,31 @@ TEST_CASE("continuation by session_continuation: resumed, expired, not_found, op
     CHECK(ready["continued_from"] == first);
     CHECK(read_final_text(ws)["data"] == "Welcome back, Ada.");
   }
+  SECTION("a call that dropped and comes back at once goes on without a second greeting") {
+    std::string reply;
+    {
+      WsClient ws;
+      json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
+      REQUIRE(ready["session_id"] == first);
+      CHECK(read_final_text(ws)["data"] == "Welcome back, Ada.");
+      ws.send_text(R"({"method":"text","data":"hello"})");
+      reply = read_final_text(ws)["data"];
+    }  // the socket drops: no close frame (connection_lost)
+    sleep_ms(200);
+    {
+      WsClient ws;
+      json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
+      CHECK(ready["continuation"] == "resumed");
+      ws.send_text(R"({"method":"text","data":"hello"})");
+      CHECK(read_final_text(ws)["data"] == reply);  // the answer comes first: no "Welcome back"
+      ws.close(1000);
+    }
+    sleep_ms(100);
+    // After a call the user ended, the resume line is spoken again.
+    WsClient ws;
+    start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
+    CHECK(read_final_text(ws)["data"] == "Welcome back, Ada.");
+  }
   SECTION("another public key of the same agent cannot take the session over") {
     WsClient ws;
     json ready = start_call(ws, port, "alpha", "pk-alpha-2", nullptr, first);

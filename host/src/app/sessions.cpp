@@ -16,6 +16,9 @@ std::int64_t now_epoch_ms() {
 
 namespace {
 
+// How soon after a dropped call a call continuing it counts as the same call (no greeting).
+constexpr std::int64_t kRejoinMs = 60000;
+
 // Names from strangers go into messages quoted and cut, so a message stays one short line.
 std::string quote_name(std::string_view text) {
   constexpr std::size_t max = 64;
@@ -205,6 +208,11 @@ void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
                                  std::function<void(Result<OpenedSession>)> done) {
   (void)request;
   const std::int64_t now = now_epoch_ms();
+  // A call whose socket dropped (connection_lost) and that comes back within kRejoinMs is the
+  // same conversation going on (the SDK reconnects by itself within seconds): the agent does
+  // not greet again. A call the user ended, or one back later, hears the resume line.
+  const bool rejoins = resumed && record.ended_ms && record.end_reason == "connection_lost" &&
+                       now - *record.ended_ms <= kRejoinMs;
   if (resumed) {
     // The call that ended this session may have reported it; reopening makes this call's
     // end a report of its own.
@@ -225,7 +233,7 @@ void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
   const bool continues = resumed || !record.continued_from.empty();
   const std::string& greeting_template =
       continues && !agent.resume_message.empty() ? agent.resume_message : agent.first_message;
-  if (!(resumed && agent.resume_message.empty()))
+  if (!(resumed && agent.resume_message.empty()) && !rejoins)
     opened.greeting = fill_template(greeting_template, record.variables).text;
 
   auto conversation = make_for(record, history);
