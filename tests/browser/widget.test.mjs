@@ -100,16 +100,11 @@ if (location.pathname === '/embed' || location.pathname === '/') {
 // The words are the demo agent's (its "name" rule) in espeak-ng's en-us voice, which the
 // recognizer's en-us model hears best.
 function paddedSpeechWav(dir, text, lead, tail) {
-  const speech = path.join(dir, 'speech-en-us.wav');
-  try {
-    execFileSync('espeak-ng', ['-v', 'en-us', '-w', speech, text]);
-  } catch (error) {
-    fail(`espeak-ng could not make the test speech (${error.message}): install it (scripts/setup.sh)`);
-  }
+  const speech = speechWav(dir, text, 48000, 'en-us');
   const padded = path.join(dir, 'speech-padded.wav');
   const noise = path.join(dir, 'room-noise.wav');
   const out = path.join(dir, 'microphone.wav');
-  execFileSync('sox', [speech, '-r', '48000', '-c', '1', '-b', '16', padded, 'pad', String(lead), String(tail)]);
+  execFileSync('sox', [speech, padded, 'pad', String(lead), String(tail)]);
   const seconds = execFileSync('soxi', ['-D', padded]).toString().trim();
   execFileSync('sox', ['-n', '-r', '48000', '-c', '1', '-b', '16', noise, 'synth', seconds, 'whitenoise', 'vol', '0.005']);
   execFileSync('sox', ['-m', padded, noise, out]);

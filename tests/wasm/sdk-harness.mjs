@@ -63,11 +63,11 @@ export function webSocketWithOrigin(origin) {
 }
 
 // Speech from espeak-ng as a WAV file (made at test time, never committed).
-export function speechWav(dir, text, rate = 48000) {
+export function speechWav(dir, text, rate = 48000, voice = null) {
   const raw = path.join(dir, 'speech-raw.wav');
   const out = path.join(dir, `speech-${rate}.wav`);
   try {
-    execFileSync('espeak-ng', ['-w', raw, text]);
+    execFileSync('espeak-ng', [...(voice ? ['-v', voice] : []), '-w', raw, text]);
     execFileSync('sox', [raw, '-r', String(rate), '-c', '1', '-b', '16', out]);
   } catch (error) {
     fail(`espeak-ng / sox could not make the test speech (${error.message}): install them (scripts/setup.sh)`);
