@@ -130,14 +130,15 @@ float folded_dot(const float* r, const float* x, std::size_t n) noexcept {
   const std::size_t half = n / 2;
   const float* y = x + n - 4;  // y[3 - i] == x[n - 1 - i] for the next four pairs
   float acc0 = 0.0f, acc1 = 0.0f, acc2 = 0.0f, acc3 = 0.0f;
-  std::size_t i = 0;
-  for (; i + 4 <= half; i += 4, y -= 4) {
-    acc0 += r[i] * (x[i] + y[3]);
-    acc1 += r[i + 1] * (x[i + 1] + y[2]);
-    acc2 += r[i + 2] * (x[i + 2] + y[1]);
-    acc3 += r[i + 3] * (x[i + 3] + y[0]);
+  const float* p = r;  // pointers bumped, constant load offsets (see symmetric_pair)
+  const float* u = x;
+  for (const float* const end = r + half / 4 * 4; p != end; p += 4, u += 4, y -= 4) {
+    acc0 += p[0] * (u[0] + y[3]);
+    acc1 += p[1] * (u[1] + y[2]);
+    acc2 += p[2] * (u[2] + y[1]);
+    acc3 += p[3] * (u[3] + y[0]);
   }
-  for (; i < half; ++i) acc0 += r[i] * (x[i] + x[n - 1 - i]);
+  for (std::size_t i = half / 4 * 4; i < half; ++i) acc0 += r[i] * (x[i] + x[n - 1 - i]);
   if (n % 2 != 0) acc1 += r[half] * x[half];
   return (acc0 + acc1) + (acc2 + acc3);
 }
@@ -147,33 +148,40 @@ float folded_dot(const float* r, const float* x, std::size_t n) noexcept {
 // (x[d*i], x[last - d*i]) and B's are (x[d*(i + kLead)], x[last + d - d*i]), i in [0, pairs),
 // with coefficients ra[i] and rb[i]: B's near samples are A's kLead pairs later and its far
 // ones A's one pair earlier, so each sample is loaded once for both. Reads x[0, last + d].
-// With kCentre each also adds centre times its middle sample (A: x[last/2], B: x[last/2+d]).
+// With kCentre each also adds centre times its middle sample (A: x[last/2], B: x[last/2+d]);
+// with kSharedRow rb is ra (the halfband), read once for both.
 // When only one of the two is due the caller drops the other; since every output is
 // computed by this same code in the same order either way, chunking cannot change it.
-template <std::size_t kStride, std::size_t kLead, bool kCentre>
+template <std::size_t kStride, std::size_t kLead, bool kCentre, bool kSharedRow>
 void symmetric_pair(const float* x, std::size_t last, std::size_t pairs, const float* ra,
                     const float* rb, float centre, float& out_a, float& out_b) noexcept {
   constexpr std::size_t d = kStride;
   float near[kLead + 2];  // near[j] == x[d * (i + j)]
   for (std::size_t j = 0; j < kLead; ++j) near[j] = x[d * j];
+  // Pointers bumped once per pass, every load at a constant offset from one of them: index
+  // arithmetic per load (what clang emits for x[d * i]) cost as much as the float work
+  // under V8. (Four pairs a pass measured slower than two.)
+  const float* next_near = x + d * kLead;  // next_near[0] == x[d * (i + kLead)]
+  const float* far = x + last - d;         // far[d] == x[last - d * i]
   float far_before = x[last + d];  // x[last + d - d * i]: A's far sample one pair back
   float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;  // even and odd i
-  std::size_t i = 0;
-  for (; i + 2 <= pairs; i += 2) {
-    near[kLead] = x[d * (i + kLead)];
-    near[kLead + 1] = x[d * (i + kLead + 1)];
-    const float far0 = x[last - d * i], far1 = x[last - d * (i + 1)];
-    a0 += ra[i] * (near[0] + far0);
-    a1 += ra[i + 1] * (near[1] + far1);
-    b0 += rb[i] * (near[kLead] + far_before);
-    b1 += rb[i + 1] * (near[kLead + 1] + far0);
+  const float* const ra_end = ra + (pairs & ~std::size_t{1});
+  for (; ra != ra_end; ra += 2, rb += 2, next_near += 2 * d, far -= 2 * d) {
+    near[kLead] = next_near[0];
+    near[kLead + 1] = next_near[d];
+    const float far0 = far[d], far1 = far[0];
+    a0 += ra[0] * (near[0] + far0);
+    a1 += ra[1] * (near[1] + far1);
+    const float* rbi = kSharedRow ? ra : rb;  // the halfband: one row for both outputs
+    b0 += rbi[0] * (near[kLead] + far_before);
+    b1 += rbi[1] * (near[kLead + 1] + far0);
     far_before = far1;
     for (std::size_t j = 0; j < kLead; ++j) near[j] = near[j + 2];
   }
-  if (i < pairs) {  // an odd count: the last pair goes to the even accumulators
-    const float far0 = x[last - d * i];
-    a0 += ra[i] * (near[0] + far0);
-    b0 += rb[i] * (x[d * (i + kLead)] + far_before);
+  if (pairs % 2 != 0) {  // an odd count: the last pair goes to the even accumulators
+    const float far0 = far[d];
+    a0 += ra[0] * (near[0] + far0);
+    b0 += (kSharedRow ? ra : rb)[0] * (next_near[0] + far_before);
   }
   out_a = kCentre ? (a0 + a1) + centre * x[last / 2] : a0 + a1;
   out_b = kCentre ? (b0 + b1) + centre * x[last / 2 + d] : b0 + b1;
@@ -536,7 +544,7 @@ std::size_t Stage::run_halfband(float* output) noexcept {
     // The second output's window ends two samples later; if that is not in yet, it is
     // dropped and computed again, as the first of the next pass.
     const bool both = next + 2 < fill;
-    symmetric_pair<2, 1, true>(&history[next + 2 - taps], last, pairs, g, g, centre, output[produced],
+    symmetric_pair<2, 1, true, true>(&history[next + 2 - taps], last, pairs, g, g, centre, output[produced],
                                both ? output[produced + 1] : unused);
     if (!both) {
       next += 2;
@@ -557,17 +565,17 @@ std::size_t Stage::run_three_two(float* output) noexcept {
   float unused = 0.0f;
   while (next < fill) {
     if (phase == 0 && next + 1 < fill) {
-      symmetric_pair<1, 2, false>(&history[next + 1 - taps], last, half, even_row, odd_row, 0.0f,
+      symmetric_pair<1, 2, false, false>(&history[next + 1 - taps], last, half, even_row, odd_row, 0.0f,
                                   output[produced], output[produced + 1]);
       produced += 2;
       next += 3;
     } else if (phase == 0) {  // the odd output's sample is not in yet
-      symmetric_pair<1, 2, false>(&history[next + 1 - taps], last, half, even_row, odd_row, 0.0f,
+      symmetric_pair<1, 2, false, false>(&history[next + 1 - taps], last, half, even_row, odd_row, 0.0f,
                                   output[produced++], unused);
       phase = 1;
       next += 1;
     } else {  // the odd output alone, from its even partner's window
-      symmetric_pair<1, 2, false>(&history[next - taps], last, half, even_row, odd_row, 0.0f, unused,
+      symmetric_pair<1, 2, false, false>(&history[next - taps], last, half, even_row, odd_row, 0.0f, unused,
                                   output[produced++]);
       phase = 0;
       next += 2;
