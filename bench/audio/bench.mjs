@@ -21,6 +21,9 @@ const dir = path.resolve(process.argv[2] ?? 'build/wasm/bench/audio');
 const seconds = Number(process.argv[3] ?? 60);
 const rounds = Number(process.argv[4] ?? 9);
 const QUANTUM = 128;
+// The block the browser SDK hands the capture chain: about 20 ms in whole quanta (1024
+// samples at 48 kHz), as wasm/js/audio.mjs computes it; its worklet gathers the quanta.
+const sdkBlock = (rate) => QUANTUM * Math.max(1, Math.round((rate * 0.02) / QUANTUM));
 
 async function loadOurs(variant) {
   const js = path.join(dir, `parley-audio-bench-${variant}.js`);
@@ -63,7 +66,7 @@ function oursResampler(m, plan = PLAN.default) {
 
 function oursCapture(m, plan = PLAN.default) {
   return (inRate) => {
-    const frame = m._malloc(640), inPtr = m._malloc(QUANTUM * 4);
+    const frame = m._malloc(640), inPtr = m._malloc(sdkBlock(inRate) * 4);
     const c = m._pa_capture_new(inRate, frame, plan);
     return {
       push(q) { m.HEAPF32.set(q, inPtr >> 2); return m._pa_capture_push(c, inPtr, q.length); },
@@ -121,12 +124,13 @@ function plainJs(withPcm16) {
   };
 }
 
-// The input as 128-sample views, made once before any timing: an AudioWorklet is handed
-// its quanta, so making them (a subarray each, and the garbage) is no contender's work.
-// Each push still copies its quantum into the contender's heap, as a worklet must.
-function quantaOf(input) {
+// The input as views of `block` samples (a 128-sample quantum unless told), made once
+// before any timing: an AudioWorklet is handed its quanta, so making them (a subarray each,
+// and the garbage) is no contender's work. Each push still copies its block into the
+// contender's heap, as a worklet must.
+function quantaOf(input, block = QUANTUM) {
   const quanta = [];
-  for (let p = 0; p + QUANTUM <= input.length; p += QUANTUM) quanta.push(input.subarray(p, p + QUANTUM));
+  for (let p = 0; p + block <= input.length; p += block) quanta.push(input.subarray(p, p + block));
   return quanta;
 }
 
@@ -138,14 +142,14 @@ function speedOnce(make, inRate, outRate, quanta) {
   const used = process.cpuUsage(t0);
   c.free();
   if (sink === 0) throw new Error('nothing came out');
-  return (quanta.length * QUANTUM) / inRate / ((used.user + used.system) / 1e6);
+  return (quanta.length * quanta[0].length) / inRate / ((used.user + used.system) / 1e6);
 }
 
 // Best of `rounds` rounds; the contenders take turns within each round, so that a busy spell
 // on the machine hits them alike.
-function speeds(makers, inRate, outRate, input) {
+function speeds(makers, inRate, outRate, input, block = QUANTUM) {
   const best = makers.map(() => 0);
-  const quanta = quantaOf(input);
+  const quanta = quantaOf(input, block);
   for (let round = 0; round < rounds; round++) {
     makers.forEach((make, i) => { best[i] = Math.max(best[i], speedOnce(make, inRate, outRate, quanta)); });
   }
@@ -196,3 +200,13 @@ const chains = [['parley wasm', oursCapture(ours)], ['parley wasm SIMD', oursCap
   ['plain JS (linear + DataView PCM16)', plainJs(true)]];
 const chainSpeeds = speeds(chains.map(([, make]) => make), 48000, 16000, input);
 chains.forEach(([name], i) => console.log(`| ${name} | ${chainSpeeds[i].toFixed(0)} |`));
+
+// The same chains as the browser SDK drives them: one call per ~20 ms block of quanta.
+const block = sdkBlock(48000);
+console.log(`\nThe same, ${block}-sample blocks (what the browser SDK's worklet hands the core at 48 kHz):\n`);
+console.log('| implementation | x real time |');
+console.log('|---|---:|');
+const sdkChains = [['parley wasm', oursCapture(ours)], ['parley wasm SIMD', oursCapture(oursSimd)],
+  ['plain JS (linear + DataView PCM16)', plainJs(true)]];
+const sdkSpeeds = speeds(sdkChains.map(([, make]) => make), 48000, 16000, input, block);
+sdkChains.forEach(([name], i) => console.log(`| ${name} | ${sdkSpeeds[i].toFixed(0)} |`));

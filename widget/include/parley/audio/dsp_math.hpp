@@ -107,13 +107,14 @@ inline float dot4n(const float* a, const float* b, std::size_t n) {
 // SSE natively, wasm SIMD with -msimd128: four independent accumulators hide the add latency.
 inline float dot4n(const float* a, const float* b, std::size_t n) {
   Float4 acc0 = {0, 0, 0, 0}, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-  for (const float* const end = a + n / 16 * 16; a != end; a += 16, b += 16) {
-    acc0 += load4(a) * load4(b);
-    acc1 += load4(a + 4) * load4(b + 4);
-    acc2 += load4(a + 8) * load4(b + 8);
-    acc3 += load4(a + 12) * load4(b + 12);
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 += load4(a + i) * load4(b + i);
+    acc1 += load4(a + i + 4) * load4(b + i + 4);
+    acc2 += load4(a + i + 8) * load4(b + i + 8);
+    acc3 += load4(a + i + 12) * load4(b + i + 12);
   }
-  for (std::size_t i = 0; i < n % 16; i += 4) acc0 += load4(a + i) * load4(b + i);
+  for (; i < n; i += 4) acc0 += load4(a + i) * load4(b + i);
   return sum_lanes((acc0 + acc1) + (acc2 + acc3));
 }
 
