@@ -1,12 +1,21 @@
-// The host's storage: sessions, chat lines and the webhook outbox in one SQLite file
-// (DESIGN §5, issue 4). WAL mode, versioned migrations (PRAGMA user_version), every write in
-// one transaction that is committed before the call returns, so a line the host has
-// acknowledged survives a SIGKILL. All calls are synchronous and made from the host's
-// io thread; a Store is not shared between threads.
+// The host's storage (DESIGN §2, §5, §12): sessions, chat lines, chat logs and the webhook
+// outbox, each behind one interface; `Store` is all of them, as the one object a host opens
+// (as LiveKit's service stores: one interface per kind of record, no SQL outside the store).
+// Implementations: SQLite (host/src/store/sqlite_store.*, the embedded default).
 //
-// Errors: code "db_error" (message names the operation and SQLite's text), "not_found" for
-// an id that is not there where the call needs it, "conflict" for a duplicate id / key.
-// Nothing here decides policy (windows, ownership, opt-out): the session service does.
+// Adding storage: a feature adds a method to the interface it belongs to (or a new interface
+// that Store inherits), to EVERY implementation, and a case to the shared store suite
+// (tests/host/unit-store.cpp), which every implementation must pass. No SQL outside
+// host/src/store/.
+//
+// Every implementation: each mutating call is one transaction, committed before the call
+// returns, so a line the host has acknowledged survives a SIGKILL; a failed call leaves
+// nothing partial. A Store object is used by one thread at a time.
+//
+// Errors: code "db_error" (message names the operation and the database's text),
+// "not_found" for an id that is not there where the call needs it, "conflict" for a
+// duplicate id / key. Nothing here decides policy (windows, ownership, opt-out): the session
+// service does.
 #pragma once
 
 #include <cstdint>
@@ -80,78 +89,106 @@ struct UserLogQuery {
   std::uint32_t how_many = 20;
 };
 
-class Store {
+
+// ---- sessions
+class SessionStore {
  public:
-  // Opens or creates the file, sets WAL + synchronous=NORMAL + foreign keys + a busy timeout,
-  // and migrates the schema to the current version. A file from a newer version is refused
-  // ("db_version" names both versions). ":memory:" works for tests.
-  static Result<std::unique_ptr<Store>> open(const std::string& path);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~SessionStore() = default;
 
-  static constexpr int schema_version = 2;
-  int user_version() const;
-
-  // ---- sessions
-  Status create_session(const SessionRecord& session);
-  Result<std::optional<SessionRecord>> find_session(std::string_view session_id);
-  Result<std::optional<SessionRecord>> find_session_by_chat_log(std::string_view chat_log_id);
-  Status touch_session(std::string_view session_id, std::int64_t now_ms);
+  virtual Status create_session(const SessionRecord& session) = 0;
+  virtual Result<std::optional<SessionRecord>> find_session(std::string_view session_id) = 0;
+  virtual Result<std::optional<SessionRecord>> find_session_by_chat_log(
+      std::string_view chat_log_id) = 0;
+  virtual Status touch_session(std::string_view session_id, std::int64_t now_ms) = 0;
   // A call resumes the session in place: touched, and if it had ended, open again
   // (ended_ms/end_reason cleared, `reopened` + 1) so that this call's end is reported too.
   // not_found if absent.
-  Status reopen_session(std::string_view session_id, std::int64_t now_ms);
-  Status update_variables(std::string_view session_id, const json& variables);
+  virtual Status reopen_session(std::string_view session_id, std::int64_t now_ms) = 0;
+  virtual Status update_variables(std::string_view session_id, const json& variables) = 0;
   // Sets ended_ms/end_reason once (a second end keeps the first); not_found if absent.
-  Status end_session(std::string_view session_id, std::int64_t now_ms, std::string_view reason);
+  virtual Status end_session(std::string_view session_id, std::int64_t now_ms,
+                             std::string_view reason) = 0;
   // The session chain: `session_id`, the session it continues, and so on (oldest first),
   // stopping at a missing link or after 64 hops. Empty when `session_id` itself is missing.
-  Result<std::vector<SessionRecord>> session_chain(std::string_view session_id);
+  virtual Result<std::vector<SessionRecord>> session_chain(std::string_view session_id) = 0;
   // The user's latest session for the agent (by last activity), for continuation by user.
   // An empty user_id (anonymous) finds nothing.
-  Result<std::optional<SessionRecord>> latest_user_session(std::string_view agent_id,
-                                                           std::string_view user_id);
-  // Newest created first; `total_count` (may be null) counts every match, ignoring paging.
-  // An empty user_id lists nothing.
-  Result<std::vector<SessionRecord>> user_sessions(const UserLogQuery& query,
-                                                   std::uint32_t* total_count);
+  virtual Result<std::optional<SessionRecord>> latest_user_session(std::string_view agent_id,
+                                                                   std::string_view user_id) = 0;
   // Every session with no ended_ms (for shutdown and for restart bookkeeping).
-  Result<std::vector<SessionRecord>> open_sessions();
+  virtual Result<std::vector<SessionRecord>> open_sessions() = 0;
+  // Retention: deletes sessions (and their lines) of `agent_id` whose last activity is older
+  // than cutoff_ms; returns how many sessions went.
+  virtual Result<std::uint32_t> purge_sessions(std::string_view agent_id,
+                                               std::int64_t cutoff_ms) = 0;
+};
 
-  // ---- chat lines
+// ---- chat lines
+class LineStore {
+ public:
+  virtual ~LineStore() = default;
+
   // Appends the line and touches the session's last activity in one transaction; fills
   // seq, line_id and session_id of the returned copy.
-  Result<ChatLine> append_line(std::string_view session_id, ChatLine line);
-  Result<std::vector<ChatLine>> lines_of(std::string_view session_id);
-  Result<std::uint32_t> count_lines(std::string_view session_id);
+  virtual Result<ChatLine> append_line(std::string_view session_id, ChatLine line) = 0;
+  virtual Result<std::vector<ChatLine>> lines_of(std::string_view session_id) = 0;
+  virtual Result<std::uint32_t> count_lines(std::string_view session_id) = 0;
   // The session a chat line belongs to, if `line_id` is a line's id.
-  Result<std::optional<std::string>> session_of_line(std::string_view line_id);
+  virtual Result<std::optional<std::string>> session_of_line(std::string_view line_id) = 0;
   // Sets `interrupted`; keep_text false also empties the text (the line and its seq stay).
-  Status mark_interrupted(std::string_view line_id, bool keep_text);
+  virtual Status mark_interrupted(std::string_view line_id, bool keep_text) = 0;
+};
 
-  // ---- retention
-  // Deletes sessions (and their lines) of `agent_id` whose last activity is older than
-  // cutoff_ms; returns how many sessions went.
-  Result<std::uint32_t> purge_sessions(std::string_view agent_id, std::int64_t cutoff_ms);
+// ---- chat logs (one per session), listed by user
+class ChatLogStore {
+ public:
+  virtual ~ChatLogStore() = default;
 
-  // ---- webhook outbox (at least once, durable)
+  // Newest created first; `total_count` (may be null) counts every match, ignoring paging.
+  // An empty user_id lists nothing.
+  virtual Result<std::vector<SessionRecord>> user_sessions(const UserLogQuery& query,
+                                                           std::uint32_t* total_count) = 0;
+};
+
+// ---- webhook outbox (at least once, durable)
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+
   // Stores the item (id, attempts, delivered_ms ignored); "conflict" if the idempotency key
   // exists already (the caller then treats it as queued).
-  Result<std::int64_t> enqueue(const OutboxItem& item);
+  virtual Result<std::int64_t> enqueue(const OutboxItem& item) = 0;
   // Undelivered, not given up, next_attempt_ms <= now_ms, oldest first, at most `limit`.
-  Result<std::vector<OutboxItem>> due_items(std::int64_t now_ms, std::uint32_t limit);
-  Status mark_delivered(std::int64_t id, std::int64_t now_ms);
+  virtual Result<std::vector<OutboxItem>> due_items(std::int64_t now_ms,
+                                                    std::uint32_t limit) = 0;
+  virtual Status mark_delivered(std::int64_t id, std::int64_t now_ms) = 0;
   // attempts+1, last_error, next_attempt_ms; gave_up when attempts reaches max_attempts.
-  Status mark_failed(std::int64_t id, std::int64_t next_attempt_ms, std::string_view error,
-                     std::uint32_t max_attempts);
-  Result<std::vector<OutboxItem>> outbox_items();  // all, for tests and /metrics
-  Result<std::uint32_t> pending_count();
+  virtual Status mark_failed(std::int64_t id, std::int64_t next_attempt_ms,
+                             std::string_view error, std::uint32_t max_attempts) = 0;
+  virtual Result<std::vector<OutboxItem>> outbox_items() = 0;  // all, for tests and /metrics
+  virtual Result<std::uint32_t> pending_count() = 0;
+};
 
- private:
-  struct Impl;
-  explicit Store(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+// Everything a host stores, as one object.
+class Store : public SessionStore, public LineStore, public ChatLogStore, public OutboxStore {
+ public:
+  // Opens the store `location` names, creating it if needed, and migrates its schema to
+  // schema_version. Today: an SQLite file path (":memory:" works for tests), opened in WAL
+  // mode with synchronous=NORMAL, foreign keys and a busy timeout. A database of a newer
+  // schema version is refused ("db_version" names both versions).
+  static Result<std::unique_ptr<Store>> open(const std::string& location);
+
+  // The schema version this build writes; every implementation migrates to it.
+  static constexpr int schema_version = 2;
+  // The schema version of the opened database (== schema_version once open succeeded).
+  virtual int user_version() const = 0;
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store() override = default;
+
+ protected:
+  Store() = default;
 };
 
 }  // namespace parley::host

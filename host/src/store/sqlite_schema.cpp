@@ -1,7 +1,7 @@
-// The schema and its migrations, keyed on PRAGMA user_version. Version N is reached by
+// The SQLite schema and its migrations, keyed on PRAGMA user_version. Version N is reached by
 // running migrations[N-1] on a version N-1 file; to add v2, append one entry and raise
 // Store::schema_version. A migration never edits an earlier entry.
-#include "schema.hpp"
+#include "sqlite_schema.hpp"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-// Schema migrations of the Store (PRAGMA user_version).
+// Schema migrations of the SQLite store (PRAGMA user_version).
 #pragma once
 
 #include "parley/result.hpp"

@@ -1,0 +1,66 @@
+// The Store on one SQLite file (the embedded default, DESIGN §12). WAL mode, versioned
+// migrations (PRAGMA user_version, sqlite_schema.cpp), every write in one BEGIN IMMEDIATE
+// transaction committed before the call returns.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "parley/host/store.hpp"
+#include "sqlite_db.hpp"
+
+namespace parley::host {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens or creates the file, sets WAL + synchronous=NORMAL + foreign keys + a busy timeout,
+  // and migrates the schema to the current version. ":memory:" works for tests.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+
+  int user_version() const override { return version_; }
+
+  // ---- SessionStore
+  Status create_session(const SessionRecord& session) override;
+  Result<std::optional<SessionRecord>> find_session(std::string_view session_id) override;
+  Result<std::optional<SessionRecord>> find_session_by_chat_log(
+      std::string_view chat_log_id) override;
+  Status touch_session(std::string_view session_id, std::int64_t now_ms) override;
+  Status reopen_session(std::string_view session_id, std::int64_t now_ms) override;
+  Status update_variables(std::string_view session_id, const json& variables) override;
+  Status end_session(std::string_view session_id, std::int64_t now_ms,
+                     std::string_view reason) override;
+  Result<std::vector<SessionRecord>> session_chain(std::string_view session_id) override;
+  Result<std::optional<SessionRecord>> latest_user_session(std::string_view agent_id,
+                                                           std::string_view user_id) override;
+  Result<std::vector<SessionRecord>> open_sessions() override;
+  Result<std::uint32_t> purge_sessions(std::string_view agent_id,
+                                       std::int64_t cutoff_ms) override;
+
+  // ---- LineStore
+  Result<ChatLine> append_line(std::string_view session_id, ChatLine line) override;
+  Result<std::vector<ChatLine>> lines_of(std::string_view session_id) override;
+  Result<std::uint32_t> count_lines(std::string_view session_id) override;
+  Result<std::optional<std::string>> session_of_line(std::string_view line_id) override;
+  Status mark_interrupted(std::string_view line_id, bool keep_text) override;
+
+  // ---- ChatLogStore
+  Result<std::vector<SessionRecord>> user_sessions(const UserLogQuery& query,
+                                                   std::uint32_t* total_count) override;
+
+  // ---- OutboxStore
+  Result<std::int64_t> enqueue(const OutboxItem& item) override;
+  Result<std::vector<OutboxItem>> due_items(std::int64_t now_ms, std::uint32_t limit) override;
+  Status mark_delivered(std::int64_t id, std::int64_t now_ms) override;
+  Status mark_failed(std::int64_t id, std::int64_t next_attempt_ms, std::string_view error,
+                     std::uint32_t max_attempts) override;
+  Result<std::vector<OutboxItem>> outbox_items() override;
+  Result<std::uint32_t> pending_count() override;
+
+ private:
+  SqliteStore(sqlite::Database db, int version) : db_(std::move(db)), version_(version) {}
+
+  sqlite::Database db_;
+  int version_ = 0;
+};
+
+}  // namespace parley::host
