@@ -2,11 +2,18 @@
 # Builds the libFuzzer targets (clang-14, ASan + UBSan) and runs each for a bounded time,
 # two at a time. Every input under tests/fuzz/regressions/<target>/ is replayed first; a
 # crash fails the run and leaves the input in build/fuzz/artifacts/<target>/.
+#   scripts/fuzz.sh [all|build|run]    (all = build, then run; scripts/test.sh builds while
+#                                       other stages run, then runs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${PARLEY_FUZZ_SECONDS:-60}
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+mode=${1:-all}
+case $mode in all|build|run) ;; *) echo "usage: scripts/fuzz.sh [all|build|run]" >&2; exit 64;; esac
+if [[ $mode != run ]]; then
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz
+fi
+[[ $mode == build ]] && exit 0
 
 targets=()
 for f in tests/fuzz/fuzz-*.cpp; do
