@@ -2,6 +2,7 @@
 //
 //   parley-host --config FILE [--listen ADDR:PORT] [--db FILE] [--web-root DIR]
 //               [--log-level debug|info|warn|error]
+//   parley-host --config-reference     every config key with its rule and default
 //
 // Prints one line when it listens ("parley-host listening on http://ADDR:PORT/"), then one
 // line per agent with its embed URL; scripts and tests read the port from the first line.
@@ -54,13 +55,14 @@ constexpr std::chrono::milliseconds drain_poll{20};
 void print_usage(std::ostream& out) {
   out << "usage: parley-host --config FILE [--listen ADDR:PORT] [--db FILE] [--web-root DIR]\n"
          "                   [--log-level debug|info|warn|error]\n"
-         "       parley-host --help | --version\n"
+         "       parley-host --config-reference | --help | --version\n"
          "\n"
          "  --config FILE     the JSON config (server settings and agents)\n"
          "  --listen ADDR:PORT  overrides server.listen (port 0 = any free port)\n"
          "  --db FILE         overrides server.database (\":memory:\" for a throwaway one)\n"
          "  --web-root DIR    overrides server.web_root (static files at /)\n"
          "  --log-level L     overrides server.log_level\n"
+         "  --config-reference  prints every config key: path, rule, default\n"
          "\n"
          "exit codes: 0 clean shutdown, 1 could not start, 2 bad config, 64 usage\n";
 }
@@ -73,6 +75,7 @@ struct Options {
   std::optional<std::string> log_level;
   bool help = false;
   bool version = false;
+  bool reference = false;
 };
 
 int usage_error(const std::string& problem) {
@@ -103,6 +106,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& options) {
       options.version = true;
       continue;
     }
+    if (arg == "--config-reference") {
+      options.reference = true;
+      continue;
+    }
     bool known = false;
     for (const auto& option : value_options) {
       const std::string_view name = option.name;
@@ -125,6 +132,12 @@ std::optional<int> parse_options(int argc, char** argv, Options& options) {
   }
   if (options.version) {
     std::cout << version_text << "\n";
+    return exit_ok;
+  }
+  if (options.reference) {
+    // One line per key: path, rule, default (tab-separated; no default for lists of objects).
+    for (const auto& key : config_reference())
+      std::cout << key.path << "\t" << key.rule << "\t" << key.default_value << "\n";
     return exit_ok;
   }
   if (!config_path || config_path->empty()) return usage_error("--config FILE is required");

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <string>
 
 #include <unistd.h>
@@ -221,5 +223,48 @@ TEST_CASE("listen addresses", "[config]") {
     json expected = vec;
     expected["code"] = "bad_listen";
     parley::test::check_error(listen.error(), expected);
+  }
+}
+
+TEST_CASE("the reference comes from the parser's tables", "[config]") {
+  const auto keys = parley::host::config_reference();
+  auto find = [&](const std::string& path) -> const parley::host::ConfigKey* {
+    for (const auto& key : keys)
+      if (key.path == path) return &key;
+    return nullptr;
+  };
+  // Defaults are read off the structs, rules off the rows.
+  const auto* delay = find("agents[].flow.response_delay");
+  REQUIRE(delay != nullptr);
+  CHECK(delay->default_value == "0");
+  CHECK(delay->rule == "whole number from 0 to 10000");
+  const auto* allowed = find("agents[].flow.interruption.allowed");
+  REQUIRE(allowed != nullptr);
+  CHECK(allowed->default_value == "true");
+  const auto* body = find("server.limits.max_body_bytes");
+  REQUIRE(body != nullptr);
+  CHECK(body->default_value == "65536");
+  const auto* echo = find("server.speech.echo_gate_db");
+  REQUIRE(echo != nullptr);
+  CHECK(echo->default_value == "-18");
+  const auto* fallback = find("agents[].fallback_reply");
+  REQUIRE(fallback != nullptr);
+  CHECK(fallback->default_value == "\"Sorry, I did not understand that.\"");
+  CHECK(find("agents[].tools[].webhook.url") != nullptr);
+  CHECK(find("agents[].rules[].tool_arguments") != nullptr);
+  CHECK(find("agents[].custom_vocabulary.keywords") != nullptr);
+  // Every path once.
+  std::set<std::string> paths;
+  for (const auto& key : keys) CHECK(paths.insert(key.path).second);
+}
+
+TEST_CASE("every key of the reference is named in the README", "[config]") {
+  std::ifstream in(std::string(PARLEY_SOURCE_DIR) + "/README.md");
+  REQUIRE(in);
+  std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& key : parley::host::config_reference()) {
+    const std::string leaf = key.path.substr(key.path.find_last_of(".]") + 1);
+    INFO(key.path);
+    CHECK(readme.find("`" + leaf + "`") != std::string::npos);
   }
 }

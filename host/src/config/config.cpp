@@ -1,7 +1,9 @@
 // parse_host_config: the one JSON config file, checked field by field (DESIGN §9).
 //
-// Every object is first checked for unknown keys (a typo must not silently drop a setting),
-// then each known field is read with its type and range. Errors name the field by its path
+// Each object of the file has one table of fields (config_table.hpp): key, reader with its
+// type and limits, the rule, and the default (the struct's own, parley/host/config.hpp).
+// Reading an object first refuses keys the table does not have (a typo must not silently drop
+// a setting), then reads each row. Errors name the field by its path
 // ("agents[0].tools[1].webhook.url") and the rule broken. Nothing here throws: JSON comes
 // from parley::parse_json and types are checked before every get().
 #include "parley/host/config.hpp"
@@ -11,8 +13,6 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
-#include <initializer_list>
-#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -21,142 +21,9 @@
 #include <boost/url/url_view.hpp>
 
 #include "config_check.hpp"
+#include "config_table.hpp"
 
 namespace parley::host {
-namespace config_detail {
-
-std::string join_path(const std::string& parent, std::string_view key) {
-  if (parent.empty()) return std::string(key);
-  return parent + "." + std::string(key);
-}
-
-std::string index_path(const std::string& parent, std::size_t index) {
-  return parent + "[" + std::to_string(index) + "]";
-}
-
-Error invalid(const std::string& path, const std::string& rule) {
-  return make_error("config_invalid", path + ": " + rule);
-}
-
-Status check_keys(const json& object, const std::string& path,
-                  std::initializer_list<const char*> known) {
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    bool found = std::any_of(known.begin(), known.end(),
-                             [&](const char* k) { return it.key() == k; });
-    if (found) continue;
-    std::string list;
-    for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-    return make_error("config_unknown_key",
-                      join_path(path, it.key()) + ": unknown key (known here: " + list + ")");
-  }
-  return ok_status();
-}
-
-Result<const json*> object_at(const json& parent, const std::string& parent_path,
-                              const char* key) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return static_cast<const json*>(nullptr);
-  if (!it->is_object()) {
-    return invalid(join_path(parent_path, key),
-                   std::string("must be an object, not ") + json_type_name(*it));
-  }
-  return &*it;
-}
-
-Status read_string(const json& parent, const std::string& parent_path, const char* key,
-                   std::string& out, Presence presence, std::size_t max_bytes) {
-  std::string path = join_path(parent_path, key);
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) {
-    if (presence != Presence::required) return ok_status();
-    return invalid(path, "is required");
-  }
-  if (!it->is_string()) {
-    return invalid(path, std::string("must be a string, not ") + json_type_name(*it));
-  }
-  const auto& text = it->get_ref<const std::string&>();
-  if (text.empty() && presence != Presence::optional) return invalid(path, "must not be empty");
-  if (text.size() > max_bytes) {
-    return invalid(path, "is " + std::to_string(text.size()) + " bytes, over the limit of " +
-                             std::to_string(max_bytes));
-  }
-  if (!is_valid_utf8(text)) return invalid(path, "is not valid UTF-8");
-  out = text;
-  return ok_status();
-}
-
-Status read_u32(const json& parent, const std::string& parent_path, const char* key,
-                std::uint32_t& out, std::uint32_t min, std::uint32_t max) {
-  std::string path = join_path(parent_path, key);
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return ok_status();
-  std::string range = "from " + std::to_string(min) + " to " + std::to_string(max);
-  if (!it->is_number_integer() && !it->is_number_unsigned()) {
-    return invalid(path, std::string("must be a whole number ") + range + ", not " +
-                             (it->is_number() ? to_json_text(*it) : json_type_name(*it)));
-  }
-  // Compare as signed 64-bit: a negative number must say "out of range", not wrap.
-  bool in_range = false;
-  std::int64_t value = 0;
-  if (it->is_number_unsigned()) {
-    auto u = it->get<std::uint64_t>();
-    in_range = u <= max && u >= min;
-    value = in_range ? static_cast<std::int64_t>(u) : 0;
-  } else {
-    value = it->get<std::int64_t>();
-    in_range = value >= static_cast<std::int64_t>(min) && value <= static_cast<std::int64_t>(max);
-  }
-  if (!in_range) return invalid(path, to_json_text(*it) + " is out of range: must be " + range);
-  out = static_cast<std::uint32_t>(value);
-  return ok_status();
-}
-
-Status read_bool(const json& parent, const std::string& parent_path, const char* key,
-                 bool& out) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return ok_status();
-  if (!it->is_boolean()) {
-    return invalid(join_path(parent_path, key),
-                   std::string("must be true or false, not ") + json_type_name(*it));
-  }
-  out = it->get<bool>();
-  return ok_status();
-}
-
-Status read_string_list(const json& parent, const std::string& parent_path, const char* key,
-                        std::vector<std::string>& out, std::size_t max_items,
-                        std::size_t max_bytes) {
-  std::string path = join_path(parent_path, key);
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return ok_status();
-  if (!it->is_array()) {
-    return invalid(path, std::string("must be an array of strings, not ") +
-                             json_type_name(*it));
-  }
-  if (it->size() > max_items) {
-    return invalid(path, "has " + std::to_string(it->size()) + " items, over the limit of " +
-                             std::to_string(max_items));
-  }
-  out.clear();
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    const json& item = (*it)[i];
-    std::string item_path = index_path(path, i);
-    if (!item.is_string()) {
-      return invalid(item_path, std::string("must be a string, not ") + json_type_name(item));
-    }
-    const auto& text = item.get_ref<const std::string&>();
-    if (text.empty()) return invalid(item_path, "must not be empty");
-    if (text.size() > max_bytes) {
-      return invalid(item_path, "is " + std::to_string(text.size()) +
-                                    " bytes, over the limit of " + std::to_string(max_bytes));
-    }
-    if (!is_valid_utf8(text)) return invalid(item_path, "is not valid UTF-8");
-    out.push_back(text);
-  }
-  return ok_status();
-}
-
-}  // namespace config_detail
 
 using namespace config_detail;
 
@@ -209,17 +76,16 @@ std::string lower(std::string_view s) {
 
 // An absolute http(s) (or ws(s)) URL with a host and no fragment; `schemes` lists the allowed.
 Status check_url(const std::string& path, const std::string& text,
-                 std::initializer_list<const char*> schemes) {
+                 const std::vector<std::string>& schemes) {
   std::string allowed;
-  for (const char* s : schemes) allowed += (allowed.empty() ? "" : " or ") + std::string(s) + "://";
+  for (const auto& s : schemes) allowed += (allowed.empty() ? "" : " or ") + s + "://";
   auto parsed = boost::urls::parse_absolute_uri(text);
   if (!parsed) {
     return invalid(path, to_json_text(json(text)) + " is not an absolute URL (" +
                              parsed.error().message() + ")");
   }
   std::string scheme = lower(std::string(parsed->scheme()));
-  bool scheme_ok = std::any_of(schemes.begin(), schemes.end(),
-                               [&](const char* s) { return scheme == s; });
+  bool scheme_ok = std::find(schemes.begin(), schemes.end(), scheme) != schemes.end();
   if (!scheme_ok) {
     return invalid(path, to_json_text(json(text)) + " must start with " + allowed);
   }
@@ -229,63 +95,6 @@ Status check_url(const std::string& path, const std::string& text,
   if (parsed->has_port() && (parsed->port().empty() || parsed->port_number() == 0)) {
     return invalid(path, to_json_text(json(text)) + " has a bad port (1 to 65535)");
   }
-  return ok_status();
-}
-
-Result<WebhookConfig> parse_webhook(const json& object, const std::string& path) {
-  if (auto s = check_keys(object, path, {"url", "method", "headers", "timeout_ms"}); !s) {
-    return s.error();
-  }
-  WebhookConfig hook;
-  if (auto s = read_string(object, path, "url", hook.url, Presence::required, max_short_bytes);
-      !s) {
-    return s.error();
-  }
-  if (auto s = check_url(join_path(path, "url"), hook.url, {"http", "https"}); !s) {
-    return s.error();
-  }
-  if (auto s = read_string(object, path, "method", hook.method, Presence::non_empty, 16); !s) {
-    return s.error();
-  }
-  if (hook.method != "POST" && hook.method != "GET") {
-    return invalid(join_path(path, "method"),
-                   to_json_text(json(hook.method)) + " must be \"POST\" or \"GET\"");
-  }
-  auto headers = object_at(object, path, "headers");
-  if (!headers) return headers.error();
-  if (*headers != nullptr) {
-    std::string headers_path = join_path(path, "headers");
-    for (auto it = (*headers)->begin(); it != (*headers)->end(); ++it) {
-      std::string header_path = join_path(headers_path, it.key());
-      if (!is_header_name(it.key())) {
-        return invalid(header_path, "is not a valid HTTP header name");
-      }
-      if (!it->is_string()) {
-        return invalid(header_path,
-                       std::string("must be a string, not ") + json_type_name(*it));
-      }
-      const auto& value = it->get_ref<const std::string&>();
-      if (!is_header_value(value) || value.size() > max_short_bytes * 8) {
-        return invalid(header_path, "is not a valid header value (no control characters, "
-                                    "at most 8192 bytes)");
-      }
-      hook.headers.emplace_back(it.key(), value);
-    }
-  }
-  if (auto s = read_u32(object, path, "timeout_ms", hook.timeout_ms, 1, 30000); !s) {
-    return s.error();
-  }
-  return hook;
-}
-
-Status read_webhook(const json& parent, const std::string& parent_path, const char* key,
-                    std::optional<WebhookConfig>& out) {
-  auto object = object_at(parent, parent_path, key);
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  auto hook = parse_webhook(**object, join_path(parent_path, key));
-  if (!hook) return hook.error();
-  out = std::move(*hook);
   return ok_status();
 }
 
@@ -356,7 +165,7 @@ std::optional<OriginParts> split_origin(std::string_view text, bool allow_wildca
   return parts;
 }
 
-Status check_origins(const std::vector<std::string>& origins, const std::string& path) {
+Status check_origins(const std::string& path, const std::vector<std::string>& origins) {
   for (std::size_t i = 0; i < origins.size(); ++i) {
     if (!split_origin(origins[i], true)) {
       return invalid(index_path(path, i),
@@ -422,41 +231,7 @@ Status check_parameters_schema(const json& parameters, const std::string& path) 
   return ok_status();
 }
 
-Result<ToolConfig> parse_tool(const json& object, const std::string& path) {
-  if (auto s = check_keys(object, path, {"name", "description", "parameters", "webhook"}); !s) {
-    return s.error();
-  }
-  ToolConfig tool;
-  if (auto s = read_string(object, path, "name", tool.name, Presence::required, 64); !s) {
-    return s.error();
-  }
-  if (!is_valid_tool_name(tool.name)) {
-    return invalid(join_path(path, "name"), to_json_text(json(tool.name)) +
-                                                " must match [A-Za-z_][A-Za-z0-9_-]{0,63}");
-  }
-  if (auto s = read_string(object, path, "description", tool.description, Presence::optional,
-                           max_text_bytes);
-      !s) {
-    return s.error();
-  }
-  auto parameters = object_at(object, path, "parameters");
-  if (!parameters) return parameters.error();
-  if (*parameters != nullptr) {
-    if (auto s = check_parameters_schema(**parameters, join_path(path, "parameters")); !s) {
-      return s.error();
-    }
-    tool.parameters = **parameters;
-  }
-  auto webhook = object_at(object, path, "webhook");
-  if (!webhook) return webhook.error();
-  if (*webhook == nullptr) return invalid(join_path(path, "webhook"), "is required");
-  auto hook = parse_webhook(**webhook, join_path(path, "webhook"));
-  if (!hook) return hook.error();
-  tool.webhook = std::move(*hook);
-  return tool;
-}
-
-Status check_pattern(const std::string& pattern, const std::string& path) {
+Status check_pattern(const std::string& path, const std::string& pattern) {
   if (pattern.size() > max_pattern_bytes) {
     return invalid(path, "is " + std::to_string(pattern.size()) +
                              " bytes, over the limit of " + std::to_string(max_pattern_bytes));
@@ -474,390 +249,342 @@ Status check_pattern(const std::string& pattern, const std::string& path) {
   return ok_status();
 }
 
-Result<ReplyRule> parse_rule(const json& object, const std::string& path,
-                             const std::vector<ToolConfig>& tools) {
-  if (auto s = check_keys(object, path, {"words", "pattern", "reply", "tool", "tool_arguments"});
-      !s) {
-    return s.error();
-  }
-  ReplyRule rule;
-  if (auto s = read_string_list(object, path, "words", rule.words, 256, 256); !s) {
-    return s.error();
-  }
-  if (auto s = read_string(object, path, "pattern", rule.pattern, Presence::optional,
-                           max_short_bytes);
-      !s) {
-    return s.error();
-  }
-  if (rule.words.empty() && rule.pattern.empty()) {
-    return invalid(path, "needs \"words\" or \"pattern\" (at least one)");
-  }
-  if (!rule.pattern.empty()) {
-    if (auto s = check_pattern(rule.pattern, join_path(path, "pattern")); !s) return s.error();
-  }
-  if (auto s = read_string(object, path, "reply", rule.reply, Presence::required,
-                           max_text_bytes);
-      !s) {
-    return s.error();
-  }
-  if (auto s = read_string(object, path, "tool", rule.tool, Presence::optional, 64); !s) {
-    return s.error();
-  }
-  if (!rule.tool.empty()) {
-    bool known = std::any_of(tools.begin(), tools.end(),
-                             [&](const ToolConfig& t) { return t.name == rule.tool; });
-    if (!known) {
-      return invalid(join_path(path, "tool"), to_json_text(json(rule.tool)) +
-                                                  " is not one of this agent's tools");
-    }
-  }
-  auto arguments = object_at(object, path, "tool_arguments");
-  if (!arguments) return arguments.error();
-  if (*arguments != nullptr) {
-    if (rule.tool.empty()) {
-      return invalid(join_path(path, "tool_arguments"), "is given but the rule has no \"tool\"");
-    }
-    rule.tool_arguments = **arguments;
-  }
-  return rule;
+// ---- the tables (one per object of the file; see config_table.hpp)
+
+TextRule one_of(std::vector<std::string> allowed, std::string words) {
+  return [=](const std::string& path, const std::string& value) -> Status {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return ok_status();
+    return invalid(path, json_quoted(value) + " " + words);
+  };
 }
 
-template <class T, class Parse>
-Status read_object_list(const json& parent, const std::string& parent_path, const char* key,
-                        std::size_t max_items, std::vector<T>& out, Parse parse) {
-  std::string path = join_path(parent_path, key);
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return ok_status();
-  if (!it->is_array()) {
-    return invalid(path, std::string("must be an array, not ") + json_type_name(*it));
-  }
-  if (it->size() > max_items) {
-    return invalid(path, "has " + std::to_string(it->size()) + " items, over the limit of " +
-                             std::to_string(max_items));
-  }
-  for (std::size_t i = 0; i < it->size(); ++i) {
-    const json& item = (*it)[i];
-    std::string item_path = index_path(path, i);
-    if (!item.is_object()) {
-      return invalid(item_path, std::string("must be an object, not ") + json_type_name(item));
-    }
-    auto parsed = parse(item, item_path);
-    if (!parsed) return parsed.error();
-    out.push_back(std::move(*parsed));
-  }
-  return ok_status();
+TextRule url_rule(std::vector<std::string> schemes) {
+  return [schemes](const std::string& path, const std::string& value) {
+    return check_url(path, value, schemes);
+  };
 }
 
-// ---- agent sections
+Field<WebhookConfig> webhook_headers() {
+  return {"headers",
+          [](const json& object, const std::string& path, WebhookConfig& hook) -> Status {
+            auto headers = object_at(object, path, "headers");
+            if (!headers) return headers.error();
+            if (*headers == nullptr) return ok_status();
+            std::string headers_path = join_path(path, "headers");
+            hook.headers.clear();
+            for (auto it = (*headers)->begin(); it != (*headers)->end(); ++it) {
+              std::string header_path = join_path(headers_path, it.key());
+              if (!is_header_name(it.key())) {
+                return invalid(header_path, "is not a valid HTTP header name");
+              }
+              if (!it->is_string()) {
+                return invalid(header_path,
+                               std::string("must be a string, not ") + json_type_name(*it));
+              }
+              const auto& value = it->get_ref<const std::string&>();
+              if (!is_header_value(value) || value.size() > max_short_bytes * 8) {
+                return invalid(header_path, "is not a valid header value (no control "
+                                            "characters, at most 8192 bytes)");
+              }
+              hook.headers.emplace_back(it.key(), value);
+            }
+            return ok_status();
+          },
+          "object of header name to value, sent as given",
+          [](const WebhookConfig&) { return std::string("{}"); },
+          {}};
+}
 
-Status parse_agent_voice(const json& agent, const std::string& path, VoiceConfig& voice) {
-  auto object = object_at(agent, path, "voice");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string voice_path = join_path(path, "voice");
-  if (auto s = check_keys(**object, voice_path, {"provider", "voice_id"}); !s) return s;
-  if (auto s = read_string(**object, voice_path, "provider", voice.provider, Presence::non_empty,
-                           64);
-      !s) {
-    return s;
-  }
-  if (voice.provider != "espeak-ng" && voice.provider != "none") {
-    return invalid(join_path(voice_path, "provider"),
-                   to_json_text(json(voice.provider)) + " is not a speech provider here: use "
-                   "\"espeak-ng\" or \"none\" (text only)");
-  }
-  if (auto s = read_string(**object, voice_path, "voice_id", voice.voice_id, Presence::optional,
-                           64);
-      !s) {
-    return s;
-  }
-  const bool name_ok = std::all_of(voice.voice_id.begin(), voice.voice_id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '+';
+const FieldTable<WebhookConfig>& webhook_table() {
+  static const FieldTable<WebhookConfig> table({
+      text("url", &WebhookConfig::url, Presence::required, max_short_bytes,
+           "http:// or https://", url_rule({"http", "https"})),
+      text("method", &WebhookConfig::method, Presence::non_empty, 16, "POST or GET",
+           one_of({"POST", "GET"}, "must be \"POST\" or \"GET\"")),
+      webhook_headers(),
+      whole("timeout_ms", &WebhookConfig::timeout_ms, 1, 30000),
   });
-  if (!name_ok) {
-    return invalid(join_path(voice_path, "voice_id"),
-                   "must be an espeak-ng voice name like \"en-us\" or \"en-gb+f3\" "
-                   "(letters, digits, _ - +)");
-  }
-  return ok_status();
+  return table;
 }
 
-Status parse_agent_timeout(const json& agent, const std::string& path, SessionTimeout& timeout) {
-  auto object = object_at(agent, path, "session_timeout");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string p = join_path(path, "session_timeout");
-  if (auto s = check_keys(**object, p, {"max_duration", "max_idle", "message"}); !s) return s;
-  if (auto s = read_u32(**object, p, "max_duration", timeout.max_duration_s, 0, 86400); !s) {
-    return s;
-  }
-  if (auto s = read_u32(**object, p, "max_idle", timeout.max_idle_s, 0, 86400); !s) return s;
-  return read_string(**object, p, "message", timeout.message, Presence::optional,
-                     max_text_bytes);
+// An optional webhook given as an object.
+template <class T>
+Field<T> webhook(const char* key, std::optional<WebhookConfig> T::*member) {
+  const auto& table = webhook_table();
+  return {key,
+          [=, &table](const json& object, const std::string& path, T& out) -> Status {
+            auto value = object_at(object, path, key);
+            if (!value) return value.error();
+            if (*value == nullptr) return ok_status();
+            WebhookConfig hook;
+            if (auto s = table.read(**value, join_path(path, key), hook); !s) return s;
+            out.*member = std::move(hook);
+            return ok_status();
+          },
+          "object",
+          {},
+          [&table](const std::string& path, std::vector<ConfigKey>& out) {
+            table.describe(path, out);
+          }};
 }
 
-Status parse_agent_flow(const json& agent, const std::string& path, FlowConfig& flow) {
-  auto object = object_at(agent, path, "flow");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string p = join_path(path, "flow");
-  if (auto s = check_keys(**object, p, {"user_start_first", "response_delay", "interruption"});
-      !s) {
-    return s;
-  }
-  if (auto s = read_bool(**object, p, "user_start_first", flow.user_start_first); !s) return s;
-  if (auto s = read_u32(**object, p, "response_delay", flow.response_delay_ms, 0, 10000); !s) {
-    return s;
-  }
-  auto interruption = object_at(**object, p, "interruption");
-  if (!interruption) return interruption.error();
-  if (*interruption == nullptr) return ok_status();
-  std::string ip = join_path(p, "interruption");
-  if (auto s = check_keys(**interruption, ip, {"allowed", "keep_interruption_message"}); !s) {
-    return s;
-  }
-  if (auto s = read_bool(**interruption, ip, "allowed", flow.interruption_allowed); !s) return s;
-  return read_bool(**interruption, ip, "keep_interruption_message",
-                   flow.keep_interruption_message);
+const FieldTable<ToolConfig>& tool_table() {
+  static const FieldTable<ToolConfig> table({
+      text("name", &ToolConfig::name, Presence::required, 64, "[A-Za-z_][A-Za-z0-9_-]{0,63}",
+           [](const std::string& path, const std::string& name) -> Status {
+             if (is_valid_tool_name(name)) return ok_status();
+             return invalid(path, json_quoted(name) + " must match [A-Za-z_][A-Za-z0-9_-]{0,63}");
+           }),
+      text("description", &ToolConfig::description, Presence::optional, max_text_bytes),
+      json_object("parameters", &ToolConfig::parameters,
+                  "a JSON schema of type object (properties, required)",
+                  check_parameters_schema),
+      {"webhook",
+       [](const json& object, const std::string& path, ToolConfig& tool) -> Status {
+         auto value = object_at(object, path, "webhook");
+         if (!value) return value.error();
+         if (*value == nullptr) return invalid(join_path(path, "webhook"), "is required");
+         return webhook_table().read(**value, join_path(path, "webhook"), tool.webhook);
+       },
+       "object, required",
+       {},
+       [](const std::string& path, std::vector<ConfigKey>& out) {
+         webhook_table().describe(path, out);
+       }},
+  });
+  return table;
 }
 
-Status parse_agent_privacy(const json& agent, const std::string& path, bool& opt_out) {
-  auto object = object_at(agent, path, "privacy_settings");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string p = join_path(path, "privacy_settings");
-  if (auto s = check_keys(**object, p, {"opt_out_data_collection"}); !s) return s;
-  return read_bool(**object, p, "opt_out_data_collection", opt_out);
+const FieldTable<ReplyRule>& rule_table() {
+  static const FieldTable<ReplyRule> table(
+      {
+          strings("words", &ReplyRule::words, 256, 256, "any of them as a whole word"),
+          text("pattern", &ReplyRule::pattern, Presence::optional, max_short_bytes,
+               "an ECMAScript regular expression of at most 256 bytes, case-insensitive",
+               check_pattern),
+          text("reply", &ReplyRule::reply, Presence::required, max_text_bytes, "a template"),
+          text("tool", &ReplyRule::tool, Presence::optional, 64, "one of the agent's tools"),
+          json_object("tool_arguments", &ReplyRule::tool_arguments,
+                      "the model-side arguments; only with tool", {}),
+      },
+      [](const json& object, const std::string& path, ReplyRule& rule) -> Status {
+        if (rule.words.empty() && rule.pattern.empty()) {
+          return invalid(path, "needs \"words\" or \"pattern\" (at least one)");
+        }
+        auto arguments = object.find("tool_arguments");
+        if (arguments != object.end() && !arguments->is_null() && rule.tool.empty()) {
+          return invalid(join_path(path, "tool_arguments"),
+                         "is given but the rule has no \"tool\"");
+        }
+        return ok_status();
+      });
+  return table;
 }
 
-Status parse_agent_vocabulary(const json& agent, const std::string& path,
-                              std::vector<std::string>& keywords) {
-  auto object = object_at(agent, path, "custom_vocabulary");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string p = join_path(path, "custom_vocabulary");
-  if (auto s = check_keys(**object, p, {"keywords"}); !s) return s;
-  return read_string_list(**object, p, "keywords", keywords, 1000, 128);
+const FieldTable<VoiceConfig>& voice_table() {
+  static const FieldTable<VoiceConfig> table({
+      text("provider", &VoiceConfig::provider, Presence::non_empty, 64,
+           "\"espeak-ng\" or \"none\" (text only)",
+           one_of({"espeak-ng", "none"}, "is not a speech provider here: use \"espeak-ng\" or "
+                                         "\"none\" (text only)")),
+      text("voice_id", &VoiceConfig::voice_id, Presence::optional, 64,
+           "an espeak-ng voice name like \"en-us\" or \"en-gb+f3\"; empty: from language",
+           [](const std::string& path, const std::string& id) -> Status {
+             const bool name_ok = std::all_of(id.begin(), id.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' ||
+                      c == '-' || c == '+';
+             });
+             if (name_ok) return ok_status();
+             return invalid(path, "must be an espeak-ng voice name like \"en-us\" or "
+                                  "\"en-gb+f3\" (letters, digits, _ - +)");
+           }),
+  });
+  return table;
 }
 
-Status parse_agent_texts(const json& object, const std::string& path, AgentConfig& agent) {
-  struct Field {
-    const char* key;
-    std::string* out;
-    Presence presence;
-    std::size_t max;
-  };
-  const Field fields[] = {
-      {"name", &agent.name, Presence::optional, max_short_bytes},
-      {"prompt", &agent.prompt, Presence::optional, max_text_bytes},
-      {"first_message", &agent.first_message, Presence::optional, max_text_bytes},
-      {"language", &agent.language, Presence::non_empty, 35},
-      {"fallback_reply", &agent.fallback_reply, Presence::non_empty, max_text_bytes},
-      {"resume_message", &agent.resume_message, Presence::optional, max_text_bytes},
-      {"secret", &agent.secret, Presence::optional, max_short_bytes},
-  };
-  for (const Field& field : fields) {
-    if (auto s = read_string(object, path, field.key, *field.out, field.presence, field.max);
-        !s) {
-      return s;
-    }
-  }
-  return ok_status();
+const FieldTable<SessionTimeout>& timeout_table() {
+  static const FieldTable<SessionTimeout> table({
+      whole("max_duration", &SessionTimeout::max_duration_s, 0, 86400),
+      whole("max_idle", &SessionTimeout::max_idle_s, 0, 86400),
+      text("message", &SessionTimeout::message, Presence::optional, max_text_bytes),
+  });
+  return table;
 }
 
-Status parse_agent_access(const json& object, const std::string& path, AgentConfig& agent) {
-  if (auto s = read_string_list(object, path, "public_keys", agent.public_keys, 64, 256); !s) {
-    return s;
-  }
+const FieldTable<FlowConfig>& flow_table() {
+  static const FieldTable<FlowConfig> interruption({
+      flag("allowed", &FlowConfig::interruption_allowed),
+      flag("keep_interruption_message", &FlowConfig::keep_interruption_message),
+  });
+  static const FieldTable<FlowConfig> table({
+      flag("user_start_first", &FlowConfig::user_start_first),
+      whole("response_delay", &FlowConfig::response_delay_ms, 0, 10000),
+      group("interruption", interruption),
+  });
+  return table;
+}
+
+Status check_agent(const json&, const std::string& path, AgentConfig& agent) {
   if (agent.public_keys.empty()) {
     return invalid(join_path(path, "public_keys"), "needs at least one key");
-  }
-  if (auto s = read_string_list(object, path, "allowed_origins", agent.allowed_origins, 256,
-                                max_short_bytes);
-      !s) {
-    return s;
-  }
-  return check_origins(agent.allowed_origins, join_path(path, "allowed_origins"));
-}
-
-Status parse_agent_behaviour(const json& object, const std::string& path, AgentConfig& agent) {
-  if (auto s = read_object_list(object, path, "tools", 128, agent.tools, parse_tool); !s) {
-    return s;
   }
   std::set<std::string> names;
   for (std::size_t i = 0; i < agent.tools.size(); ++i) {
     if (!names.insert(agent.tools[i].name).second) {
       return invalid(index_path(join_path(path, "tools"), i) + ".name",
-                     to_json_text(json(agent.tools[i].name)) + " is a duplicate tool name");
+                     json_quoted(agent.tools[i].name) + " is a duplicate tool name");
     }
   }
-  auto parse = [&](const json& item, const std::string& item_path) {
-    return parse_rule(item, item_path, agent.tools);
-  };
-  return read_object_list(object, path, "rules", 1024, agent.rules, parse);
-}
-
-Status parse_agent_integrations(const json& object, const std::string& path,
-                                AgentConfig& agent) {
-  if (auto s = read_webhook(object, path, "prefetch_data_webhook", agent.prefetch_data_webhook);
-      !s) {
-    return s;
-  }
-  if (auto s = read_webhook(object, path, "session_data_webhook", agent.session_data_webhook);
-      !s) {
-    return s;
-  }
-  if (auto s = read_string(object, path, "custom_llm_websocket", agent.custom_llm_websocket,
-                           Presence::optional, max_short_bytes);
-      !s) {
-    return s;
-  }
-  if (agent.custom_llm_websocket.empty()) return ok_status();
-  return check_url(join_path(path, "custom_llm_websocket"), agent.custom_llm_websocket,
-                   {"ws", "wss"});
-}
-
-Result<AgentConfig> parse_agent(const json& object, const std::string& path) {
-  if (auto s = check_keys(
-          object, path,
-          {"id", "name", "prompt", "first_message", "language", "voice", "tools", "rules",
-           "fallback_reply", "resume_message", "privacy_settings", "session_timeout", "flow",
-           "resume_window", "retention", "public_keys", "allowed_origins", "secret",
-           "prefetch_data_webhook", "session_data_webhook", "custom_llm_websocket",
-           "custom_vocabulary"});
-      !s) {
-    return s.error();
-  }
-  AgentConfig agent;
-  if (auto s = read_string(object, path, "id", agent.id, Presence::required, 64); !s) {
-    return s.error();
-  }
-  if (!is_valid_agent_id(agent.id)) {
-    return invalid(join_path(path, "id"),
-                   to_json_text(json(agent.id)) + " must be 1 to 64 of [A-Za-z0-9_-]");
-  }
-  Status steps[] = {
-      parse_agent_texts(object, path, agent),
-      parse_agent_access(object, path, agent),
-      parse_agent_voice(object, path, agent.voice),
-      parse_agent_behaviour(object, path, agent),
-      parse_agent_privacy(object, path, agent.opt_out_data_collection),
-      parse_agent_timeout(object, path, agent.session_timeout),
-      parse_agent_flow(object, path, agent.flow),
-      read_u32(object, path, "resume_window", agent.resume_window_s, 1, max_seconds_per_year),
-      read_u32(object, path, "retention", agent.retention_s, 1, 10 * max_seconds_per_year),
-      parse_agent_integrations(object, path, agent),
-      parse_agent_vocabulary(object, path, agent.custom_vocabulary),
-  };
-  for (auto& step : steps) {
-    if (!step) return step.error();
-  }
-  return agent;
-}
-
-// ---- server
-
-Status parse_limits(const json& server, const std::string& path, ServerLimits& limits) {
-  auto object = object_at(server, path, "limits");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string p = join_path(path, "limits");
-  if (auto s = check_keys(**object, p,
-                          {"max_header_bytes", "max_body_bytes", "max_ws_message_bytes",
-                           "max_send_queue", "idle_timeout_s", "handshake_timeout_s",
-                           "max_connections", "max_audio_bytes_per_s",
-                           "max_text_messages_per_s"});
-      !s) {
-    return s;
-  }
-  const json& o = **object;
-  Status steps[] = {
-      read_u32(o, p, "max_header_bytes", limits.max_header_bytes, 1024, 1024 * 1024),
-      read_u32(o, p, "max_body_bytes", limits.max_body_bytes, 1024, 64 * 1024 * 1024),
-      read_u32(o, p, "max_ws_message_bytes", limits.max_ws_message_bytes, 1024,
-               16 * 1024 * 1024),
-      read_u32(o, p, "max_send_queue", limits.max_send_queue, 1, 65536),
-      read_u32(o, p, "idle_timeout_s", limits.idle_timeout_s, 1, 86400),
-      read_u32(o, p, "handshake_timeout_s", limits.handshake_timeout_s, 1, 600),
-      read_u32(o, p, "max_connections", limits.max_connections, 1, 1000000),
-      read_u32(o, p, "max_audio_bytes_per_s", limits.max_audio_bytes_per_s, 1000,
-               10 * 1024 * 1024),
-      read_u32(o, p, "max_text_messages_per_s", limits.max_text_messages_per_s, 1, 10000),
-  };
-  for (auto& step : steps) {
-    if (!step) return step;
+  for (std::size_t i = 0; i < agent.rules.size(); ++i) {
+    const std::string& tool = agent.rules[i].tool;
+    if (!tool.empty() && agent.find_tool(tool) == nullptr) {
+      return invalid(index_path(join_path(path, "rules"), i) + ".tool",
+                     json_quoted(tool) + " is not one of this agent's tools");
+    }
   }
   return ok_status();
 }
 
-// A whole number (possibly negative) from min to max.
-Status read_i32(const json& parent, const std::string& parent_path, const char* key,
-                std::int32_t& out, std::int32_t min, std::int32_t max) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return ok_status();
-  const std::string path = join_path(parent_path, key);
-  const std::string range = "from " + std::to_string(min) + " to " + std::to_string(max);
-  if (!it->is_number_integer()) {
-    return invalid(path, std::string("must be a whole number ") + range + ", not " +
-                             (it->is_number() ? to_json_text(*it) : json_type_name(*it)));
+const FieldTable<AgentConfig>& agent_table() {
+  static const FieldTable<AgentConfig> privacy({
+      flag("opt_out_data_collection", &AgentConfig::opt_out_data_collection),
+  });
+  static const FieldTable<AgentConfig> vocabulary({
+      strings("keywords", &AgentConfig::custom_vocabulary, 1000, 128, "speech hints"),
+  });
+  static const FieldTable<AgentConfig> table(
+      {
+          text("id", &AgentConfig::id, Presence::required, 64, "1 to 64 of [A-Za-z0-9_-]",
+               [](const std::string& path, const std::string& id) -> Status {
+                 if (is_valid_agent_id(id)) return ok_status();
+                 return invalid(path, json_quoted(id) + " must be 1 to 64 of [A-Za-z0-9_-]");
+               }),
+          text("name", &AgentConfig::name, Presence::optional, max_short_bytes),
+          text("prompt", &AgentConfig::prompt, Presence::optional, max_text_bytes,
+               "the system prompt, a template"),
+          text("first_message", &AgentConfig::first_message, Presence::optional,
+               max_text_bytes, "the welcome message, a template"),
+          text("language", &AgentConfig::language, Presence::non_empty, 35),
+          text("fallback_reply", &AgentConfig::fallback_reply, Presence::non_empty,
+               max_text_bytes),
+          text("resume_message", &AgentConfig::resume_message, Presence::optional,
+               max_text_bytes, "said when a call continues a conversation; empty: none"),
+          text("secret", &AgentConfig::secret, Presence::optional, max_short_bytes,
+               "HMAC key of loginToken; empty: user tokens are refused"),
+          strings("public_keys", &AgentConfig::public_keys, 64, 256, "at least one"),
+          strings("allowed_origins", &AgentConfig::allowed_origins, 256, max_short_bytes,
+                  "scheme://host[:port] or scheme://host:*", check_origins),
+          section("voice", &AgentConfig::voice, voice_table()),
+          objects("tools", &AgentConfig::tools, 128, tool_table()),
+          objects("rules", &AgentConfig::rules, 1024, rule_table()),
+          group("privacy_settings", privacy),
+          section("session_timeout", &AgentConfig::session_timeout, timeout_table()),
+          section("flow", &AgentConfig::flow, flow_table()),
+          whole("resume_window", &AgentConfig::resume_window_s, 1, max_seconds_per_year),
+          whole("retention", &AgentConfig::retention_s, 1, 10 * max_seconds_per_year),
+          webhook("prefetch_data_webhook", &AgentConfig::prefetch_data_webhook),
+          webhook("session_data_webhook", &AgentConfig::session_data_webhook),
+          text("custom_llm_websocket", &AgentConfig::custom_llm_websocket, Presence::optional,
+               max_short_bytes, "ws:// or wss://; empty: the built-in responder",
+               url_rule({"ws", "wss"})),
+          group("custom_vocabulary", vocabulary),
+      },
+      check_agent);
+  return table;
+}
+
+const FieldTable<ServerLimits>& limits_table() {
+  static const FieldTable<ServerLimits> table({
+      whole("max_header_bytes", &ServerLimits::max_header_bytes, 1024, 1024 * 1024),
+      whole("max_body_bytes", &ServerLimits::max_body_bytes, 1024, 64 * 1024 * 1024),
+      whole("max_ws_message_bytes", &ServerLimits::max_ws_message_bytes, 1024,
+            16 * 1024 * 1024),
+      whole("max_send_queue", &ServerLimits::max_send_queue, 1, 65536),
+      whole("idle_timeout_s", &ServerLimits::idle_timeout_s, 1, 86400),
+      whole("handshake_timeout_s", &ServerLimits::handshake_timeout_s, 1, 600),
+      whole("max_connections", &ServerLimits::max_connections, 1, 1000000),
+      whole("max_audio_bytes_per_s", &ServerLimits::max_audio_bytes_per_s, 1000,
+            10 * 1024 * 1024),
+      whole("max_text_messages_per_s", &ServerLimits::max_text_messages_per_s, 1, 10000),
+  });
+  return table;
+}
+
+const FieldTable<SpeechConfig>& speech_table() {
+  static const FieldTable<SpeechConfig> table({
+      flag("enabled", &SpeechConfig::enabled),
+      text("model_dir", &SpeechConfig::model_dir, Presence::non_empty, 4096,
+           "relative to the config file"),
+      flag("keyword_hints", &SpeechConfig::keyword_hints),
+      fraction("hint_weight", &SpeechConfig::hint_weight, 0.0, 1.0),
+      whole("vocabulary", &SpeechConfig::vocabulary, 0, 200000),
+      whole("workers", &SpeechConfig::workers, 1, 64),
+      whole("queue_limit", &SpeechConfig::queue_limit, 1, 100000),
+      whole("max_decoders", &SpeechConfig::max_decoders, 1, 256),
+      whole("vad_hangover_ms", &SpeechConfig::vad_hangover_ms, 100, 5000),
+      whole("vad_onset_ms", &SpeechConfig::vad_onset_ms, 10, 500),
+      whole("vad_threshold_db", &SpeechConfig::vad_threshold_db, 3, 40),
+      whole("echo_gate_db", &SpeechConfig::echo_gate_db, -40, 20),
+      whole("echo_tail_ms", &SpeechConfig::echo_tail_ms, 0, 5000),
+      whole("max_utterance_s", &SpeechConfig::max_utterance_s, 1, 120),
+  });
+  return table;
+}
+
+const FieldTable<ServerConfig>& server_table() {
+  static const FieldTable<ServerConfig> table({
+      text("listen", &ServerConfig::listen, Presence::non_empty, 300,
+           "ADDR:PORT (port 0: ephemeral)",
+           [](const std::string& path, const std::string& value) -> Status {
+             if (auto listen = parse_listen_address(value); !listen) {
+               return invalid(path, listen.error().message);
+             }
+             return ok_status();
+           }),
+      text("database", &ServerConfig::database, Presence::non_empty, 4096,
+           "SQLite file, relative to the config file; \":memory:\" for a throwaway one"),
+      text("web_root", &ServerConfig::web_root, Presence::optional, 4096,
+           "static files, relative to the config file"),
+      text("wasm_root", &ServerConfig::wasm_root, Presence::optional, 4096,
+           "the SDK build, served under /sdk/"),
+      text("admin_key", &ServerConfig::admin_key, Presence::optional, 256,
+           "guards /admin/*; empty: admin routes off",
+           [](const std::string& path, const std::string& key) -> Status {
+             if (is_header_value(key)) return ok_status();
+             return invalid(path, "must not contain control characters");
+           }),
+      text("log_level", &ServerConfig::log_level, Presence::non_empty, 16,
+           "debug, info, warn or error",
+           one_of({"debug", "info", "warn", "error"}, "must be one of debug, info, warn, error")),
+      whole("webhook_max_attempts", &ServerConfig::webhook_max_attempts, 1, 100),
+      section("limits", &ServerConfig::limits, limits_table()),
+      section("speech", &ServerConfig::speech, speech_table()),
+  });
+  return table;
+}
+
+Status check_agents(const json& root, const std::string&, HostConfig& config) {
+  auto it = root.find("agents");
+  if (it == root.end() || it->is_null()) return invalid("agents", "is required");
+  if (config.agents.empty()) return invalid("agents", "needs at least one agent");
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < config.agents.size(); ++i) {
+    if (!ids.insert(config.agents[i].id).second) {
+      return invalid(index_path("agents", i) + ".id",
+                     json_quoted(config.agents[i].id) + " is a duplicate agent id");
+    }
   }
-  const bool in_range = it->is_number_unsigned()
-                            ? it->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
-                            : it->get<std::int64_t>() >= min && it->get<std::int64_t>() <= max;
-  if (!in_range) return invalid(path, to_json_text(*it) + " is out of range: must be " + range);
-  out = static_cast<std::int32_t>(it->get<std::int64_t>());
   return ok_status();
 }
 
-// A number strictly between low and high.
-Status read_fraction(const json& parent, const std::string& parent_path, const char* key,
-                     double& out, double low, double high) {
-  auto it = parent.find(key);
-  if (it == parent.end() || it->is_null()) return ok_status();
-  const std::string path = join_path(parent_path, key);
-  const std::string range = "above " + to_json_text(json(low)) + " and below " + to_json_text(json(high));
-  if (!it->is_number()) return invalid(path, std::string("must be a number ") + range + ", not " + json_type_name(*it));
-  const double v = it->get<double>();
-  if (!(v > low && v < high)) return invalid(path, to_json_text(*it) + " is out of range: must be " + range);
-  out = v;
-  return ok_status();
-}
-
-Status parse_speech(const json& server, const std::string& path, SpeechConfig& speech) {
-  auto object = object_at(server, path, "speech");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  std::string p = join_path(path, "speech");
-  if (auto s = check_keys(**object, p,
-                          {"enabled", "model_dir", "keyword_hints", "hint_weight", "vocabulary", "workers",
-                           "queue_limit",
-                           "max_decoders", "vad_hangover_ms", "vad_onset_ms",
-                           "vad_threshold_db", "echo_gate_db", "echo_tail_ms",
-                           "max_utterance_s"});
-      !s) {
-    return s;
-  }
-  const json& o = **object;
-  Status steps[] = {
-      read_bool(o, p, "enabled", speech.enabled),
-      read_string(o, p, "model_dir", speech.model_dir, Presence::non_empty, 4096),
-      read_bool(o, p, "keyword_hints", speech.keyword_hints),
-      read_fraction(o, p, "hint_weight", speech.hint_weight, 0.0, 1.0),
-      read_u32(o, p, "vocabulary", speech.vocabulary, 0, 200000),
-      read_u32(o, p, "workers", speech.workers, 1, 64),
-      read_u32(o, p, "queue_limit", speech.queue_limit, 1, 100000),
-      read_u32(o, p, "max_decoders", speech.max_decoders, 1, 256),
-      read_u32(o, p, "vad_hangover_ms", speech.vad_hangover_ms, 100, 5000),
-      read_u32(o, p, "vad_onset_ms", speech.vad_onset_ms, 10, 500),
-      read_u32(o, p, "vad_threshold_db", speech.vad_threshold_db, 3, 40),
-      read_i32(o, p, "echo_gate_db", speech.echo_gate_db, -40, 20),
-      read_u32(o, p, "echo_tail_ms", speech.echo_tail_ms, 0, 5000),
-      read_u32(o, p, "max_utterance_s", speech.max_utterance_s, 1, 120),
-  };
-  for (auto& step : steps) {
-    if (!step) return step;
-  }
-  return ok_status();
+const FieldTable<HostConfig>& root_table() {
+  static const FieldTable<HostConfig> table(
+      {
+          section("server", &HostConfig::server, server_table()),
+          objects("agents", &HostConfig::agents, 1000, agent_table()),
+      },
+      check_agents);
+  return table;
 }
 
 std::string resolve_path(const std::string& path, std::string_view base_dir) {
@@ -867,66 +594,6 @@ std::string resolve_path(const std::string& path, std::string_view base_dir) {
   std::string base(base_dir);
   if (base.back() != '/') base += '/';
   return base + path;
-}
-
-Status parse_server(const json& root, ServerConfig& server, std::string_view base_dir) {
-  auto object = object_at(root, "", "server");
-  if (!object) return object.error();
-  if (*object == nullptr) return ok_status();
-  const json& o = **object;
-  const std::string p = "server";
-  if (auto s = check_keys(o, p,
-                          {"listen", "database", "web_root", "wasm_root", "admin_key",
-                           "log_level", "webhook_max_attempts", "limits", "speech"});
-      !s) {
-    return s;
-  }
-  Status steps[] = {
-      read_string(o, p, "listen", server.listen, Presence::non_empty, 300),
-      read_string(o, p, "database", server.database, Presence::non_empty, 4096),
-      read_string(o, p, "web_root", server.web_root, Presence::optional, 4096),
-      read_string(o, p, "wasm_root", server.wasm_root, Presence::optional, 4096),
-      read_string(o, p, "admin_key", server.admin_key, Presence::optional, 256),
-      read_string(o, p, "log_level", server.log_level, Presence::non_empty, 16),
-      read_u32(o, p, "webhook_max_attempts", server.webhook_max_attempts, 1, 100),
-      parse_limits(o, p, server.limits),
-      parse_speech(o, p, server.speech),
-  };
-  for (auto& step : steps) {
-    if (!step) return step;
-  }
-  if (auto listen = parse_listen_address(server.listen); !listen) {
-    return invalid("server.listen", listen.error().message);
-  }
-  static const char* const levels[] = {"debug", "info", "warn", "error"};
-  if (std::none_of(std::begin(levels), std::end(levels),
-                   [&](const char* l) { return server.log_level == l; })) {
-    return invalid("server.log_level", to_json_text(json(server.log_level)) +
-                                           " must be one of debug, info, warn, error");
-  }
-  if (!server.admin_key.empty() && !is_header_value(server.admin_key)) {
-    return invalid("server.admin_key", "must not contain control characters");
-  }
-  server.database = resolve_path(server.database, base_dir);
-  server.web_root = resolve_path(server.web_root, base_dir);
-  server.wasm_root = resolve_path(server.wasm_root, base_dir);
-  server.speech.model_dir = resolve_path(server.speech.model_dir, base_dir);
-  return ok_status();
-}
-
-Status parse_agents(const json& root, std::vector<AgentConfig>& agents) {
-  auto it = root.find("agents");
-  if (it == root.end() || it->is_null()) return invalid("agents", "is required");
-  if (auto s = read_object_list(root, "", "agents", 1000, agents, parse_agent); !s) return s;
-  if (agents.empty()) return invalid("agents", "needs at least one agent");
-  std::set<std::string> ids;
-  for (std::size_t i = 0; i < agents.size(); ++i) {
-    if (!ids.insert(agents[i].id).second) {
-      return invalid(index_path("agents", i) + ".id",
-                     to_json_text(json(agents[i].id)) + " is a duplicate agent id");
-    }
-  }
-  return ok_status();
 }
 
 }  // namespace
@@ -976,11 +643,20 @@ Result<HostConfig> parse_host_config(std::string_view text, std::string_view bas
     return make_error("config_invalid", std::string("the config must be a JSON object, not ") +
                                             json_type_name(*root));
   }
-  if (auto s = check_keys(*root, "", {"server", "agents"}); !s) return s.error();
   HostConfig config;
-  if (auto s = parse_server(*root, config.server, base_dir); !s) return s.error();
-  if (auto s = parse_agents(*root, config.agents); !s) return s.error();
+  if (auto s = root_table().read(*root, "", config); !s) return s.error();
+  ServerConfig& server = config.server;
+  server.database = resolve_path(server.database, base_dir);
+  server.web_root = resolve_path(server.web_root, base_dir);
+  server.wasm_root = resolve_path(server.wasm_root, base_dir);
+  server.speech.model_dir = resolve_path(server.speech.model_dir, base_dir);
   return config;
+}
+
+std::vector<ConfigKey> config_reference() {
+  std::vector<ConfigKey> keys;
+  root_table().describe("", keys);
+  return keys;
 }
 
 Result<HostConfig> load_host_config(const std::string& path) {

@@ -22,9 +22,11 @@ std::string index_path(const std::string& parent, std::size_t index);
 // code "config_invalid", message "<path>: <rule>".
 Error invalid(const std::string& path, const std::string& rule);
 
-// "config_unknown_key" for the first key of `object` not in `known`.
+// "config_unknown_key" for the first key of `object` not in `accepted`; the message lists
+// `listed` as the keys known here.
 Status check_keys(const json& object, const std::string& path,
-                  std::initializer_list<const char*> known);
+                  const std::vector<std::string>& accepted,
+                  const std::vector<std::string>& listed);
 // The object at `key`, nullptr when absent or null; an error when it is not an object.
 Result<const json*> object_at(const json& parent, const std::string& parent_path,
                               const char* key);
@@ -35,6 +37,12 @@ Status read_u32(const json& parent, const std::string& parent_path, const char* 
                 std::uint32_t& out, std::uint32_t min, std::uint32_t max);
 Status read_bool(const json& parent, const std::string& parent_path, const char* key,
                  bool& out);
+// A whole number, possibly negative, from min to max.
+Status read_i32(const json& parent, const std::string& parent_path, const char* key,
+                std::int32_t& out, std::int32_t min, std::int32_t max);
+// A number strictly between low and high.
+Status read_fraction(const json& parent, const std::string& parent_path, const char* key,
+                     double& out, double low, double high);
 // An array of non-empty strings.
 Status read_string_list(const json& parent, const std::string& parent_path, const char* key,
                         std::vector<std::string>& out, std::size_t max_items,

@@ -164,6 +164,16 @@ struct HostConfig {
   const AgentConfig* find_agent(std::string_view agent_id) const;
 };
 
+// One key of the file, for the reference: its path ("agents[].flow.response_delay"), its rule
+// in words, and its default (JSON text; empty for keys without one). From the same tables the
+// parser reads, so it lists exactly the keys a file may use.
+struct ConfigKey {
+  std::string path;
+  std::string rule;
+  std::string default_value;
+};
+std::vector<ConfigKey> config_reference();
+
 // Parses and checks the whole file. `base_dir` resolves relative web_root / wasm_root / db
 // paths (the config file's own directory; empty = as given).
 Result<HostConfig> parse_host_config(std::string_view text, std::string_view base_dir = {});
