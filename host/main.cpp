@@ -1,8 +1,9 @@
 // parley-host: the Parley server (issue 4). One process, one port, one io thread.
 //
-//   parley-host --config FILE [--listen ADDR:PORT] [--db FILE] [--web-root DIR]
+//   parley-host --config FILE [--listen ADDR:PORT] [--db FILE|URI] [--web-root DIR]
 //               [--log-level debug|info|warn|error]
 //   parley-host --config-reference     every config key with its rule and default
+//   parley-host migrate --from FILE --to URI
 //
 // Prints one line when it listens ("parley-host listening on http://ADDR:PORT/"), then one
 // line per agent with its embed URL; scripts and tests read the port from the first line.
@@ -35,6 +36,7 @@
 #include "parley/host/metrics.hpp"
 #include "parley/host/store.hpp"
 #include "src/net/server.hpp"
+#include "src/store/migrate.hpp"
 
 namespace {
 
@@ -53,16 +55,23 @@ constexpr std::chrono::seconds drain_timeout{5};
 constexpr std::chrono::milliseconds drain_poll{20};
 
 void print_usage(std::ostream& out) {
-  out << "usage: parley-host --config FILE [--listen ADDR:PORT] [--db FILE] [--web-root DIR]\n"
+  out << "usage: parley-host --config FILE [--listen ADDR:PORT] [--db FILE|URI] [--web-root DIR]\n"
          "                   [--log-level debug|info|warn|error]\n"
+         "       parley-host migrate --from FILE --to URI\n"
          "       parley-host --config-reference | --help | --version\n"
          "\n"
          "  --config FILE     the JSON config (server settings and agents)\n"
          "  --listen ADDR:PORT  overrides server.listen (port 0 = any free port)\n"
-         "  --db FILE         overrides server.database (\":memory:\" for a throwaway one)\n"
+         "  --db FILE|URI     overrides server.database: an SQLite file (\":memory:\" for a\n"
+         "                    throwaway one) or a postgresql:// URI (several hosts, one database)\n"
          "  --web-root DIR    overrides server.web_root (static files at /)\n"
          "  --log-level L     overrides server.log_level\n"
          "  --config-reference  prints every config key: path, rule, default\n"
+         "\n"
+         "migrate: copies every session, chat line and pending webhook of the SQLite FILE into\n"
+         "  the empty PostgreSQL database URI (its schema is created), in one transaction.\n"
+         "  Stop the hosts using FILE first. The password comes from the URI, PGPASSWORD or\n"
+         "  ~/.pgpass.\n"
          "\n"
          "exit codes: 0 clean shutdown, 1 could not start, 2 bad config, 64 usage\n";
 }
@@ -271,7 +280,7 @@ int run(const Options& options) {
   asio::io_context io(1);
   auto opened = Store::open(config.server.database);
   if (!opened) {
-    std::cerr << "parley-host: database " << config.server.database << ": "
+    std::cerr << "parley-host: database " << redact_location(config.server.database) << ": "
               << opened.error().message << "\n";
     return exit_failed;
   }
@@ -302,9 +311,39 @@ int run(const Options& options) {
 
 }  // namespace
 
+// parley-host migrate --from FILE --to URI
+int run_migrate(int argc, char** argv) {
+  std::string from;
+  std::string to;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    std::string* target = arg == "--from" ? &from : arg == "--to" ? &to : nullptr;
+    if (target == nullptr) return usage_error("migrate: unknown argument '" + std::string(arg) + "'");
+    if (i + 1 >= argc) return usage_error("migrate: " + std::string(arg) + " needs a value");
+    *target = argv[++i];
+  }
+  if (from.empty() || to.empty()) return usage_error("migrate needs --from FILE and --to URI");
+  if (!is_postgres_location(to))
+    return usage_error("migrate: --to must be a postgresql:// URI, not '" + redact_location(to) + "'");
+  auto report = migrate_sqlite_to_postgres(from, to, [](const std::string& line) {
+    std::cout << "parley-host migrate: " << line << std::endl;
+  });
+  if (!report) {
+    std::cerr << "parley-host migrate: " << report.error().message << "\n";
+    return exit_failed;
+  }
+  std::int64_t total = 0;
+  for (const auto& [table, rows] : report->rows) total += rows;
+  std::cout << "parley-host migrate: done: " << total << " rows from " << from << " to "
+            << redact_location(to) << " (schema version " << report->schema_version << ")"
+            << std::endl;
+  return exit_ok;
+}
+
 int main(int argc, char** argv) {
   // Writes to a closed stdout pipe (a test that read the first line and went) must not kill us.
   std::signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && std::string_view(argv[1]) == "migrate") return run_migrate(argc, argv);
   Options options;
   if (const auto exit_code = parse_options(argc, argv, options)) return *exit_code;
   try {

@@ -11,6 +11,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev         # Boost.URL (core), Beast (host)
   nlohmann-json3-dev catch2                     # JSON, tests (Catch2 v2)
   libsqlite3-dev libssl-dev                     # host storage, HMAC
+  libpq-dev postgresql haproxy                  # several hosts: PostgreSQL store, its tests, HAProxy
   espeak-ng libespeak-ng-dev sox                # speech: the agent's voice, test utterances
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us  # speech recognition and its model
   libspeexdsp-dev libsamplerate0-dev            # reference resamplers (benchmarks only)

@@ -53,9 +53,12 @@ inline json base_host_config() {
 // A running host over a config and a database in a temp dir.
 class HostFixture {
  public:
-  explicit HostFixture(json config = base_host_config()) : config_(std::move(config)) {
+  // `database`: "" = an SQLite file in the temp dir; else what --db is given (a
+  // postgresql:// URI from TestPostgres).
+  explicit HostFixture(json config = base_host_config(), const std::string& database = "")
+      : config_(std::move(config)) {
     config_path_ = dir_.write("config.json", to_json_text(config_));
-    db_path_ = dir_.file("parley.db");
+    db_path_ = database.empty() ? dir_.file("parley.db") : database;
     start();
   }
   void start() {

@@ -172,6 +172,24 @@ TEST_CASE("relative paths resolve against the base directory", "[config]") {
   CHECK(memory->server.database == ":memory:");
 }
 
+TEST_CASE("server.database: a postgresql:// URI is kept as written; another scheme is named",
+          "[config]") {
+  json c = base_config();
+  for (const char* uri : {"postgresql://parley@db.internal:5432/parley?sslmode=require",
+                          "postgres://parley:secret@127.0.0.1/parley"}) {
+    c["server"]["database"] = uri;
+    auto config = parse(c, "/etc/parley");
+    REQUIRE(config.ok());
+    CHECK(config->server.database == uri);  // not resolved against /etc/parley
+  }
+  c["server"]["database"] = "mysql://root@localhost/parley";
+  auto other = parse(c, "/etc/parley");
+  REQUIRE_FALSE(other.ok());
+  CHECK_THAT(other.error().message, Catch::Contains("server.database"));
+  CHECK_THAT(other.error().message, Catch::Contains("mysql://"));
+  CHECK_THAT(other.error().message, Catch::Contains("postgresql://"));
+}
+
 TEST_CASE("an unreadable config file is named", "[config]") {
   auto missing = parley::host::load_host_config("/nonexistent/parley/config.json");
   REQUIRE_FALSE(missing.ok());

@@ -1,8 +1,12 @@
+// The shared store suite: every Store implementation passes it. Run on SQLite by default
+// and on PostgreSQL with PARLEY_TEST_STORE=postgres (ctest: native.host.store and
+// native.host.store.postgres); each case gets a fresh, empty database (test_store.hpp).
+// What only one implementation has is tested in unit-store-sqlite.cpp and
+// unit-store-postgres.cpp.
 #include <catch2/catch.hpp>
 
 #include <poll.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +21,7 @@
 
 #include "parley/host/ids.hpp"
 #include "parley/host/store.hpp"
+#include "test_store.hpp"
 
 using parley::json;
 using parley::host::ChatLine;
@@ -24,65 +29,9 @@ using parley::host::OutboxItem;
 using parley::host::SessionRecord;
 using parley::host::Store;
 using parley::host::UserLogQuery;
+using parley::test::TestDatabase;
 
 namespace {
-
-// A fresh directory under /tmp, removed with what SQLite left in it (db, -wal, -shm).
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/parley-unit-store-XXXXXX";
-    const char* made = mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    for (const char* leaf : {"store.db", "store.db-wal", "store.db-shm", "store.db-journal", "garbage.db",
-                             "garbage.db-wal", "garbage.db-shm", "garbage.db-journal"}) {
-      std::remove((path_ + "/" + leaf).c_str());
-    }
-    ::rmdir(path_.c_str());
-  }
-  std::string db() const { return path_ + "/store.db"; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::unique_ptr<Store> open_store(const std::string& path) {
-  auto store = Store::open(path);
-  INFO((store ? "" : store.error().message));
-  REQUIRE(store.ok());
-  return std::move(*store);
-}
-
-// Runs SQL on the file through a separate connection (as another process would).
-void raw_exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* message = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
-  std::string text = message != nullptr ? message : "";
-  sqlite3_free(message);
-  sqlite3_close(db);
-  INFO(text);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-std::string raw_text(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-  std::string out;
-  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return out;
-}
 
 SessionRecord make_session(const std::string& agent = "a1", const std::string& user = "",
                            std::int64_t created_ms = 1000) {
@@ -118,31 +67,22 @@ SessionRecord find(Store& store, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("a store file is created in WAL mode at the current schema version", "[store]") {
-  TempDir dir;
+TEST_CASE("a new store is at the current schema version, and opens again as it is", "[store]") {
+  TestDatabase db;
+  SessionRecord s = make_session();
   {
-    auto store = open_store(dir.db());
+    auto store = db.open();
     CHECK(store->user_version() == Store::schema_version);
-    REQUIRE(store->create_session(make_session()).ok());
+    REQUIRE(store->create_session(s).ok());
   }
-  CHECK(raw_text(dir.db(), "PRAGMA journal_mode") == "wal");
-  CHECK(raw_text(dir.db(), "PRAGMA user_version") == std::to_string(Store::schema_version));
-  // The indexes the queries rely on exist.
-  for (const char* index : {"sessions_by_user", "sessions_by_agent_activity", "outbox_due",
-                            "sqlite_autoindex_sessions_2", "sqlite_autoindex_chat_lines_1",
-                            "sqlite_autoindex_chat_lines_2"}) {
-    INFO(index);
-    CHECK(raw_text(dir.db(), std::string("SELECT name FROM sqlite_master WHERE type = 'index' "
-                                         "AND name = '") + index + "'") == index);
-  }
-  auto memory = Store::open(":memory:");
-  REQUIRE(memory.ok());
-  CHECK((*memory)->user_version() == Store::schema_version);
+  auto store = db.open();  // an existing current database is not migrated again
+  CHECK(store->user_version() == Store::schema_version);
+  CHECK(find(*store, s.id).agent_id == s.agent_id);
 }
 
 TEST_CASE("sessions: create, find, touch, update, end", "[store]") {
-  TempDir dir;
-  auto store = open_store(dir.db());
+  TestDatabase db;
+  auto store = db.open();
   SessionRecord s = make_session("a1", "user-1", 5000);
   s.continued_from = "earlier";
   REQUIRE(store->create_session(s).ok());
@@ -205,7 +145,8 @@ TEST_CASE("sessions: create, find, touch, update, end", "[store]") {
 }
 
 TEST_CASE("open sessions and the latest session of a user", "[store]") {
-  auto store = open_store(":memory:");
+  TestDatabase db;
+  auto store = db.open();
   SessionRecord old_one = make_session("a1", "u1", 1000);
   SessionRecord recent = make_session("a1", "u1", 2000);
   SessionRecord other_agent = make_session("a2", "u1", 3000);
@@ -238,7 +179,8 @@ TEST_CASE("open sessions and the latest session of a user", "[store]") {
 }
 
 TEST_CASE("the continuation chain, oldest first, ends at a missing link", "[store]") {
-  auto store = open_store(":memory:");
+  TestDatabase db;
+  auto store = db.open();
   SessionRecord a = make_session();
   SessionRecord b = make_session();
   SessionRecord c = make_session();
@@ -278,8 +220,8 @@ TEST_CASE("the continuation chain, oldest first, ends at a missing link", "[stor
 }
 
 TEST_CASE("chat lines are numbered in order and found by id", "[store]") {
-  TempDir dir;
-  auto store = open_store(dir.db());
+  TestDatabase db;
+  auto store = db.open();
   SessionRecord s = make_session("a1", "", 1000);
   SessionRecord other = make_session("a1", "", 1000);
   REQUIRE(store->create_session(s).ok());
@@ -351,27 +293,31 @@ TEST_CASE("chat lines are numbered in order and found by id", "[store]") {
 }
 
 TEST_CASE("a failed append leaves nothing behind", "[store]") {
-  TempDir dir;
-  auto store = open_store(dir.db());
+  TestDatabase db;
+  auto store = db.open();
   auto missing = store->append_line("no-such-session", make_line("lost", 1));
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == "not_found");
   CHECK_THAT(missing.error().message, Catch::Contains("session"));
-  CHECK(raw_text(dir.db(), "SELECT COUNT(*) FROM chat_lines") == "0");
+  CHECK(db.sql("SELECT COUNT(*) FROM chat_lines", "SELECT COUNT(*) FROM chat_lines") == "0");
 
-  // A failure after the line was inserted (the session touch fails) rolls the insert back.
+  // A failure half-way (SQLite: the session touch after the insert; PostgreSQL: the insert
+  // after the session's row was locked and touched) rolls back what was done.
   SessionRecord s = make_session("a1", "", 1000);
   REQUIRE(store->create_session(s).ok());
-  raw_exec(dir.db(),
-           "CREATE TRIGGER fail_touch BEFORE UPDATE OF last_activity_ms ON sessions "
-           "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  db.sql("CREATE TRIGGER fail_touch BEFORE UPDATE OF last_activity_ms ON sessions "
+         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+         "CREATE FUNCTION fail_line() RETURNS trigger LANGUAGE plpgsql AS "
+         "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; "
+         "CREATE TRIGGER fail_line AFTER INSERT ON chat_lines "
+         "FOR EACH ROW EXECUTE FUNCTION fail_line()");
   auto failed = store->append_line(s.id, make_line("half", 2000));
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().code == "db_error");
   CHECK_THAT(failed.error().message, Catch::Contains("injected failure"));
   CHECK(*store->count_lines(s.id) == 0);
   CHECK(find(*store, s.id).last_activity_ms == 1000);
-  raw_exec(dir.db(), "DROP TRIGGER fail_touch");
+  db.sql("DROP TRIGGER fail_touch", "DROP TRIGGER fail_line ON chat_lines");
   // The store is usable afterwards, and numbering did not skip.
   auto ok = store->append_line(s.id, make_line("whole", 3000));
   REQUIRE(ok.ok());
@@ -379,7 +325,8 @@ TEST_CASE("a failed append leaves nothing behind", "[store]") {
 }
 
 TEST_CASE("chat logs of a user: filters, paging, total count", "[store]") {
-  auto store = open_store(":memory:");
+  TestDatabase db;
+  auto store = db.open();
   // u1 on a1: sessions created at 1000..4000 with 0..3 lines.
   std::vector<SessionRecord> mine;
   for (int i = 0; i < 4; ++i) {
@@ -452,7 +399,8 @@ TEST_CASE("chat logs of a user: filters, paging, total count", "[store]") {
 }
 
 TEST_CASE("purge removes old sessions of one agent with their lines", "[store]") {
-  auto store = open_store(":memory:");
+  TestDatabase db;
+  auto store = db.open();
   SessionRecord old_a1 = make_session("a1", "", 1000);
   SessionRecord new_a1 = make_session("a1", "", 1000);
   SessionRecord old_a2 = make_session("a2", "", 1000);
@@ -473,8 +421,8 @@ TEST_CASE("purge removes old sessions of one agent with their lines", "[store]")
 }
 
 TEST_CASE("the webhook outbox: enqueue, due, failure, backoff, give up, delivery", "[store]") {
-  TempDir dir;
-  auto store = open_store(dir.db());
+  TestDatabase db;
+  auto store = db.open();
   OutboxItem item;
   item.kind = "session_data";
   item.url = "https://hooks.example/end";
@@ -551,64 +499,17 @@ TEST_CASE("the webhook outbox: enqueue, due, failure, backoff, give up, delivery
 
   // The queue survives a reopen.
   store.reset();
-  auto reopened = open_store(dir.db());
+  auto reopened = db.open();
   auto all = reopened->outbox_items();
   REQUIRE(all.ok());
   CHECK(all->size() == 2);
 }
 
-TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[store]") {
-  TempDir dir;
-  SessionRecord s = make_session();
-  {
-    auto store = open_store(dir.db());
-    REQUIRE(store->create_session(s).ok());
-  }
-  {
-    auto store = open_store(dir.db());  // an existing current file is not migrated again
-    CHECK(store->user_version() == Store::schema_version);
-    CHECK(find(*store, s.id).agent_id == s.agent_id);
-  }
-  // A v1 file (before sessions.reopened) is migrated to v2 and keeps its sessions.
-  raw_exec(dir.db(), "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
-  {
-    auto store = open_store(dir.db());
-    CHECK(store->user_version() == 2);
-    CHECK(find(*store, s.id).agent_id == s.agent_id);
-    CHECK(find(*store, s.id).reopened == 0);
-  }
-
-  raw_exec(dir.db(), "PRAGMA user_version = 99");
-  auto newer = Store::open(dir.db());
-  REQUIRE_FALSE(newer.ok());
-  CHECK(newer.error().code == "db_version");
-  CHECK_THAT(newer.error().message, Catch::Contains("99"));
-  CHECK_THAT(newer.error().message, Catch::Contains("version " + std::to_string(Store::schema_version)));
-  CHECK_THAT(newer.error().message, Catch::Contains(dir.db()));
-  CHECK(raw_text(dir.db(), "PRAGMA user_version") == "99");  // left as it was
-
-  std::string garbage = dir.path() + "/garbage.db";  // a name TempDir cleans up
-  {
-    std::ofstream out(garbage, std::ios::binary);
-    for (int i = 0; i < 200; ++i) out << "this is not an SQLite database, just text. ";
-  }
-  auto not_db = Store::open(garbage);
-  REQUIRE_FALSE(not_db.ok());
-  CHECK(not_db.error().code == "db_error");
-  CHECK_THAT(not_db.error().message, Catch::Contains(garbage));
-  CHECK_THAT(not_db.error().message, Catch::Contains("not a database"));
-
-  auto no_dir = Store::open(dir.path() + "/missing/dir/x.db");
-  REQUIRE_FALSE(no_dir.ok());
-  CHECK(no_dir.error().code == "db_error");
-  CHECK_THAT(no_dir.error().message, Catch::Contains("missing/dir/x.db"));
-}
-
 TEST_CASE("every acknowledged line survives a SIGKILL", "[store]") {
-  TempDir dir;
+  TestDatabase db;
   SessionRecord s = make_session("a1", "", 1000);
   {
-    auto store = open_store(dir.db());
+    auto store = db.open();
     REQUIRE(store->create_session(s).ok());
   }
   int acks[2];
@@ -619,7 +520,7 @@ TEST_CASE("every acknowledged line survives a SIGKILL", "[store]") {
     // The child: append as fast as it can, acknowledging each line id once append_line
     // has returned (as the host would before replying), until it is killed.
     ::close(acks[0]);
-    auto store = Store::open(dir.db());
+    auto store = Store::open(db.location());
     if (!store) ::_exit(3);
     for (int i = 0; i < 1000000; ++i) {
       auto line = (*store)->append_line(s.id, make_line("line " + std::to_string(i), 2000 + i));
@@ -670,7 +571,7 @@ TEST_CASE("every acknowledged line survives a SIGKILL", "[store]") {
   }
   REQUIRE(acked.size() >= 200);
 
-  auto store = open_store(dir.db());
+  auto store = db.open();
   auto lines = store->lines_of(s.id);
   REQUIRE(lines.ok());
   std::set<std::string> stored;
@@ -687,8 +588,8 @@ TEST_CASE("every acknowledged line survives a SIGKILL", "[store]") {
 }
 
 TEST_CASE("reopen_session: an ended session opens again and counts it; a live one is touched", "[store]") {
-  TempDir dir;
-  auto store = open_store(dir.db());
+  TestDatabase db;
+  auto store = db.open();
   SessionRecord s = make_session();
   REQUIRE(store->create_session(s).ok());
   REQUIRE(store->reopen_session(s.id, s.last_activity_ms + 10).ok());

@@ -59,6 +59,10 @@ bool is_header_name(std::string_view name) {
   });
 }
 
+bool is_postgres_uri(std::string_view value) {
+  return value.rfind("postgresql://", 0) == 0 || value.rfind("postgres://", 0) == 0;
+}
+
 bool is_header_value(std::string_view value) {
   return std::none_of(value.begin(), value.end(), [](char c) {
     auto u = static_cast<unsigned char>(c);
@@ -542,7 +546,16 @@ const FieldTable<ServerConfig>& server_table() {
              return ok_status();
            }),
       text("database", &ServerConfig::database, Presence::non_empty, 4096,
-           "SQLite file, relative to the config file; \":memory:\" for a throwaway one"),
+           "SQLite file, relative to the config file (\":memory:\" for a throwaway one), or a "
+           "postgresql:// URI (several hosts on one database; password from the URI, "
+           "PGPASSWORD or ~/.pgpass)",
+           [](const std::string& path, const std::string& value) -> Status {
+             const auto scheme = value.find("://");
+             if (scheme == std::string::npos || is_postgres_uri(value)) return ok_status();
+             return invalid(path, "must be an SQLite file path or a postgresql:// URI; '" +
+                                      value.substr(0, scheme) +
+                                      "://' is not a database this host knows");
+           }),
       text("web_root", &ServerConfig::web_root, Presence::optional, 4096,
            "static files, relative to the config file"),
       text("wasm_root", &ServerConfig::wasm_root, Presence::optional, 4096,
@@ -588,7 +601,9 @@ const FieldTable<HostConfig>& root_table() {
 }
 
 std::string resolve_path(const std::string& path, std::string_view base_dir) {
-  if (path.empty() || path == ":memory:" || path.front() == '/' || base_dir.empty()) {
+  // A postgresql:// URI is not a path (server.database).
+  if (path.empty() || path == ":memory:" || path.front() == '/' || base_dir.empty() ||
+      is_postgres_uri(path)) {
     return path;
   }
   std::string base(base_dir);

@@ -1,7 +1,8 @@
 // The host's storage (DESIGN §2, §5, §12): sessions, chat lines, chat logs and the webhook
 // outbox, each behind one interface; `Store` is all of them, as the one object a host opens
 // (as LiveKit's service stores: one interface per kind of record, no SQL outside the store).
-// Implementations: SQLite (host/src/store/sqlite_store.*, the embedded default).
+// Implementations: SQLite (host/src/store/sqlite_store.*, the embedded default) and
+// PostgreSQL (host/src/store/pg_store.*, several hosts on one database).
 //
 // Adding storage: a feature adds a method to the interface it belongs to (or a new interface
 // that Store inherits), to EVERY implementation, and a case to the shared store suite
@@ -169,13 +170,22 @@ class OutboxStore {
   virtual Result<std::uint32_t> pending_count() = 0;
 };
 
+// True for a location Store::open reads as PostgreSQL.
+bool is_postgres_location(std::string_view location);
+// The location with any password replaced by "***", for logs and messages.
+std::string redact_location(std::string_view location);
+
 // Everything a host stores, as one object.
 class Store : public SessionStore, public LineStore, public ChatLogStore, public OutboxStore {
  public:
-  // Opens the store `location` names, creating it if needed, and migrates its schema to
-  // schema_version. Today: an SQLite file path (":memory:" works for tests), opened in WAL
-  // mode with synchronous=NORMAL, foreign keys and a busy timeout. A database of a newer
-  // schema version is refused ("db_version" names both versions).
+  // Opens the store `location` names and migrates its schema to schema_version:
+  // - a postgresql:// (or postgres://) URI in libpq's syntax: PostgreSQL; the password from
+  //   the URI, PGPASSWORD or ~/.pgpass (libpq's own rules). Errors "db_unavailable" (cannot
+  //   connect), "db_error";
+  // - anything else: an SQLite file path, created if needed (":memory:" works for tests),
+  //   in WAL mode with synchronous=NORMAL, foreign keys and a busy timeout.
+  // A database of a newer schema version is refused ("db_version" names both versions).
+  // Blocking: a PostgreSQL store must not be used from the io thread.
   static Result<std::unique_ptr<Store>> open(const std::string& location);
 
   // The schema version this build writes; every implementation migrates to it.
