@@ -57,8 +57,10 @@ void sample(std::string& out, std::string_view name, std::string_view suffix,
 
 }  // namespace
 
-void DurationHistogram::render(std::string& out, std::string_view name,
-                               std::string_view labels) const {
+template <class Bounds, class Counts>
+static void render_histogram(std::string& out, std::string_view name, std::string_view labels,
+                      const Bounds& bounds_us, const Counts& counts, std::uint64_t sum_us,
+                      std::uint64_t count) {
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i <= bounds_us.size(); ++i) {
     cumulative += counts[i];
@@ -77,6 +79,16 @@ void DurationHistogram::render(std::string& out, std::string_view name,
   sample(out, name, "_count", labels, "");
   out += std::to_string(count);
   out += '\n';
+}
+
+void DurationHistogram::render(std::string& out, std::string_view name,
+                               std::string_view labels) const {
+  render_histogram(out, name, labels, bounds_us, counts, sum_us, count);
+}
+
+void LatencyHistogram::render(std::string& out, std::string_view name,
+                              std::string_view labels) const {
+  render_histogram(out, name, labels, bounds_us, counts, sum_us, count);
 }
 
 std::string Metrics::prometheus_text() const {
@@ -107,6 +119,22 @@ std::string Metrics::prometheus_text() const {
   out += "# HELP parley_io_loop_lag_seconds How late a 10 ms timer on the io thread fired.\n"
          "# TYPE parley_io_loop_lag_seconds histogram\n";
   io_loop_lag.render(out, "io_loop_lag_seconds", "");
+  add(out, "llm_requests_total", "counter", "Chat-completion requests sent to LLM upstreams.",
+      llm_requests);
+  add(out, "llm_tokens_in_total", "counter", "Prompt tokens the LLM upstreams reported.",
+      llm_tokens_in);
+  add(out, "llm_tokens_out_total", "counter", "Completion tokens the LLM upstreams reported.",
+      llm_tokens_out);
+  out += "# HELP parley_llm_errors_total LLM upstream errors by kind.\n"
+         "# TYPE parley_llm_errors_total counter\n";
+  for (const auto& [kind, n] : llm_errors)
+    out += "parley_llm_errors_total{kind=\"" + kind + "\"} " + std::to_string(n) + '\n';
+  out += "# HELP parley_llm_first_token_seconds From a chat-completion request to its first "
+         "token.\n# TYPE parley_llm_first_token_seconds histogram\n";
+  llm_first_token.render(out, "llm_first_token_seconds", "");
+  out += "# HELP parley_first_audio_seconds From the end of a user's turn to the agent's first "
+         "audio frame.\n# TYPE parley_first_audio_seconds histogram\n";
+  first_audio.render(out, "first_audio_seconds", "");
   return out;
 }
 

@@ -31,4 +31,9 @@ std::shared_ptr<Conversation> make_custom_llm_conversation(boost::asio::io_conte
                                                            HttpClient& http,
                                                            ConversationContext context);
 
+// The conversation with an OpenAI-compatible chat-completions server (openai_llm.cpp).
+std::shared_ptr<Conversation> make_openai_conversation(boost::asio::io_context& io,
+                                                       HttpClient& http,
+                                                       ConversationContext context);
+
 }  // namespace parley::host::agent_detail

@@ -127,7 +127,7 @@ json message(const char* type, json data) {
 
 struct QueuedTurn {
   std::string text;
-  std::function<void(std::string_view)> partial;
+  TurnHooks hooks;
   std::function<void(AgentReply)> done;
 };
 
@@ -139,7 +139,7 @@ struct Turn {
   bool end_call = false;
   int tools_running = 0;
   std::vector<AgentAction> actions;
-  std::function<void(std::string_view)> partial;
+  TurnHooks hooks;
   std::function<void(AgentReply)> done;
 };
 
@@ -194,7 +194,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
                             });
   }
 
-  void respond(std::string user_text, std::function<void(std::string_view)> partial,
+  void respond(std::string user_text, TurnHooks partial,
                std::function<void(AgentReply)> done) override {
     if (turn_) finish_turn(/*interrupted=*/true);
     if (state_ == State::connecting) {
@@ -208,12 +208,13 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     begin_turn(std::move(user_text), std::move(partial), std::move(done));
   }
 
-  void begin_turn(std::string user_text, std::function<void(std::string_view)> partial,
+  void begin_turn(std::string user_text, TurnHooks partial,
                   std::function<void(AgentReply)> done) {
     transcript_.push_back({{"role", "user"}, {"content", std::move(user_text)}});
+    last_reply_in_transcript_ = false;
     turn_.emplace();
     turn_->stream_id = ++last_stream_id_;
-    turn_->partial = std::move(partial);
+    turn_->hooks = std::move(partial);
     turn_->done = std::move(done);
     send(message("stream_request",
                  {{"stream_id", turn_->stream_id}, {"transcript", transcript_}}));
@@ -226,6 +227,20 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
                 "agent=" + self->context_.agent->id + " stream_id=" + std::to_string(id));
       self->finish_turn(/*interrupted=*/true);  // tells the LLM to stop this stream
     });
+  }
+
+  void interrupt(std::string heard) override {
+    if (turn_) return finish_turn(/*interrupted=*/true, std::move(heard));
+    // The reply is over but was still being spoken: the transcript keeps what was heard.
+    if (!last_reply_in_transcript_ || transcript_.empty()) return;
+    json& last = transcript_.back();
+    if (last.value("role", "") != "assistant") return;
+    if (heard.empty()) {
+      transcript_.erase(transcript_.end() - 1);
+      last_reply_in_transcript_ = false;
+    } else {
+      last["content"] = std::move(heard);
+    }
   }
 
   void close() override {
@@ -345,7 +360,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
       if (self->queued_) {
         QueuedTurn queued = std::move(*self->queued_);
         self->queued_.reset();
-        self->begin_turn(std::move(queued.text), std::move(queued.partial),
+        self->begin_turn(std::move(queued.text), std::move(queued.hooks),
                          std::move(queued.done));
       }
       auto done = std::move(self->start_done_);
@@ -436,7 +451,10 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
       turn_->cut = true;
     }
     turn_->text.append(piece);
-    if (turn_->partial && !piece.empty()) turn_->partial(piece);
+    if (turn_->hooks.text && !piece.empty()) {
+      auto hook = turn_->hooks.text;  // a copy: the hook may end the turn
+      hook(piece);
+    }
   }
 
   void on_end_call(const json& data) {
@@ -464,7 +482,8 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
                          ? "the agent has no tool named \"" + action.name.substr(0, 64) + "\""
                          : "function_call arguments for \"" + action.name + "\" are not an object";
       send_function_result(stream_id, call_id, action);
-      turn_->actions.push_back(std::move(action));
+      if (auto hook = turn_->hooks.action) hook(action);
+      if (turn_ && turn_->stream_id == stream_id) turn_->actions.push_back(std::move(action));
       return;
     }
     ++turn_->tools_running;
@@ -476,6 +495,8 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
                 }
                 if (!self->turn_ || self->turn_->stream_id != stream_id) return;  // turn over
                 --self->turn_->tools_running;
+                if (auto hook = self->turn_->hooks.action) hook(done_action);
+                if (!self->turn_ || self->turn_->stream_id != stream_id) return;
                 self->turn_->actions.push_back(std::move(done_action));
                 self->maybe_finish_turn();
               });
@@ -496,8 +517,9 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
   }
 
   // Delivers the turn in flight: what arrived so far, or the fallback when nothing did.
-  // `interrupted`: a new turn or the end of the call cut it; the LLM is told so.
-  void finish_turn(bool interrupted) {
+  // `interrupted`: a new turn or the end of the call cut it; the LLM is told so. `heard`
+  // (barge-in): what the user heard of it, which is what the transcript keeps.
+  void finish_turn(bool interrupted, std::optional<std::string> heard = std::nullopt) {
     Turn turn = std::move(*turn_);
     turn_.reset();
     turn_timer_.cancel();
@@ -507,12 +529,15 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     AgentReply reply;
     reply.actions = std::move(turn.actions);
     reply.end_call = turn.end_call;
-    if (turn.text.empty()) {
+    reply.interrupted = interrupted && heard.has_value();
+    if (turn.text.empty() && !heard) {
       reply.text = fallback_text();
       reply.fallback = true;
     } else {
       reply.text = std::move(turn.text);
-      transcript_.push_back({{"role", "assistant"}, {"content", reply.text}});
+      const std::string& kept = heard ? *heard : reply.text;
+      if (!kept.empty()) transcript_.push_back({{"role", "assistant"}, {"content", kept}});
+      last_reply_in_transcript_ = !kept.empty();
     }
     auto done = std::move(turn.done);
     // Through the io loop: finish_turn may run inside respond() or close().
@@ -600,6 +625,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
   std::int64_t last_stream_id_ = 0;
   std::optional<Turn> turn_;
   std::optional<QueuedTurn> queued_;  // a turn asked for while connecting
+  bool last_reply_in_transcript_ = false;  // the transcript ends with the last reply
 };
 
 // What the session holds: dropping it closes the link (whose handlers keep it alive).
@@ -608,10 +634,11 @@ class CustomLlmConversation : public Conversation {
   explicit CustomLlmConversation(std::shared_ptr<Conversation> link) : link_(std::move(link)) {}
   ~CustomLlmConversation() override { link_->close(); }
   void start(std::function<void(Status)> done) override { link_->start(std::move(done)); }
-  void respond(std::string user_text, std::function<void(std::string_view)> partial,
+  void respond(std::string user_text, TurnHooks partial,
                std::function<void(AgentReply)> done) override {
     link_->respond(std::move(user_text), std::move(partial), std::move(done));
   }
+  void interrupt(std::string heard) override { link_->interrupt(std::move(heard)); }
   void close() override { link_->close(); }
   const std::string& system_prompt() const override { return link_->system_prompt(); }
 
@@ -630,8 +657,8 @@ class BrokenLink : public Conversation {
   void start(std::function<void(Status)> done) override {
     asio::post(io_, [done = std::move(done), e = error_]() mutable { done(Status(e)); });
   }
-  void respond(std::string, std::function<void(std::string_view)>,
-               std::function<void(AgentReply)> done) override {
+  void interrupt(std::string) override {}
+  void respond(std::string, TurnHooks, std::function<void(AgentReply)> done) override {
     AgentReply reply;
     reply.text = fill_template(context_.agent->fallback_reply, template_variables(context_)).text;
     if (reply.text.empty()) reply.text = "Sorry, I did not understand that.";

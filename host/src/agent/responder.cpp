@@ -154,7 +154,7 @@ class BuiltinConversation : public Conversation,
     boost::asio::post(io_, [done = std::move(done)] { done(ok_status()); });
   }
 
-  void respond(std::string user_text, std::function<void(std::string_view)> partial,
+  void respond(std::string user_text, TurnHooks partial,
                std::function<void(AgentReply)> done) override {
     const CompiledRule* rule = match(user_text);
     if (rule == nullptr || closed_) {
@@ -170,6 +170,7 @@ class BuiltinConversation : public Conversation,
   }
 
   void close() override { closed_ = true; }
+  void interrupt(std::string) override {}  // rules keep no history
 
   const std::string& system_prompt() const override { return prompt_; }
 
@@ -200,7 +201,7 @@ class BuiltinConversation : public Conversation,
     return reply;
   }
 
-  void run_tool_rule(const ReplyRule& rule, std::function<void(std::string_view)> partial,
+  void run_tool_rule(const ReplyRule& rule, TurnHooks partial,
                      std::function<void(AgentReply)> done) {
     const ToolConfig* tool = context_.agent->find_tool(rule.tool);
     auto finish = [self = shared_from_this(), &rule, partial = std::move(partial),
@@ -223,8 +224,7 @@ class BuiltinConversation : public Conversation,
   // The reply template sees the tool's reply under `tool.`. When the tool failed it is
   // rendered without it: a template that gives fallbacks ({tool.x|...}) still reads well;
   // one that needs the tool's data falls back to the agent's fallback_reply.
-  void after_tool(const ReplyRule& rule, AgentAction action,
-                  std::function<void(std::string_view)> partial,
+  void after_tool(const ReplyRule& rule, AgentAction action, TurnHooks partial,
                   std::function<void(AgentReply)> done) {
     json vars = variables_;
     if (action.error.empty()) vars["tool"] = action.result;
@@ -246,11 +246,13 @@ class BuiltinConversation : public Conversation,
 
   // Replies leave through the io loop, never from inside respond(): callers may hold state
   // they change after the call returns.
-  void deliver(AgentReply reply, std::function<void(std::string_view)> partial,
-               std::function<void(AgentReply)> done) {
-    boost::asio::post(io_, [reply = std::move(reply), partial = std::move(partial),
+  void deliver(AgentReply reply, TurnHooks hooks, std::function<void(AgentReply)> done) {
+    boost::asio::post(io_, [reply = std::move(reply), hooks = std::move(hooks),
                             done = std::move(done)]() mutable {
-      if (partial) partial(reply.text);
+      if (hooks.action) {
+        for (const auto& action : reply.actions) hooks.action(action);
+      }
+      if (hooks.text) hooks.text(reply.text);
       done(std::move(reply));
     });
   }
@@ -331,6 +333,9 @@ std::shared_ptr<Conversation> make_conversation(boost::asio::io_context& io, Htt
                                                 ConversationContext context) {
   static const AgentConfig no_agent;  // a caller bug must not crash the host: fallback only
   if (context.agent == nullptr) context.agent = &no_agent;
+  if (context.agent->llm) {
+    return agent_detail::make_openai_conversation(io, http, std::move(context));
+  }
   if (!context.agent->custom_llm_websocket.empty()) {
     return agent_detail::make_custom_llm_conversation(io, http, std::move(context));
   }

@@ -2,6 +2,7 @@
 // /admin to the operator's endpoints; runs the outbox deliverer and the expiry/retention
 // sweep; on shutdown ends every call with a reason.
 #include <chrono>
+#include <cstdlib>
 #include <list>
 #include <utility>
 
@@ -44,6 +45,22 @@ class HostApplication final : public Application {
       log_event(LogLevel::info, "startup.sessions",
                 std::to_string(open->size()) +
                     " sessions from an earlier run stay resumable inside their window");
+    for (const auto& agent : config_.agents) {
+      if (!agent.llm) continue;
+      const LlmConfig& llm = *agent.llm;
+      const char* key = llm.api_key_env.empty() ? nullptr : std::getenv(llm.api_key_env.c_str());
+      log_event(LogLevel::info, "startup.llm",
+                "agent=" + agent.id + " base_url=" + llm.base_url + " model=" + llm.model +
+                    (llm.api_key_env.empty()
+                         ? std::string(" key=none")
+                         : " key_env=" + llm.api_key_env + (key && *key ? " (set)" : " (NOT SET)")));
+      if (!llm.api_key_env.empty() && !(key && *key)) {
+        log_event(LogLevel::warn, "startup.llm",
+                  "agent=" + agent.id + ": llm.api_key_env names " + llm.api_key_env +
+                      ", which is not set in the environment: the LLM will likely refuse the "
+                      "calls (they then hear the fallback_reply)");
+      }
+    }
     outbox_.start();
     schedule_sweep();
   }

@@ -275,6 +275,7 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   context.variables = session.variables;
   context.include_metadata_in_prompt = session.include_metadata_in_prompt;
   context.history = std::move(history);
+  context.metrics = &metrics_;
   auto conversation = make_conversation(io_, http_, std::move(context));
   auto& live = conversations_[session.id];
   if (live.conversation) live.conversation->close();
@@ -319,8 +320,7 @@ Result<SessionRecord> SessionService::valid_session(const std::string& session_i
   return std::move(**found);
 }
 
-void SessionService::turn(const SessionRecord& session, std::string text,
-                          std::function<void(std::string_view)> partial,
+void SessionService::turn(const SessionRecord& session, std::string text, TurnHooks hooks,
                           std::function<void(Result<TurnResult>)> done) {
   const std::int64_t now = now_epoch_ms();
   auto result = std::make_shared<TurnResult>();
@@ -339,13 +339,15 @@ void SessionService::turn(const SessionRecord& session, std::string text,
   const std::string session_id = session.id;
   const bool opted_out = session.opted_out;
   conversation->respond(
-      std::move(text), std::move(partial),
+      std::move(text), std::move(hooks),
       [this, result, session_id, opted_out, done = std::move(done)](AgentReply reply) {
         result->agent_line.session_id = session_id;
         result->agent_line.timestamp_ms = now_epoch_ms();
         result->agent_line.inbound = false;
         result->agent_line.text = reply.text;
-        if (!opted_out) {
+        result->agent_line.interrupted = reply.interrupted;
+        // A reply cut before it said anything leaves no line.
+        if (!opted_out && !(reply.interrupted && reply.text.empty())) {
           auto stored = store_.append_line(session_id, result->agent_line);
           if (!stored) return done(std::move(stored).error());
           result->agent_line = std::move(*stored);
@@ -353,6 +355,11 @@ void SessionService::turn(const SessionRecord& session, std::string text,
         result->reply = std::move(reply);
         done(std::move(*result));
       });
+}
+
+void SessionService::interrupt(const std::string& session_id, std::string heard) {
+  auto it = conversations_.find(session_id);
+  if (it != conversations_.end()) it->second.conversation->interrupt(std::move(heard));
 }
 
 void SessionService::end(const std::string& session_id, const std::string& reason) {

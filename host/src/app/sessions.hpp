@@ -79,9 +79,11 @@ class SessionService {
 
   // One user turn: stores the user's line, asks the conversation, stores the agent's line,
   // then calls done. The conversation is the live one of the session (created on demand).
-  void turn(const SessionRecord& session, std::string text,
-            std::function<void(std::string_view)> partial,
+  void turn(const SessionRecord& session, std::string text, TurnHooks hooks,
             std::function<void(Result<TurnResult>)> done);
+  // Barge-in: the session's conversation keeps only `heard` of its reply in flight or its
+  // last one (Conversation::interrupt). Nothing when the session has no live conversation.
+  void interrupt(const std::string& session_id, std::string heard);
 
   // Ends the session (once), enqueues the end-of-call webhook, drops its conversation.
   void end(const std::string& session_id, const std::string& reason);

@@ -428,9 +428,122 @@ const FieldTable<FlowConfig>& flow_table() {
   return table;
 }
 
+// ---- the agent's LLM (DESIGN §13: an OpenAI-compatible chat-completions server)
+
+bool is_env_name(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    if (!(letter || (digit && i > 0))) return false;
+  }
+  return true;
+}
+
+// An optional number in [low, high]; absent or null keeps it unset (the server's default).
+template <class T, class N>
+Field<T> optional_number(const char* key, std::optional<N> T::*member, double low, double high,
+                         bool whole_only) {
+  std::string words = std::string(whole_only ? "whole number" : "number") + " from " +
+                      to_json_text(json(low)) + " to " + to_json_text(json(high)) +
+                      "; absent: the server's default";
+  return {key,
+          [=](const json& object, const std::string& path, T& out) -> Status {
+            auto it = object.find(key);
+            if (it == object.end() || it->is_null()) return ok_status();
+            const bool type_ok = whole_only ? it->is_number_integer() : it->is_number();
+            if (!type_ok || it->template get<double>() < low || it->template get<double>() > high) {
+              return invalid(join_path(path, key), "must be a " + words.substr(0, words.find(';')));
+            }
+            out.*member = it->template get<N>();
+            return ok_status();
+          },
+          words,
+          [](const T&) { return std::string("absent"); },
+          {}};
+}
+
+const FieldTable<LlmConfig>& llm_table() {
+  // A key in the file would end up in backups and logs: refused, with what to do instead.
+  static const Field<LlmConfig> api_key = {
+      "api_key",
+      [](const json& object, const std::string& path, LlmConfig&) -> Status {
+        if (object.find("api_key") == object.end()) return ok_status();
+        return invalid(join_path(path, "api_key"),
+                       "a key never goes into the config file: put it in an environment "
+                       "variable and name that variable in api_key_env");
+      },
+      "refused: the key comes from the environment (api_key_env)",
+      {},
+      [](const std::string&, std::vector<ConfigKey>&) {},
+      false};
+  static const FieldTable<LlmConfig> table(
+      {
+          text("provider", &LlmConfig::provider, Presence::non_empty, 32,
+               "\"openai\": OpenAI's chat-completions format (OpenAI, Ollama, llama.cpp, vLLM)",
+               one_of({"openai"}, "is not a provider: \"openai\" (the OpenAI chat-completions "
+                                  "format, which Ollama, llama.cpp's server and vLLM also speak)")),
+          text("base_url", &LlmConfig::base_url, Presence::required, 2048,
+               "http(s)://host[:port]/path, where /chat/completions follows (e.g. .../v1)",
+               [](const std::string& path, const std::string& url) -> Status {
+                 if (auto s = check_url(path, url, {"http", "https"}); !s) return s;
+                 auto parsed = boost::urls::parse_absolute_uri(url);
+                 if (parsed && (parsed->has_query() || parsed->has_fragment() ||
+                                parsed->has_userinfo())) {
+                   return invalid(path, json_quoted(url) +
+                                            " must be scheme://host[:port]/path only (no user, "
+                                            "query or fragment); the key goes in api_key_env");
+                 }
+                 return ok_status();
+               }),
+          text("model", &LlmConfig::model, Presence::required, 256),
+          text("api_key_env", &LlmConfig::api_key_env, Presence::optional, 128,
+               "the name of the environment variable holding the key; empty: no key is sent",
+               [](const std::string& path, const std::string& name) -> Status {
+                 if (is_env_name(name)) return ok_status();
+                 return invalid(path, json_quoted(name) + " must be the name of an environment "
+                                                          "variable ([A-Za-z_][A-Za-z0-9_]*)");
+               }),
+          optional_number("temperature", &LlmConfig::temperature, 0.0, 2.0, false),
+          optional_number("max_tokens", &LlmConfig::max_tokens, 1.0, 1000000.0, true),
+          whole("timeout_ms", &LlmConfig::timeout_ms, 100, 600000),
+          api_key,
+      },
+      [](const json&, const std::string&, LlmConfig& llm) -> Status {
+        while (!llm.base_url.empty() && llm.base_url.back() == '/') llm.base_url.pop_back();
+        return ok_status();
+      });
+  return table;
+}
+
+// The optional `llm` object.
+Field<AgentConfig> llm_field() {
+  const auto& table = llm_table();
+  return {"llm",
+          [&table](const json& object, const std::string& path, AgentConfig& out) -> Status {
+            auto value = object_at(object, path, "llm");
+            if (!value) return value.error();
+            if (*value == nullptr) return ok_status();
+            LlmConfig llm;
+            if (auto s = table.read(**value, join_path(path, "llm"), llm); !s) return s;
+            out.llm = std::move(llm);
+            return ok_status();
+          },
+          "object: an OpenAI-compatible LLM (not with custom_llm_websocket)",
+          {},
+          [&table](const std::string& path, std::vector<ConfigKey>& out) {
+            table.describe(path, out);
+          }};
+}
+
 Status check_agent(const json&, const std::string& path, AgentConfig& agent) {
   if (agent.public_keys.empty()) {
     return invalid(join_path(path, "public_keys"), "needs at least one key");
+  }
+  if (agent.llm && !agent.custom_llm_websocket.empty()) {
+    return invalid(join_path(path, "llm"),
+                   "an agent answers through custom_llm_websocket or through llm, not both");
   }
   std::set<std::string> names;
   for (std::size_t i = 0; i < agent.tools.size(); ++i) {
@@ -491,6 +604,7 @@ const FieldTable<AgentConfig>& agent_table() {
           text("custom_llm_websocket", &AgentConfig::custom_llm_websocket, Presence::optional,
                max_short_bytes, "ws:// or wss://; empty: the built-in responder",
                url_rule({"ws", "wss"})),
+          llm_field(),
           group("custom_vocabulary", vocabulary),
       },
       check_agent);

@@ -10,11 +10,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 
 #include "parley/host/config.hpp"
+#include "parley/host/http_client.hpp"
 #include "parley/host/metrics.hpp"
 #include "parley/host/store.hpp"
 #include "parley/json.hpp"
@@ -22,35 +25,7 @@
 
 namespace parley::host {
 
-// ---- outgoing HTTP ---------------------------------------------------------------------
-
-struct HttpClientResponse {
-  unsigned status = 0;
-  std::string body;
-};
-
-// One request at a time per call, http:// (and https:// with OpenSSL), a bounded body
-// (1 MiB) and the timeout of the WebhookConfig covering connect + write + read.
-// Errors: "webhook_bad_url", "webhook_timeout", "webhook_connect", "webhook_io",
-// "webhook_too_large", "webhook_bad_header" (a header name or value with CR, LF or NUL) —
-// each message names the URL's host and what failed. https:// verifies the peer against the
-// system CA store and the URL's host name (a TLS failure is "webhook_connect").
-// The client sets "User-Agent: parley-host/1" and, with a body, "Content-Type:
-// application/json"; configured headers come next, then `extra_headers` (a later header of
-// the same name replaces an earlier one). GET requests carry no body.
-class HttpClient {
- public:
-  explicit HttpClient(boost::asio::io_context& io);
-  ~HttpClient();
-  void request(const WebhookConfig& target, std::string body,
-               std::vector<std::pair<std::string, std::string>> extra_headers,
-               std::function<void(Result<HttpClientResponse>)> done);
-  boost::asio::io_context& io() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
+// ---- outgoing HTTP: parley/host/http_client.hpp (HttpClient) -----------------------------
 
 // ---- the conversation ------------------------------------------------------------------
 
@@ -71,6 +46,7 @@ struct ConversationContext {
   bool include_metadata_in_prompt = false;
   std::vector<ChatLine> history;       // earlier lines (continuation), oldest first
   CustomLlmLimits llm_limits;          // used only with custom_llm_websocket
+  Metrics* metrics = nullptr;          // LLM counters (may be null); outlives the conversation
 };
 
 struct AgentAction {   // a function call the agent made → ai_action to the client
@@ -85,6 +61,19 @@ struct AgentReply {
   std::vector<AgentAction> actions;
   bool fallback = false;   // no rule matched / the LLM failed
   bool end_call = false;   // the custom LLM asked to end the call (its "end_call" message)
+  bool interrupted = false;  // interrupt() or a newer turn cut it: `text` is what came so far
+};
+
+// What a turn reports while it runs, before its reply: text pieces as the agent produces them
+// (joined they are the reply's text) and each tool call once it has its result.
+struct TurnHooks {
+  TurnHooks() = default;
+  TurnHooks(std::nullptr_t) {}  // NOLINT: no hooks
+  template <class F, class = std::enable_if_t<std::is_invocable_v<F&, std::string_view> &&
+                                              !std::is_same_v<std::decay_t<F>, TurnHooks>>>
+  TurnHooks(F text_pieces) : text(std::move(text_pieces)) {}  // NOLINT: text pieces only
+  std::function<void(std::string_view)> text;
+  std::function<void(const AgentAction&)> action;
 };
 
 class Conversation {
@@ -96,19 +85,32 @@ class Conversation {
   // every turn gets the fallback reply; the call can go on.
   virtual void start(std::function<void(Status)> done) = 0;
   // One user turn. Custom LLM: stream_request, collect stream_response until end of stream.
-  // `partial` (may be empty) receives text pieces as they arrive, all before `done`. A turn
-  // asked while the custom LLM is still connecting waits for it; a new turn while one is in
-  // flight ends that one first (with what it has so far). Protocol: src/agent/CUSTOM_LLM.md.
-  virtual void respond(std::string user_text, std::function<void(std::string_view)> partial,
+  // OpenAI-compatible LLM: a streamed chat completion (tools run in between). `hooks.text`
+  // receives text pieces as they arrive, `hooks.action` each tool call with its result, all
+  // before `done`. A turn asked while the custom LLM is still connecting waits for it; a new
+  // turn while one is in flight ends that one first (with what it has so far).
+  // Protocol: src/agent/CUSTOM_LLM.md.
+  virtual void respond(std::string user_text, TurnHooks hooks,
                        std::function<void(AgentReply)> done) = 0;
+  // Barge-in: the user heard only `heard` (a prefix of the reply's text, cut at a word) of the
+  // reply in flight or of the last one. A reply in flight stops at once (an LLM's HTTP
+  // stream is closed, a custom LLM is sent `interrupt`) and its `done` follows with
+  // `interrupted` set; the conversation's history keeps `heard` as the agent's words, not the
+  // whole reply. Nothing in flight and no reply yet: nothing happens.
+  virtual void interrupt(std::string heard) = 0;
   // Ends the conversation; pending callbacks are still called once (with what arrived so
   // far, or the fallback). Dropping the last reference to a custom LLM conversation closes it.
   virtual void close() = 0;
   // The system prompt as assembled for this session (for the debug log and /admin).
   virtual const std::string& system_prompt() const = 0;
+  // The conversation's state as plain data (the LLM's message history in OpenAI's shape:
+  // [{role, content, tool_calls?, tool_call_id?}]; null for the rule responder), so that it
+  // can be stored and a call can go on elsewhere.
+  virtual json state() const { return nullptr; }
 };
 
-// The custom LLM link when the agent has custom_llm_websocket, else the built-in responder:
+// The OpenAI-compatible conversation when the agent has `llm` (src/agent/openai_llm.cpp),
+// the custom LLM link when it has custom_llm_websocket, else the built-in responder:
 // the first rule whose words (whole words, ASCII case folded; a non-ASCII byte counts as a
 // letter) or pattern (case-insensitive, matched in polynomial time on the first 1 KiB of the
 // text; a pattern with a backreference never matches) match answers with its reply template;

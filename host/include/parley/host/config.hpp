@@ -35,6 +35,22 @@ struct ToolConfig {
   WebhookConfig webhook;
 };
 
+// The agent's mind when it is an OpenAI-compatible chat-completions server (DESIGN §13):
+// OpenAI, Ollama, llama.cpp's server, vLLM. The host POSTs <base_url>/chat/completions with
+// stream: true. The API key comes from the environment variable named by api_key_env (sent
+// as "Authorization: Bearer <key>"), never from this file, and is never logged.
+struct LlmConfig {
+  std::string provider = "openai";  // the only provider: the OpenAI wire format
+  std::string base_url;             // http(s)://host[:port]/v1 (required)
+  std::string model;                // required, 1..256 bytes
+  std::string api_key_env;          // [A-Za-z_][A-Za-z0-9_]{0,127}; "" = send no key
+  std::optional<double> temperature;          // 0..2; absent = the server's default
+  std::optional<std::uint32_t> max_tokens;    // 1..1000000; absent = the server's default
+  // The time the server may take to begin answering, and then between two pieces of the
+  // answer (not for the whole answer: a long one that keeps coming is never cut). 100..600000.
+  std::uint32_t timeout_ms = 30000;
+};
+
 // One rule of the built-in responder: the first rule whose words or pattern match the user's
 // text answers. `words`: any of them as a whole word, case-insensitively. `pattern`: an
 // ECMAScript regular expression, case-insensitive (checked at load; at most 256 bytes).
@@ -94,6 +110,7 @@ struct AgentConfig {
   std::optional<WebhookConfig> prefetch_data_webhook;
   std::optional<WebhookConfig> session_data_webhook;
   std::string custom_llm_websocket;          // ws:// URL, or empty = built-in responder
+  std::optional<LlmConfig> llm;              // an OpenAI-compatible LLM (not with the above)
   std::vector<std::string> custom_vocabulary;  // custom_vocabulary.keywords (speech hints)
 
   const ToolConfig* find_tool(std::string_view tool_name) const;

@@ -37,6 +37,26 @@ struct DurationHistogram {
   void render(std::string& out, std::string_view name, std::string_view labels) const;
 };
 
+// The same for latencies a person notices (an LLM's first token, the first agent audio):
+// bounds from 5 ms to 30 s.
+struct LatencyHistogram {
+  static constexpr std::array<std::uint32_t, 18> bounds_us = {
+      5000,   10000,  20000,  30000,   50000,   75000,   100000,  150000,  200000,
+      300000, 500000, 750000, 1000000, 1500000, 2000000, 3000000, 10000000, 30000000};
+  std::array<std::uint64_t, bounds_us.size() + 1> counts{};
+  std::uint64_t count = 0;
+  std::uint64_t sum_us = 0;
+
+  void observe_us(std::uint64_t us) noexcept {
+    std::size_t i = 0;
+    while (i < bounds_us.size() && us > bounds_us[i]) ++i;
+    ++counts[i];
+    ++count;
+    sum_us += us;
+  }
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+};
+
 struct Metrics {
   std::uint64_t http_requests = 0;
   std::uint64_t ws_connections_total = 0;
@@ -59,6 +79,22 @@ struct Metrics {
   // before the host gets to it (the host's own queueing delay).
   DurationHistogram io_loop_lag;
 
+  // The agent's LLM (issue 15): requests made, tokens the upstreams reported, errors by kind
+  // (llm_unreachable, llm_unauthorized, llm_model_not_found, llm_rate_limited,
+  // llm_stream_cut, ...), time to the first token, and the time from the end of a user's turn
+  // to the first agent audio frame (any agent, not only LLM ones).
+  std::uint64_t llm_requests = 0;
+  std::uint64_t llm_tokens_in = 0;
+  std::uint64_t llm_tokens_out = 0;
+  std::map<std::string, std::uint64_t, std::less<>> llm_errors;
+  LatencyHistogram llm_first_token;
+  LatencyHistogram first_audio;
+
+  void llm_error(std::string_view kind) {
+    auto it = llm_errors.find(kind);
+    if (it == llm_errors.end()) it = llm_errors.emplace(std::string(kind), 0).first;
+    ++it->second;
+  }
   void error(std::string_view kind) {
     auto it = errors.find(kind);
     if (it == errors.end()) it = errors.emplace(std::string(kind), 0).first;
