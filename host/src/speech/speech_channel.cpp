@@ -11,7 +11,6 @@
 #include "parley/audio/pcm16.hpp"
 #include "parley/audio/resampler.hpp"
 #include "parley/host/log.hpp"
-#include "parley/protocol.hpp"
 
 namespace parley::host {
 namespace {
@@ -81,10 +80,10 @@ struct SpeechChannel::Segment {
 };
 
 SpeechChannel::SpeechChannel(SpeechService& service, const AgentConfig& agent,
-                             std::shared_ptr<SocketSink> sink, Events events)
+                             std::weak_ptr<SpeechOutput> output, Events events)
     : service_(service),
       agent_(agent),
-      sink_(std::move(sink)),
+      output_(std::move(output)),
       events_(std::move(events)),
       turn_timer_(service.io()),
       retry_timer_(service.io()),
@@ -176,7 +175,8 @@ void SpeechChannel::on_vad_start(std::uint64_t sample) {
   if (ignoring_ || stopped_) return;
   if (events_.activity) events_.activity();
   if (talking()) {
-    const bool may_cut = agent_.flow.interruption_allowed && segments_.front().options.interruptible;
+    const bool may_cut = agent_.flow.interruption_allowed &&
+                         (segments_.empty() || segments_.front().options.interruptible);
     if (!may_cut) {
       ignoring_ = true;  // the agent has the floor: this utterance is not listened to
       return;
@@ -327,7 +327,7 @@ void SpeechChannel::on_rec_result(const std::shared_ptr<Utterance>& u, RecResult
   if (!r.partial.empty() && r.partial != u->last_partial && !u->finish_requested) {
     u->last_partial = r.partial;
     ++counters.partials;
-    sink_->send_text(build_server_message(OnTranscript{r.partial, false}));
+    if (auto out = output_.lock()) out->transcript(r.partial, false);
   }
   const bool failed = !r.text;
   if (r.final || (failed && !u->finish_requested)) {
@@ -356,7 +356,8 @@ void SpeechChannel::on_rec_result(const std::shared_ptr<Utterance>& u, RecResult
       ++counters.empty_utterances;
     } else {
       ++counters.turns;
-      sink_->send_text(build_server_message(OnTranscript{*r.text, true}));
+      if (auto out = output_.lock()) out->transcript(*r.text, true);
+      if (stopped_) return;
       queue_turn(*r.text);
       return;
     }
@@ -391,9 +392,10 @@ void SpeechChannel::deliver_turn() {
 void SpeechChannel::say(std::string text, SayOptions options) {
   if (stopped_) return;
   // Empty text while talking waits its turn: "when what is queued has been said".
-  if (!speaks_ || (text.empty() && !talking())) {
-    if (options.done)
-      boost::asio::post(service_.io(), [done = std::move(options.done)] { done(true); });
+  if (!speaks_ || (text.empty() && segments_.empty())) {
+    if (options.done) {
+      boost::asio::post(service_.io(), [done = std::move(options.done), text] { done(true, text); });
+    }
     return;
   }
   Segment s;
@@ -576,7 +578,8 @@ void SpeechChannel::send_frame() {
   sent_levels_.push_back({now, audio::measure_level(samples, audio::kFrameSamples).rms_dbfs});
   while (!sent_levels_.empty() && now - sent_levels_.front().at > kLevelWindow) sent_levels_.pop_front();
   last_frame_at_ = now;
-  sink_->send_binary(std::move(frame.bytes));
+  if (auto out = output_.lock()) out->audio_frame(std::move(frame.bytes));
+  if (stopped_) return;
   ++service_.counters().frames_out;
   if (!segments_.empty() && segments_.front().id == frame.segment) {
     Segment& seg = segments_.front();
@@ -589,7 +592,7 @@ void SpeechChannel::complete_front() {
   Segment seg = std::move(segments_.front());
   segments_.pop_front();
   ++service_.counters().replies_spoken;
-  if (seg.options.done) seg.options.done(true);
+  if (seg.options.done) seg.options.done(true, seg.text);
   if (stopped_) return;
   if (segments_.empty() && events_.activity) events_.activity();
   // A segment that was refused a worker may be next, already "done".
@@ -601,7 +604,7 @@ void SpeechChannel::complete_front() {
 void SpeechChannel::cut() { cut_agent(false); }
 
 void SpeechChannel::cut_agent(bool barge_in) {
-  if (segments_.empty() || stopped_) return;
+  if ((segments_.empty() && !(barge_in && floor_)) || stopped_) return;
   std::deque<Segment> cut;
   cut.swap(segments_);
   for (auto& s : cut) s.cancel->store(true);
@@ -611,13 +614,31 @@ void SpeechChannel::cut_agent(bool barge_in) {
   pacing_ = false;
   sent_levels_.clear();
   last_frame_at_ = {};  // the client drops its queue on `clear`: no echo is coming
-  sink_->send_text(build_server_message(Clear{}));
+  if (auto out = output_.lock()) out->clear();
+  if (stopped_) return;
   if (barge_in) ++service_.counters().barge_ins;
   for (auto& s : cut) {
-    if (!s.options.line_id.empty() && events_.interrupted) events_.interrupted(s.options.line_id);
-    if (s.options.done) s.options.done(false);
+    if (s.options.done) s.options.done(false, heard_of(s));
     if (stopped_) return;
   }
+  if (barge_in && events_.barge_in) events_.barge_in();
+}
+
+std::string SpeechChannel::heard_of(const Segment& segment) const {
+  if (segment.frames_sent == 0 || segment.text.empty()) return {};
+  // Its length in frames: known once synthesised; until then at least what espeak-ng's
+  // default rate (175 words a minute, about 14 characters a second) would take.
+  double total = static_cast<double>(segment.frames_queued);
+  if (!segment.synth_done) {
+    total = std::max(total, static_cast<double>(segment.text.size()) / 14.0 * 50.0);
+  }
+  const double fraction = total > 0 ? static_cast<double>(segment.frames_sent) / total : 0.0;
+  if (fraction >= 1.0) return segment.text;
+  const auto target = static_cast<std::size_t>(fraction * static_cast<double>(segment.text.size()));
+  if (target < segment.text.size() && segment.text[target] == ' ') return segment.text.substr(0, target);
+  const std::size_t space = segment.text.rfind(' ', target);
+  if (space == std::string::npos) return {};
+  return segment.text.substr(0, space);
 }
 
 float SpeechChannel::echo_gate_dbfs(Clock::time_point now) {

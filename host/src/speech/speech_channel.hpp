@@ -1,14 +1,16 @@
-// The speech of one voice call (issue 5), on the io thread: the user's audio goes through the
-// core's VAD (with a pre-roll kept so the recognizer hears the start of a word) to the
-// recognizer on the speech workers, partial and final transcripts come back as
-// `ontranscript`, and a finished turn (after the agent's response_delay) goes to the call.
+// The speech of one call (issue 5), on the io thread, for any transport: the user's audio goes
+// through the core's VAD (with a pre-roll kept so the recognizer hears the start of a word) to
+// the recognizer on the speech workers, partial and final transcripts go to the call's
+// SpeechOutput, and a finished turn (after the agent's response_delay) goes to the call.
 // The agent's replies are synthesised on the workers, brought to 16 kHz by the core's
 // resampler, cut into 640-byte frames by the core's framer, and sent one every 20 ms by a
 // timer on an absolute schedule.
 //
-// Turn-taking: a user who starts speaking while the agent talks cuts it (barge-in) when the
-// agent's flow.interruption.allowed and the reply is interruptible: synthesis stops, queued
-// audio is dropped, `clear` goes out, and the cut lines are reported (Events::interrupted).
+// Turn-taking: a user who starts speaking while the agent talks (or holds the floor: a reply
+// is still being written) cuts it (barge-in) when the agent's flow.interruption.allowed and
+// the reply is interruptible: synthesis stops, queued audio is dropped, the output is told to
+// clear, each cut text learns how much of it was heard, and the call hears of it
+// (Events::barge_in). This channel writes no wire format: the output serialises.
 // Otherwise that utterance is ignored. Echo: while the agent talks (and echo_tail_ms after
 // its last frame) the VAD's gate sits at the agent's own recent output level plus
 // echo_gate_db, so the agent's voice coming back through a speaker is not heard as the user.
@@ -34,38 +36,51 @@
 #include "parley/audio/framer.hpp"
 #include "parley/audio/vad.hpp"
 #include "parley/host/config.hpp"
-#include "parley/host/net_types.hpp"
 #include "parley/host/speech.hpp"
 #include "parley/result.hpp"
 
 namespace parley::host {
 
+// Where a speech channel's output goes: the call, which hands it to its transport.
+class SpeechOutput {
+ public:
+  virtual ~SpeechOutput() = default;
+  virtual void transcript(std::string_view text, bool final) = 0;  // what the user said
+  virtual void audio_frame(std::string bytes) = 0;  // 640 bytes: 20 ms of PCM16 LE, 16 kHz
+  virtual void clear() = 0;  // drop the agent audio queued for playback (barge-in)
+};
+
 class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
  public:
   struct Events {
-    std::function<void(std::string text)> user_turn;            // what the user said
-    std::function<void(const std::string& line_id)> interrupted;  // an agent line was cut
+    std::function<void(std::string text)> user_turn;  // what the user said
+    std::function<void()> barge_in;  // the user cut the agent (after the cut texts' done)
     std::function<void()> activity;  // the user started speaking / the agent stopped
   };
   struct SayOptions {
-    std::string line_id;        // the stored agent line this speaks ("" = none)
     bool interruptible = true;  // false: barge-in does not cut it (the call's last words)
-    std::function<void(bool completed)> done;  // played to the end (true) or cut (false)
+    // Played to the end (true, `heard` = the text) or cut (false, `heard` = the words of it
+    // played before the cut: its frames sent against its length, cut back to a whole word).
+    std::function<void(bool completed, const std::string& heard)> done;
   };
   using Clock = std::chrono::steady_clock;
 
   // `agent` outlives the channel. Hears when service.can_hear(agent), speaks when
   // service.can_speak(agent).
   SpeechChannel(SpeechService& service, const AgentConfig& agent,
-                std::shared_ptr<SocketSink> sink, Events events);
+                std::weak_ptr<SpeechOutput> output, Events events);
   ~SpeechChannel();
   SpeechChannel(const SpeechChannel&) = delete;
   SpeechChannel& operator=(const SpeechChannel&) = delete;
 
   bool hears() const { return hears_; }
   bool speaks() const { return speaks_; }
-  // True from say() until the last frame of the last queued text went out.
-  bool talking() const { return !segments_.empty(); }
+  // True from say() until the last frame of the last queued text went out, and while the
+  // floor is held.
+  bool talking() const { return floor_ || !segments_.empty(); }
+  // The agent holds the floor while its reply is still being written (between sentences, or
+  // before the first one is spoken): the user speaking then is a barge-in too.
+  void hold_floor(bool held) { floor_ = held; }
 
   // User audio: PCM16 LE mono 16 kHz, an even number of bytes (checked by the caller).
   void on_audio(const std::uint8_t* data, std::size_t size);
@@ -102,13 +117,15 @@ class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
   void send_frame();
   void complete_front();
   void cut_agent(bool barge_in);
+  std::string heard_of(const Segment& segment) const;
   float echo_gate_dbfs(Clock::time_point now);
   Segment* find_segment(std::uint64_t id);
 
   SpeechService& service_;
   const AgentConfig& agent_;
-  std::shared_ptr<SocketSink> sink_;
+  std::weak_ptr<SpeechOutput> output_;
   Events events_;
+  bool floor_ = false;
   bool hears_ = false;
   bool speaks_ = false;
   bool stopped_ = false;

@@ -1,0 +1,390 @@
+#include "agent_call.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "parley/host/ids.hpp"
+#include "parley/host/log.hpp"
+#include "parley/templates.hpp"
+
+namespace parley::host {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* no_speech_notice =
+    "I can read typed messages, but I cannot hear you yet: speech recognition is not enabled "
+    "on this host. Please type your message.";
+
+}  // namespace
+
+// One reply of the agent: its text as it arrives, the sentences handed to synthesis, and how
+// much of it the user has heard.
+struct AgentCall::Reply {
+  std::uint64_t id = 0;
+  bool greeting = false;       // the call's first words (not the conversation's)
+  std::string text;            // everything the agent produced for this turn so far
+  SentenceSplitter splitter;
+  std::size_t cursor = 0;      // where the next sentence is looked for in `text`
+  std::size_t heard_end = 0;   // the user heard text[0, heard_end)
+  bool generating = true;      // the conversation is still writing it
+  bool cut = false;            // barge-in: nothing more of it is spoken
+  std::string line_id;         // its stored chat line, once stored
+  Clock::time_point turn_end{};
+  bool awaiting_audio = false;  // for the first-audio metric
+  std::string heard() const { return text.substr(0, std::min(heard_end, text.size())); }
+};
+
+AgentCall::AgentCall(boost::asio::io_context& io, SessionService& sessions, Metrics& metrics,
+                     SpeechService* speech, std::weak_ptr<CallTransport> transport)
+    : io_(io),
+      sessions_(sessions),
+      metrics_(metrics),
+      speech_service_(speech),
+      transport_(std::move(transport)),
+      idle_timer_(io),
+      duration_timer_(io) {}
+
+AgentCall::~AgentCall() { stop_everything(); }
+
+void AgentCall::stop_everything() {
+  if (speech_) speech_->stop();
+  idle_timer_.cancel();
+  duration_timer_.cancel();
+}
+
+// ---- opening ---------------------------------------------------------------------------------
+
+void AgentCall::start(OpenRequest request) {
+  if (state_ != State::fresh) return;
+  state_ = State::opening;
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  sessions_.open(std::move(request), [weak](Result<OpenedSession> opened) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->on_opened(std::move(opened));
+  });
+}
+
+void AgentCall::on_opened(Result<OpenedSession> opened) {
+  if (state_ != State::opening) {
+    // The transport went while the session opened: the session ends at once.
+    if (opened) sessions_.end(opened->record.id, "client_closed");
+    return;
+  }
+  auto t = transport();
+  if (!opened) {
+    state_ = State::ended;
+    if (t) t->call_refused(opened.error());
+    return;
+  }
+  OpenedSession& s = *opened;
+  record_ = s.record;
+  agent_ = sessions_.config().find_agent(s.record.agent_id);
+  stream_speech_ = agent_ && (agent_->llm.has_value() || !agent_->custom_llm_websocket.empty());
+  state_ = State::live;
+  sessions_.attach_call(record_.id);
+  ++metrics_.sessions_open;
+  if (t) t->call_ready(s);
+  if (state_ != State::live) return;
+  start_speech();
+  const bool speak_first = agent_ && !agent_->flow.user_start_first;
+  if (speak_first && !s.greeting.empty()) greet(s.greeting);
+  if (state_ != State::live) return;
+  arm_timers();
+}
+
+void AgentCall::greet(const std::string& greeting) {
+  auto reply = std::make_shared<Reply>();
+  reply->id = ++replies_;
+  reply->greeting = true;
+  reply->generating = false;
+  reply->text = greeting;
+  if (!record_.opted_out) {
+    ChatLine line;
+    line.timestamp_ms = now_epoch_ms();
+    line.inbound = false;
+    line.text = greeting;
+    auto stored = sessions_.store().append_line(record_.id, std::move(line));
+    if (!stored) {
+      if (auto t = transport()) t->call_failed(make_error("db_error", stored.error().message));
+      return;
+    }
+    reply->line_id = stored->line_id;
+  }
+  reply_ = reply;
+  if (auto t = transport()) t->response_text(greeting, true);
+  speak(reply, greeting);
+}
+
+// ---- turns -----------------------------------------------------------------------------------
+
+void AgentCall::user_text(std::string text) {
+  if (state_ != State::live) return;
+  take_turn(std::move(text));
+}
+
+void AgentCall::take_turn(std::string text) {
+  note_activity();
+  if (auto previous = reply_; previous && !previous->cut &&
+                              (previous->generating || (speech_ && speech_->talking()))) {
+    // A new turn while the agent still writes or speaks (a typed message over its voice):
+    // what is playing stops, and the conversation keeps what was heard.
+    if (speech_) {
+      speech_->cut();
+      speech_->hold_floor(false);
+    }
+    previous->cut = true;
+    if (!previous->greeting) {
+      if (!speech_ || !speech_->speaks()) previous->heard_end = previous->text.size();
+      sessions_.interrupt(record_.id, previous->heard());
+    }
+  }
+  auto reply = std::make_shared<Reply>();
+  reply->id = ++replies_;
+  reply->turn_end = Clock::now();
+  reply->awaiting_audio = speech_ && speech_->speaks();
+  reply_ = reply;
+  if (auto t = transport()) t->start_answering();
+  if (speech_ && speech_->speaks()) speech_->hold_floor(true);
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  TurnHooks hooks;
+  hooks.text = [weak, reply](std::string_view piece) {
+    if (auto self = weak.lock()) self->on_piece(reply, piece);
+  };
+  hooks.action = [weak](const AgentAction& action) {
+    auto self = weak.lock();
+    if (!self || (self->state_ != State::live && self->state_ != State::ending)) return;
+    if (auto t = self->transport()) t->function_call(action);
+  };
+  sessions_.turn(record_, std::move(text), std::move(hooks),
+                 [weak, reply](Result<TurnResult> result) {
+                   if (auto self = weak.lock()) self->on_reply(reply, std::move(result));
+                 });
+}
+
+void AgentCall::on_piece(const std::shared_ptr<Reply>& reply, std::string_view piece) {
+  if (state_ != State::live && state_ != State::ending) return;
+  if (piece.empty()) return;
+  reply->text.append(piece);
+  if (auto t = transport()) t->response_text(piece, false);
+  if (reply->cut || state_ != State::live || !stream_speech_) return;
+  for (auto& sentence : reply->splitter.feed(piece)) speak(reply, std::move(sentence));
+}
+
+void AgentCall::speak(const std::shared_ptr<Reply>& reply, std::string sentence) {
+  std::size_t start = reply->text.find(sentence, reply->cursor);
+  if (start == std::string::npos) start = reply->cursor;
+  const std::size_t end = std::min(reply->text.size(), start + sentence.size());
+  reply->cursor = end;
+  if (!speech_ || !speech_->speaks()) {
+    reply->heard_end = std::max(reply->heard_end, end);  // shown, so read: heard
+    return;
+  }
+  SpeechChannel::SayOptions options;
+  options.interruptible = true;
+  options.done = [reply, start](bool, const std::string& heard) {
+    if (heard.empty()) return;
+    reply->heard_end = std::max(reply->heard_end, start + heard.size());
+  };
+  speech_->say(std::move(sentence), std::move(options));
+}
+
+void AgentCall::on_reply(const std::shared_ptr<Reply>& reply, Result<TurnResult> result) {
+  reply->generating = false;
+  if (state_ != State::live && state_ != State::ending) return;
+  auto t = transport();
+  if (!result) {
+    if (t) t->call_failed(result.error());
+    return;
+  }
+  if (reply == reply_ && speech_) speech_->hold_floor(false);
+  if (!reply->cut && state_ == State::live) {
+    if (reply->text.empty()) {
+      reply->text = result->reply.text;  // a reply that came without pieces
+      reply->cursor = 0;
+    }
+    std::string rest = stream_speech_ ? reply->splitter.finish() : reply->text;
+    if (stream_speech_ && reply->cursor == 0 && rest.empty()) rest = reply->text;
+    while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\n')) rest.pop_back();
+    std::size_t lead = 0;
+    while (lead < rest.size() && (rest[lead] == ' ' || rest[lead] == '\n')) ++lead;
+    if (lead < rest.size()) speak(reply, rest.substr(lead));
+  }
+  reply->line_id = result->agent_line.line_id;
+  if (reply->cut) after_reply_stored(reply);
+  if (t) t->response_text(result->reply.text, true);
+  if (state_ != State::live) return;
+  if (result->reply.end_call) return end_call("agent_ended", "");
+  note_activity();
+}
+
+// The line of a reply the user cut: flagged, and emptied when the agent keeps no cut messages.
+void AgentCall::after_reply_stored(const std::shared_ptr<Reply>& reply) {
+  if (reply->line_id.empty() || !agent_) return;
+  (void)sessions_.store().mark_interrupted(reply->line_id, agent_->flow.keep_interruption_message);
+}
+
+void AgentCall::on_barge_in() {
+  auto reply = reply_;
+  if (speech_) speech_->hold_floor(false);
+  if (!reply || reply->cut) return;
+  reply->cut = true;
+  // The upstream generation stops now; the conversation keeps only what was heard.
+  if (!reply->greeting) sessions_.interrupt(record_.id, reply->heard());
+  if (!reply->generating) after_reply_stored(reply);  // else when its line is stored
+}
+
+// ---- speech ----------------------------------------------------------------------------------
+
+void AgentCall::user_audio(const std::uint8_t* data, std::size_t size) {
+  if (state_ != State::live && state_ != State::ending) return;
+  if (speech_ && speech_->hears()) return speech_->on_audio(data, size);
+  if (told_no_speech_ || state_ != State::live) return;
+  told_no_speech_ = true;
+  std::string notice = no_speech_notice;
+  if (speech_service_ && speech_service_->config().enabled && agent_) {
+    notice = "I can read typed messages, but I cannot hear you: " +
+             speech_service_->hearing_problem(*agent_) + ". Please type your message.";
+  }
+  auto reply = std::make_shared<Reply>();
+  reply->id = ++replies_;
+  reply->greeting = true;  // not the conversation's words
+  reply->generating = false;
+  reply->text = notice;
+  if (auto t = transport()) t->response_text(notice, true);
+  speak(reply, notice);
+}
+
+void AgentCall::start_speech() {
+  if (!speech_service_ || !agent_ || !speech_service_->config().enabled) return;
+  SpeechChannel::Events events;
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  events.user_turn = [weak](std::string text) {
+    auto self = weak.lock();
+    if (self && log_enabled(LogLevel::debug)) {
+      log_event(LogLevel::debug, "call.voice_turn", "session=" + short_id(self->record_.id));
+    }
+    if (self && self->state_ == State::live) self->take_turn(std::move(text));
+  };
+  events.barge_in = [weak] {
+    if (auto self = weak.lock()) self->on_barge_in();
+  };
+  events.activity = [weak] {
+    if (auto self = weak.lock()) self->note_activity();
+  };
+  std::weak_ptr<SpeechOutput> output = std::static_pointer_cast<SpeechOutput>(shared_from_this());
+  speech_ = std::make_shared<SpeechChannel>(*speech_service_, *agent_, output, std::move(events));
+}
+
+void AgentCall::transcript(std::string_view text, bool final) {
+  if (state_ != State::live) return;
+  if (auto t = transport()) t->transcript(text, final);
+}
+
+void AgentCall::audio_frame(std::string bytes) {
+  if (auto reply = reply_; reply && reply->awaiting_audio) {
+    reply->awaiting_audio = false;
+    metrics_.first_audio.observe_us(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - reply->turn_end)
+            .count()));
+  }
+  if (auto t = transport()) t->audio(std::move(bytes));
+}
+
+void AgentCall::clear() {
+  if (auto t = transport()) t->clear();
+}
+
+// ---- time and the end ------------------------------------------------------------------------
+
+void AgentCall::arm_timers() {
+  if (!agent_) return;
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  if (agent_->session_timeout.max_duration_s > 0) {
+    duration_timer_.expires_after(std::chrono::seconds(agent_->session_timeout.max_duration_s));
+    duration_timer_.async_wait([weak](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->end_call("max_duration", self->agent_->session_timeout.message);
+    });
+  }
+  note_activity();
+}
+
+void AgentCall::note_activity() {
+  if (!agent_ || agent_->session_timeout.max_idle_s == 0 || state_ != State::live) return;
+  idle_timer_.expires_after(std::chrono::seconds(agent_->session_timeout.max_idle_s));
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  idle_timer_.async_wait([weak](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    self->end_call("max_idle", self->agent_->session_timeout.message);
+  });
+}
+
+void AgentCall::end_call(const std::string& reason, const std::string& spoken) {
+  if (state_ != State::live) return;
+  std::string text;
+  if (!spoken.empty()) {
+    text = fill_template(spoken, record_.variables).text;
+    if (!record_.opted_out) {
+      ChatLine line;
+      line.timestamp_ms = now_epoch_ms();
+      line.inbound = false;
+      line.text = text;
+      (void)sessions_.store().append_line(record_.id, std::move(line));
+    }
+    if (auto t = transport()) t->response_text(text, true);
+  }
+  if (state_ != State::live) return;
+  if (speech_ && speech_->speaks()) {
+    // The last words are spoken (not interruptible) before the call ends. A timeout cuts what
+    // was being said; an agent that ends the call lets its reply finish.
+    state_ = State::ending;
+    if (reason != "agent_ended") speech_->cut();
+    speech_->hold_floor(false);
+    std::weak_ptr<AgentCall> weak = weak_from_this();
+    SpeechChannel::SayOptions options;
+    options.interruptible = false;
+    options.done = [weak, reason](bool, const std::string&) {
+      if (auto self = weak.lock()) self->finish_end(reason);
+    };
+    speech_->say(text, std::move(options));
+    return;
+  }
+  finish_end(reason);
+}
+
+void AgentCall::finish_end(const std::string& reason) {
+  if (state_ != State::live && state_ != State::ending) return;
+  state_ = State::ending;
+  if (auto t = transport()) t->session_ended(reason);
+}
+
+void AgentCall::shut_down(const std::string& reason) {
+  const bool was_live = state_ == State::live || state_ == State::ending;
+  stop_everything();
+  if (!was_live) {
+    state_ = State::ended;
+    return;
+  }
+  state_ = State::ended;
+  if (auto t = transport()) t->session_ended(reason);
+  --metrics_.sessions_open;
+  sessions_.detach_call(record_.id);
+  sessions_.end(record_.id, reason);
+}
+
+void AgentCall::transport_closed(const std::string& reason) {
+  const bool was_live = state_ == State::live || state_ == State::ending;
+  if (state_ == State::ended) return;
+  state_ = State::ended;
+  stop_everything();
+  if (!was_live) return;  // still opening: on_opened ends the session
+  --metrics_.sessions_open;
+  sessions_.detach_call(record_.id);
+  sessions_.end(record_.id, reason);
+}
+
+}  // namespace parley::host
