@@ -69,6 +69,11 @@ void Listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
     boost::system::error_code ignored;
     socket.close(ignored);
   } else {
+    // Small frames go out at once: without TCP_NODELAY a control frame (clear, pong) that
+    // follows an audio frame not yet acknowledged waits for the peer's next packet, which on
+    // a voice socket is its next 20 ms audio frame (Nagle's algorithm).
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     std::make_shared<HttpSession>(std::move(socket), state_)->run();
   }
   accept();
