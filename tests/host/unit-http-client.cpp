@@ -5,13 +5,20 @@
 // closed retried once when the request allows it.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 
 #include "parley/host/http_client.hpp"
+#include "test_client.hpp"
 #include "test_http_server.hpp"
 #include "test_llm_server.hpp"
 
@@ -289,4 +296,127 @@ TEST_CASE("the connect timeout covers a peer that never answers the handshake", 
   Outcome out = rig.fetch(r);
   REQUIRE_FALSE(out.end->ok());
   CHECK((out.end->error().code == "http_connect" || out.end->error().code == "http_timeout"));
+}
+
+// ---- TLS ---------------------------------------------------------------------------------
+
+namespace {
+
+// A TLS server on loopback for one connection at a time: a certificate made at test time
+// (openssl req, for IP 127.0.0.1), every request answered with a chunked two-piece body on
+// the same connection, for as long as the client keeps it.
+class TlsServer {
+ public:
+  explicit TlsServer(const std::string& dir) : ctx_(boost::asio::ssl::context::tls_server) {
+    cert_ = dir + "/cert.pem";
+    key_ = dir + "/key.pem";
+    const std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=parley-test "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout " + key_ + " -out " + cert_ +
+        " >/dev/null 2>&1";
+    ok_ = std::system(command.c_str()) == 0;
+    if (!ok_) return;
+    ctx_.use_certificate_chain_file(cert_);
+    ctx_.use_private_key_file(key_, boost::asio::ssl::context::pem);
+    acceptor_.open(boost::asio::ip::tcp::v4());
+    acceptor_.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TlsServer() {
+    stop_ = true;
+    if (thread_.joinable()) {
+      // A blocking accept() is not woken by closing its socket: connect once instead.
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket poke(io);
+      boost::system::error_code ignored;
+      poke.connect({boost::asio::ip::make_address("127.0.0.1"), port()}, ignored);
+      thread_.join();
+    }
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+  bool ok() const { return ok_; }
+  const std::string& cert() const { return cert_; }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  int connections() const { return connections_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) return;
+      ++connections_;
+      boost::asio::ssl::stream<boost::asio::ip::tcp::socket> tls(std::move(socket), ctx_);
+      tls.handshake(boost::asio::ssl::stream_base::server, ec);
+      if (ec) continue;
+      std::string buffer;
+      for (;;) {
+        char chunk[4096];
+        const std::size_t n = tls.read_some(boost::asio::buffer(chunk), ec);
+        if (ec) break;
+        buffer.append(chunk, n);
+        const auto end = buffer.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        buffer.erase(0, end + 4);  // GET requests: no body
+        const std::string reply =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "6\r\nsecure\r\n6\r\n-piece\r\n0\r\n\r\n";
+        boost::asio::write(tls, boost::asio::buffer(reply), ec);
+        if (ec) break;
+      }
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ssl::context ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  std::string cert_, key_;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("TLS: the peer is verified, the stream read and the connection kept", "[http-client]") {
+  TempDir dir;
+  TlsServer server(dir.path());
+  REQUIRE(server.ok());
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/s";
+  {
+    // Trusting the test's certificate (as a private CA would be): two exchanges, one
+    // connection.
+    boost::asio::io_context io;
+    HttpClientOptions options;
+    options.extra_ca_file = server.cert();
+    HttpClient http(io, options);
+    for (int i = 0; i < 2; ++i) {
+      std::optional<parley::Status> end;
+      std::string body;
+      bool reused = false;
+      HttpStreamHandlers h;
+      h.on_data = [&](std::string_view p) { body.append(p); };
+      h.on_end = [&](parley::Status s) { end = s; };
+      auto call = http.stream(get(url), std::move(h));
+      REQUIRE(run_until(io, [&] { return end.has_value(); }, 10s));
+      INFO((end->ok() ? "" : end->error().message));
+      REQUIRE(end->ok());
+      CHECK(body == "secure-piece");
+      reused = call->reused_connection();
+      CHECK(reused == (i == 1));
+    }
+    CHECK(server.connections() == 1);
+  }
+  {
+    // Not trusted by the system's CAs: refused, saying why.
+    Rig rig;
+    Outcome out = rig.fetch(get(url));
+    REQUIRE_FALSE(out.end->ok());
+    CHECK(out.end->error().code == "http_connect");
+    CHECK_THAT(out.end->error().message, Catch::Contains("TLS"));
+  }
 }
