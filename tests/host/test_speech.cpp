@@ -194,6 +194,10 @@ std::vector<Received> stream_realtime(WsClient& ws, const Samples& audio, Clock:
       bytes[2 * i + 1] = static_cast<char>(v >> 8);
     }
     if (!ws.send_binary(bytes)) {
+      // The host's close can arrive while this frame is being written (the client's reads run
+      // during its writes): the write then fails, and the close frame waits in the inbox.
+      for (int i = 0; i < 64; ++i)
+        if (!listen(Clock::now())) return got;
       Received r;
       r.kind = Received::Kind::error;
       r.data = "send failed";
