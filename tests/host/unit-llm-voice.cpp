@@ -307,3 +307,33 @@ TEST_CASE("an upstream error: logged once with its cause, the caller hears the f
   CHECK(m.body.find("parley_llm_errors_total{kind=\"llm_unauthorized\"} 1") != std::string::npos);
   CHECK(m.body.find("parley_llm_requests_total 2") != std::string::npos);
 }
+
+TEST_CASE("history: a call that continues a session sends the model that session's lines",
+          "[llm-voice]") {
+  TestLlmHttpServer llm;
+  llm.set({llm_reply(Wire::openai, AnswerPlan{{"Which", " order?"}, {}, 0, 0, ""}),
+           llm_reply(Wire::openai, AnswerPlan{{"Order 1234", " has shipped."}, {}, 0, 0, ""})});
+  TestHttpServer tools;
+  HostFixture host(llm_config(llm.base_url(), tools.url("/t"), false));
+  std::string first;
+  {
+    WsClient ws;
+    first = start_call(ws, host.port(), "demo", "pk-demo")["session_id"];
+    REQUIRE(ws.send_text(R"({"method":"text","data":"My order is late."})"));
+    CHECK(read_final_text(ws)["data"] == "Which order?");
+    ws.close(1000);
+  }
+  WsClient ws;
+  json ready = start_call(ws, host.port(), "demo", "pk-demo", nullptr, first);
+  CHECK(ready["continuation"] == "resumed");
+  REQUIRE(ws.send_text(R"({"method":"text","data":"Number 1234."})"));
+  CHECK(read_final_text(ws)["data"] == "Order 1234 has shipped.");
+  auto bodies = llm.bodies();
+  REQUIRE(bodies.size() == 2);
+  const json& messages = bodies[1]["messages"];
+  REQUIRE(messages.size() == 4);
+  CHECK(messages[0]["role"] == "system");
+  CHECK(messages[1] == json({{"role", "user"}, {"content", "My order is late."}}));
+  CHECK(messages[2] == json({{"role", "assistant"}, {"content", "Which order?"}}));
+  CHECK(messages[3] == json({{"role", "user"}, {"content", "Number 1234."}}));
+}
