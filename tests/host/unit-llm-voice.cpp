@@ -197,6 +197,15 @@ TEST_CASE("voice round trip: pocketsphinx hears the user, the LLM's words are sp
     found += std::find(said_words.begin(), said_words.end(), w) != said_words.end() ? 1 : 0;
   }
   CHECK(found >= 2);
+
+  // The metrics a person watches: one request, its first token and the turn's first audio
+  // timed, the tokens the server reported (OpenAI's usage chunk: 57 in, 12 out).
+  const auto m = http(host.port(), "GET", "/metrics");
+  CHECK(m.body.find("parley_llm_requests_total 1\n") != std::string::npos);
+  CHECK(m.body.find("parley_llm_first_token_seconds_count 1\n") != std::string::npos);
+  CHECK(m.body.find("parley_first_audio_seconds_count 1\n") != std::string::npos);
+  CHECK(m.body.find("parley_llm_tokens_in_total 57\n") != std::string::npos);
+  CHECK(m.body.find("parley_llm_tokens_out_total 12\n") != std::string::npos);
 }
 
 TEST_CASE("barge-in closes the LLM's connection within one audio frame of the clear; the "
