@@ -22,6 +22,7 @@
 
 #include "config_check.hpp"
 #include "config_table.hpp"
+#include "parley/origin.hpp"
 
 namespace parley::host {
 
@@ -102,81 +103,12 @@ Status check_url(const std::string& path, const std::string& text,
   return ok_status();
 }
 
-// ---- origins
-
-bool is_host_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
-}
-
-bool is_port_text(std::string_view port) {
-  if (port.empty() || port.size() > 5) return false;
-  if (!std::all_of(port.begin(), port.end(),
-                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; })) {
-    return false;
-  }
-  long value = std::stol(std::string(port));
-  return value >= 1 && value <= 65535;
-}
-
-struct OriginParts {
-  std::string scheme;  // lowercase
-  std::string host;    // lowercase, brackets kept for IPv6
-  std::string port;    // "" = default, "*" = any
-};
-
-// scheme://host[:port|:*] with no path, query or fragment. nullopt when it is not one.
-std::optional<OriginParts> split_origin(std::string_view text, bool allow_wildcard) {
-  auto sep = text.find("://");
-  if (sep == std::string_view::npos) return std::nullopt;
-  OriginParts parts;
-  parts.scheme = lower(text.substr(0, sep));
-  if (parts.scheme != "http" && parts.scheme != "https") return std::nullopt;
-  std::string_view rest = text.substr(sep + 3);
-  std::string_view host = rest;
-  std::string_view port;
-  if (!rest.empty() && rest.front() == '[') {
-    auto close = rest.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = rest.substr(0, close + 1);
-    std::string_view after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return std::nullopt;
-      port = after.substr(1);
-      if (port.empty()) return std::nullopt;
-    }
-    std::string_view inner = host.substr(1, host.size() - 2);
-    if (inner.empty() || !std::all_of(inner.begin(), inner.end(), [](char c) {
-          return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.';
-        })) {
-      return std::nullopt;
-    }
-  } else {
-    auto colon = rest.find(':');
-    if (colon != std::string_view::npos) {
-      host = rest.substr(0, colon);
-      port = rest.substr(colon + 1);
-      if (port.empty()) return std::nullopt;
-    }
-    if (host.empty() || !std::all_of(host.begin(), host.end(), is_host_char)) {
-      return std::nullopt;
-    }
-  }
-  if (!port.empty() && !(allow_wildcard && port == "*") && !is_port_text(port)) {
-    return std::nullopt;
-  }
-  parts.host = lower(host);
-  parts.port = std::string(port);
-  return parts;
-}
+// ---- origins: read and matched by the core (parley/origin.hpp), as every request is judged
 
 Status check_origins(const std::string& path, const std::vector<std::string>& origins) {
   for (std::size_t i = 0; i < origins.size(); ++i) {
-    if (!split_origin(origins[i], true)) {
-      return invalid(index_path(path, i),
-                     to_json_text(json(origins[i])) +
-                         " is not an origin: must be scheme://host[:port] or "
-                         "scheme://host:* (http or https, no path, no trailing slash)");
-    }
+    if (auto origin = parse_allowed_origin(origins[i]); !origin)
+      return invalid(index_path(path, i), origin.error().message);
   }
   return ok_status();
 }
@@ -738,13 +670,12 @@ const ToolConfig* AgentConfig::find_tool(std::string_view tool_name) const {
 
 bool AgentConfig::origin_allowed(std::optional<std::string_view> origin) const {
   if (!origin) return true;  // a native client sends no Origin
-  // "null" (sandboxed frames, file://) and anything else unparsable never matches.
-  auto given = split_origin(*origin, false);
+  // "null" (sandboxed frames, file://) and anything else that is no origin never matches.
+  const auto given = parse_request_origin(*origin);
   if (!given) return false;
   for (const auto& allowed_text : allowed_origins) {
-    auto allowed = split_origin(allowed_text, true);
-    if (!allowed || allowed->scheme != given->scheme || allowed->host != given->host) continue;
-    if (allowed->port == "*" || allowed->port == given->port) return true;
+    if (auto allowed = parse_allowed_origin(allowed_text); allowed && origin_matches(*allowed, *given))
+      return true;
   }
   return false;
 }
