@@ -5,7 +5,7 @@ big_query=""
 for k in a b c d e f g h i; do big_query+="&$k=$kib"; done
 
 expect "url: the example, one line of JSON in field order" 0 \
-  '^\{"agent_id":"a1","public_key":"pk_1","session_id":null,"integration_id":null,"metadata":\{"plan":"pro max","tag":\["a","b"\],"userName":"John Doe"\}\}$' \
+  '^\{"agent_id":"a1","public_key":"pk_1","session_id":null,"integration_id":null,"identity_keys":null,"logout":false,"metadata":\{"plan":"pro max","tag":\["a","b"\],"userName":"John Doe"\}\}$' \
   -- url 'https://x.test/embed?id=a1&k=pk_1&userName=John%20Doe&tag=a&tag=b&plan=pro+max'
 expect "url: relative reference with session and integration" 0 \
   '"session_id":"s1","integration_id":"site-a"' -- url '/embed?id=a1&k=pk_1&sessionID=s1&integrationID=site-a'

@@ -27,6 +27,8 @@ json expected_config(const json& c) {
   json out = {{"agent_id", e["agent_id"]},          {"public_key", e["public_key"]},
               {"session_id", e.value("session_id", json())},
               {"integration_id", e.value("integration_id", json())},
+              {"identity_keys", e.value("identity_keys", json())},
+              {"logout", e.value("logout", false)},
               {"metadata", e.value("metadata", json::object())}};
   return out;
 }
@@ -41,6 +43,8 @@ WidgetConfig config_of(const json& c) {
   if (e["integration_id"].is_string()) {
     config.integration_id = e["integration_id"].get<std::string>();
   }
+  if (e["identity_keys"].is_string()) config.identity_keys = e["identity_keys"].get<std::string>();
+  config.logout = e["logout"].get<bool>();
   config.metadata = e["metadata"];
   return config;
 }
@@ -148,6 +152,7 @@ TEST_CASE("config_json_text is one line in declaration order", "[embed-url]") {
   REQUIRE(config.ok());
   CHECK(parley::config_json_text(*config) ==
         R"({"agent_id":"a1","public_key":"pk_1","session_id":null,"integration_id":null,)"
+        R"("identity_keys":null,"logout":false,)"
         R"("metadata":{"plan":"pro max","tag":["a","b"],"userName":"John Doe"}})");
   config->session_id = "s\n1";
   auto parsed = parley::parse_json(parley::config_json_text(*config));
@@ -156,10 +161,10 @@ TEST_CASE("config_json_text is one line in declaration order", "[embed-url]") {
 }
 
 TEST_CASE("reserved parameter names are exact", "[embed-url]") {
-  for (const char* name : {"id", "k", "sessionID", "integrationID"}) {
+  for (const char* name : {"id", "k", "sessionID", "integrationID", "identityKeys", "logout"}) {
     CHECK(parley::is_reserved_embed_parameter(name));
   }
-  for (const char* name : {"ID", "K", "sessionid", "integrationId", "", "id "}) {
+  for (const char* name : {"ID", "K", "sessionid", "integrationId", "", "id ", "identitykeys", "Logout"}) {
     CHECK_FALSE(parley::is_reserved_embed_parameter(name));
   }
 }

@@ -1,5 +1,7 @@
 // Embed URLs from strangers: any bytes in, a config or an Error out, never a crash. A config
-// that comes out must meet every rule the parser promises, and survive make_embed_query.
+// that comes out must meet every rule the parser promises, and survive make_embed_query; the
+// URL it came from holds only bytes a browser can leave raw in location.href (never a space,
+// `"`, `<`, `>`, a control or a non-ASCII byte: those a browser always percent-encodes).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -43,6 +45,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view url(reinterpret_cast<const char*>(data), size);
   auto config = parley::parse_embed_url(url);
   if (config) {
+    for (const char ch : url) {
+      const auto c = static_cast<unsigned char>(ch);
+      require(c > 0x20 && c < 0x7F && c != '"' && c != '<' && c != '>');
+    }
     check_config(*config);
   } else {
     require(!config.error().code.empty());

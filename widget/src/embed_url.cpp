@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "parley/identity.hpp"
 #include "parley/metadata.hpp"
 #include "text_codes.hpp"
 
@@ -52,20 +53,29 @@ bool is_sub_delim(char c) {
     default: return false;
   }
 }
-bool is_gen_delim(char c) {
-  switch (c) {
-    case ':': case '/': case '?': case '#': case '[': case ']': case '@': return true;
-    default: return false;
+
+// The parts of a URL, for the characters each may hold raw.
+enum class Part { path, host, query, fragment };
+
+// What a part may hold raw: RFC 3986's characters for it, and what a browser leaves raw there
+// when it writes `location.href` (WHATWG URL, http and https): in the query and the fragment
+// "[ ] \ ^ ` { | }" (a hand-written iframe src like `?filter={a|b}` reaches the widget that way),
+// in the fragment also "#", in the path "[ ] |". Everything else (space, `"`, `<`, `>`, control
+// and non-ASCII bytes) a browser always percent-encodes, so raw it is refused, naming the escape.
+bool is_allowed_raw(char c, Part part) {
+  if (is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@' || c == '%') return true;
+  switch (part) {
+    case Part::host: return c == '[' || c == ']';
+    // (A `?` or `#` counted in the path is the delimiter that ends it.)
+    case Part::path: return c == '/' || c == '?' || c == '#' || c == '[' || c == ']' || c == '|';
+    case Part::fragment:
+      if (c == '#') return true;
+      [[fallthrough]];
+    case Part::query:
+      return c == '/' || c == '?' || c == '[' || c == ']' || c == '\\' || c == '^' || c == '`' ||
+             c == '{' || c == '|' || c == '}';
   }
-}
-// Characters that may appear somewhere in a URI reference.
-bool is_uri_char(char c) {
-  return is_unreserved(c) || is_sub_delim(c) || is_gen_delim(c) || c == '%';
-}
-// Characters a query or fragment may hold: pchar / "/" / "?" (so not `[`, `]` or `#`).
-bool is_query_char(char c) {
-  return is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@' || c == '/' || c == '?' ||
-         c == '%';
+  return false;
 }
 
 // Every `%` is followed by two hex digits.
@@ -142,12 +152,12 @@ class Diagnosis {
   // The first problem found, or nothing when every byte and escape is well-formed.
   std::optional<Error> first_problem() const {
     for (std::size_t i = 0; i < url_.size(); ++i) {
-      char c = url_[i];
-      bool in_query_or_fragment = in_query(i) || in_fragment(i);
-      // `[` and `]` belong only around an IP literal in the host; elsewhere they are refused
-      // here (check_authority judges where they stand in the host).
-      bool stray_bracket = (c == '[' || c == ']') && !in_authority(i);
-      if (!is_uri_char(c) || (in_query_or_fragment && !is_query_char(c)) || stray_bracket) {
+      const char c = url_[i];
+      const Part part = in_query(i)      ? Part::query
+                        : in_fragment(i) ? Part::fragment
+                        : in_authority(i) ? Part::host
+                                          : Part::path;
+      if (!is_allowed_raw(c, part)) {
         return make_error("url_bad_character",
                           where(i) + ": character " + describe(c) +
                               " is not allowed in a URL; percent-encode it as " + show_byte(c));
@@ -211,6 +221,8 @@ constexpr std::string_view param_agent = "id";
 constexpr std::string_view param_key = "k";
 constexpr std::string_view param_session = "sessionID";
 constexpr std::string_view param_integration = "integrationID";
+constexpr std::string_view param_identity_keys = "identityKeys";
+constexpr std::string_view param_logout = "logout";
 
 bool has_control_character(std::string_view s) {
   for (char c : s) {
@@ -244,6 +256,14 @@ struct ReservedSlot {
   bool seen = false;
   std::string value;
 };
+
+// `logout`: present alone, empty, "1" or "true" is true; "0" or "false" is false.
+Result<bool> read_logout(std::string_view value) {
+  if (value.empty() || value == "1" || value == "true") return true;
+  if (value == "0" || value == "false") return false;
+  return make_error("bad_parameter_value",
+                    "parameter \"logout\" is " + quote(value) + "; it is a flag: logout, logout=1 or logout=0");
+}
 
 // --- Metadata parameters ----------------------------------------------------------------------
 
@@ -335,21 +355,6 @@ bool is_ipv6_address(std::string_view s) {
   return elided ? pieces <= 7 : pieces == 8;
 }
 
-// What may stand between `[` and `]` (RFC 3986 3.2.2): an IPv6 address, or IPvFuture,
-// "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
-bool is_ip_literal(std::string_view s) {
-  if (!s.empty() && s[0] == 'v') {
-    std::size_t i = 1;
-    while (i < s.size() && is_hex(s[i])) ++i;
-    if (i == 1 || i >= s.size() || s[i] != '.' || i + 1 == s.size()) return false;
-    for (++i; i < s.size(); ++i) {
-      if (!is_unreserved(s[i]) && !is_sub_delim(s[i]) && s[i] != ':') return false;
-    }
-    return true;
-  }
-  return is_ipv6_address(s);
-}
-
 // "embed URL is not a valid URL (...)": the structure is wrong somewhere outside the query.
 Error not_a_url(const std::string& why) {
   return make_error("url_invalid",
@@ -402,9 +407,10 @@ std::optional<Error> check_authority(std::string_view authority) {
     const std::size_t close = rest.find(']');
     if (close == npos) return not_a_url("in the host: " + quote(rest) + " opens \"[\" and never closes it");
     const std::string_view literal = rest.substr(1, close - 1);
-    if (!is_ip_literal(literal)) {
+    // Only an IPv6 address: RFC 3986's IPvFuture literals ("[v1.x]") no browser accepts.
+    if (!is_ipv6_address(literal)) {
       return not_a_url("in the host: " + quote(rest.substr(0, close + 1)) +
-                       " is neither an IPv6 address nor an IPvFuture literal");
+                       " is not an IPv6 address");
     }
     const std::string_view after = rest.substr(close + 1);
     if (!after.empty() && after[0] != ':') {
@@ -421,10 +427,12 @@ std::optional<Error> check_authority(std::string_view authority) {
     has_port = colon != npos;
     if (has_port) port = rest.substr(colon + 1);
   }
+  std::size_t value = 0;
   for (char c : port) {
-    if (c < '0' || c > '9') {
-      return make_error("url_invalid",
-                        "embed URL (in the host): a port must be digits only, as in host:8080");
+    value = value * 10 + static_cast<std::size_t>(c - '0');
+    if (c < '0' || c > '9' || value > 65535) {
+      return make_error("url_invalid", "embed URL (in the host): a port must be digits only, "
+                                       "at most 65535, as in host:8080");
     }
   }
   return std::nullopt;
@@ -517,15 +525,27 @@ class EmbedUrlReader {
     config_.public_key = std::move(reserved_[1].value);
     if (!reserved_[2].value.empty()) config_.session_id = std::move(reserved_[2].value);
     if (!reserved_[3].value.empty()) config_.integration_id = std::move(reserved_[3].value);
+    if (reserved_[4].seen) {
+      if (auto keys = parse_identity_keys(reserved_[4].value); !keys)
+        return make_error("bad_parameter_value", "parameter \"identityKeys\": " + keys.error().message);
+      config_.identity_keys = std::move(reserved_[4].value);
+    }
+    if (reserved_[5].seen) {
+      auto logout = read_logout(reserved_[5].value);
+      if (!logout) return std::move(logout).error();
+      config_.logout = *logout;
+    }
     // Each parameter passed on its own; the whole (key count, total size) is checked here.
     if (auto s = validate_metadata(config_.metadata); !s) return std::move(s).error();
     return std::move(config_);
   }
 
-  ReservedSlot reserved_[4] = {{param_agent, "the agent id", false, {}},
+  ReservedSlot reserved_[6] = {{param_agent, "the agent id", false, {}},
                                {param_key, "the public key", false, {}},
                                {param_session, "the session to resume", false, {}},
-                               {param_integration, "the integration id", false, {}}};
+                               {param_integration, "the integration id", false, {}},
+                               {param_identity_keys, "the identity metadata keys", false, {}},
+                               {param_logout, "forget the stored session", false, {}}};
   WidgetConfig config_;
 };
 
@@ -579,7 +599,8 @@ Result<json> url_metadata(const json& metadata) {
     if (is_reserved_embed_parameter(it.key())) {
       return make_error("reserved_metadata_key",
                         label +
-                            " uses a reserved parameter name (id, k, sessionID, integrationID)");
+                            " uses a reserved parameter name (id, k, sessionID, integrationID, "
+                            "identityKeys, logout)");
     }
     const json& v = it.value();
     if (!v.is_string() && !is_string_array(v)) {
@@ -602,10 +623,10 @@ Result<json> url_metadata(const json& metadata) {
 // keeps the query no longer than any URL the same config was parsed from, so what the parser
 // accepted always fits under max_url_bytes again.
 
-// What a query may hold raw (pchar / "/" / "?") minus the delimiters `&` and `+` (a space),
-// and, in a key, minus `=` too.
+// What a query may hold raw (is_allowed_raw) minus the delimiters `&` and `+` (a space), and,
+// in a key, minus `=` too.
 void append_encoded(std::string& query, std::string_view text, bool is_key) {
-  constexpr std::string_view raw_too = "!$'()*,;:@/?";
+  constexpr std::string_view raw_too = "!$'()*,;:@/?[]\\^`{|}";
   for (char c : text) {
     if (is_unreserved(c) || raw_too.find(c) != std::string_view::npos || (c == '=' && !is_key)) {
       query += c;
@@ -633,7 +654,7 @@ std::string as_text(const json& v) {
 
 bool is_reserved_embed_parameter(std::string_view name) noexcept {
   return name == param_agent || name == param_key || name == param_session ||
-         name == param_integration;
+         name == param_integration || name == param_identity_keys || name == param_logout;
 }
 
 Result<WidgetConfig> parse_embed_url(std::string_view url) { return EmbedUrlReader().read(url); }
@@ -644,6 +665,8 @@ json to_json(const WidgetConfig& config) {
               {"public_key", config.public_key},
               {"session_id", optional(config.session_id)},
               {"integration_id", optional(config.integration_id)},
+              {"identity_keys", optional(config.identity_keys)},
+              {"logout", config.logout},
               {"metadata", config.metadata.is_null() ? json::object() : config.metadata}};
 }
 
@@ -654,7 +677,9 @@ std::string config_json_text(const WidgetConfig& config) {
   return "{\"agent_id\":" + to_json_text(json(config.agent_id)) +
          ",\"public_key\":" + to_json_text(json(config.public_key)) +
          ",\"session_id\":" + text(config.session_id) +
-         ",\"integration_id\":" + text(config.integration_id) + ",\"metadata\":" +
+         ",\"integration_id\":" + text(config.integration_id) +
+         ",\"identity_keys\":" + text(config.identity_keys) +
+         ",\"logout\":" + (config.logout ? "true" : "false") + ",\"metadata\":" +
          to_json_text(config.metadata.is_null() ? json::object() : config.metadata) + "}";
 }
 
@@ -667,11 +692,11 @@ Result<WidgetConfig> widget_config_from_json(const json& value) {
   for (auto it = value.begin(); it != value.end(); ++it) {
     const std::string& k = it.key();
     if (k != "agent_id" && k != "public_key" && k != "session_id" && k != "integration_id" &&
-        k != "metadata") {
+        k != "identity_keys" && k != "logout" && k != "metadata") {
       return make_error("bad_parameter_value",
                         "widget config field " + quote(k) +
                             " is not known (agent_id, public_key, session_id, integration_id, "
-                            "metadata)");
+                            "identity_keys, logout, metadata)");
     }
   }
   WidgetConfig config;
@@ -683,6 +708,19 @@ Result<WidgetConfig> widget_config_from_json(const json& value) {
   if (!session) return std::move(session).error();
   auto integration = optional_id(value, "integration_id");
   if (!integration) return std::move(integration).error();
+  if (auto it = value.find("identity_keys"); it != value.end() && !it->is_null()) {
+    if (!it->is_string())
+      return make_error("bad_parameter_value", "field \"identity_keys\" must be a string or null");
+    if (auto st = check_reserved_value("field \"identity_keys\"", it->get_ref<const std::string&>()); !st)
+      return std::move(st).error();
+    if (auto keys = parse_identity_keys(it->get_ref<const std::string&>()); !keys)
+      return make_error("bad_parameter_value", "field \"identity_keys\": " + keys.error().message);
+    config.identity_keys = it->get<std::string>();
+  }
+  if (auto it = value.find("logout"); it != value.end() && !it->is_null()) {
+    if (!it->is_boolean()) return make_error("bad_parameter_value", "field \"logout\" must be a boolean");
+    config.logout = it->get<bool>();
+  }
   auto metadata_it = value.find("metadata");
   auto metadata = url_metadata(metadata_it == value.end() ? json(nullptr) : *metadata_it);
   if (!metadata) return std::move(metadata).error();
@@ -715,6 +753,8 @@ std::string make_embed_query(const WidgetConfig& config) {
   if (config.integration_id && !config.integration_id->empty()) {
     append_param(query, param_integration, *config.integration_id);
   }
+  if (config.identity_keys) append_param(query, param_identity_keys, *config.identity_keys);
+  if (config.logout) append_param(query, param_logout, "");
   if (!config.metadata.is_object()) return query;
   for (auto it = config.metadata.begin(); it != config.metadata.end(); ++it) {
     if (is_reserved_embed_parameter(it.key())) continue;

@@ -11,6 +11,12 @@
 //   integrationID  optional, ours: names one embedding of the widget on a site, so that a page
 //                  with several widgets persists one session per integration and
 //                  getState(integrationId) can tell them apart (DESIGN §5 step 1 and 5)
+//   identityKeys   optional, ours: the metadata keys that say who the visitor is, comma-separated
+//                  (identity.hpp; default userId, user_id, userName, userEmail, email, phone;
+//                  empty: none). A stored session is resumed only for the same identity.
+//   logout         optional flag, ours: forget the stored session before anything else (a site
+//                  puts it on the page its logout leads to); `logout`, `logout=1`, `logout=true`
+//                  set it, `logout=0` / `logout=false` do not, anything else is an error
 // A reserved parameter may appear at most once. An empty sessionID / integrationID is the same
 // as none (the loader may emit `sessionID=` for an empty data attribute). Reserved values are
 // valid UTF-8, at most EmbedUrlLimits::max_reserved_value_bytes, with no control characters.
@@ -25,10 +31,18 @@
 // (`/embed?...`, `//host/embed?...`, `?id=...`). The URL is split as RFC 3986 appendix B does and
 // each part checked by its rules (IPv6 and IPv4 literals included), by hand: Boost.URL's grammar
 // cost the browser SDK's module more than these rules do.
+// URLs as browsers write them: the widget reads `location.href`, which a browser writes by the
+// WHATWG URL standard, and that leaves some characters raw that RFC 3986 does not allow. So the
+// query and the fragment may also hold "[ ] \ ^ ` { | }" raw (the fragment also "#"), and the
+// path "[ ] |" (a site's hand-written `<iframe src="/embed?...&filter={a|b}">` arrives so).
+// What a browser always percent-encodes (space, `"`, `<`, `>`, control and non-ASCII bytes) is
+// refused raw, naming the parameter and the escape to use; so is a `%` that is not followed by
+// two hex digits. Every URL accepted here, node's `URL` accepts too and reads into the same
+// parameters (tests/wasm/sdk-api.test.mjs runs the vectors through both).
 //
 // Error codes (stable; every message names the parameter or part of the URL and the rule):
 //   url_too_long           the whole URL is over EmbedUrlLimits::max_url_bytes
-//   url_bad_character      a byte that may not appear in a URL (space, non-ASCII, `{`, ...)
+//   url_bad_character      a byte that no browser leaves raw there (space, `"`, `<`, non-ASCII...)
 //   bad_percent_encoding   `%` not followed by two hex digits (`%zz`, `%4`)
 //   url_invalid            the URL's structure is wrong outside the query: text before the
 //                          first `:` that is no scheme (`1a:b`), `http:` without `//HOST`, a
@@ -63,12 +77,14 @@ struct WidgetConfig {
   std::string public_key;                     // `k`
   std::optional<std::string> session_id;      // `sessionID`; never an empty string
   std::optional<std::string> integration_id;  // `integrationID`; never an empty string
+  std::optional<std::string> identity_keys;   // `identityKeys` as given (absent: the defaults)
+  bool logout = false;                        // `logout`
   json metadata = json::object();             // always an object: string or array-of-string values
 
   friend bool operator==(const WidgetConfig& a, const WidgetConfig& b) {
     return a.agent_id == b.agent_id && a.public_key == b.public_key &&
            a.session_id == b.session_id && a.integration_id == b.integration_id &&
-           a.metadata == b.metadata;
+           a.identity_keys == b.identity_keys && a.logout == b.logout && a.metadata == b.metadata;
   }
   friend bool operator!=(const WidgetConfig& a, const WidgetConfig& b) { return !(a == b); }
 };
@@ -79,12 +95,14 @@ bool is_reserved_embed_parameter(std::string_view name) noexcept;
 // Parses an embed URL into a configuration. Never throws.
 Result<WidgetConfig> parse_embed_url(std::string_view url);
 
-// {"agent_id":..,"public_key":..,"session_id":..|null,"integration_id":..|null,"metadata":{..}}
+// {"agent_id":..,"public_key":..,"session_id":..|null,"integration_id":..|null,
+//  "identity_keys":..|null,"logout":bool,"metadata":{..}}
 // (a parley::json, so keys come out sorted when dumped).
 json to_json(const WidgetConfig& config);
 
 // The same fields as one line of compact JSON in declaration order (agent_id, public_key,
-// session_id, integration_id, metadata), which is what people read; metadata keys are sorted.
+// session_id, integration_id, identity_keys, logout, metadata), which is what people read;
+// metadata keys are sorted.
 std::string config_json_text(const WidgetConfig& config);
 
 // The inverse of to_json, with the checks parse_embed_url makes: id and k non-empty, reserved
@@ -96,7 +114,7 @@ std::string config_json_text(const WidgetConfig& config);
 Result<WidgetConfig> widget_config_from_json(const json& value);
 
 // The query string (no leading `?`) that parse_embed_url turns back into `config`:
-// id, k, sessionID, integrationID, then metadata in key order. Form-style and minimal: a space
+// id, k, sessionID, integrationID, identityKeys, logout, then metadata in key order. Form-style and minimal: a space
 // is `+`, bytes the parser reads back as themselves stay raw (`a/b:c`), the rest is %XX, and an
 // empty value is written as a bare key (`flag`). The round trip is exact for every configuration
 // parse_embed_url or widget_config_from_json produces, and the query is never longer than the
