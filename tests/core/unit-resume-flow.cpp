@@ -27,6 +27,8 @@ parley::ResumeInput input_from(const json& in) {
   if (in.contains("initial_context_vars"))
     input.options.initial_context_vars = in["initial_context_vars"];
   if (in.contains("additional_info")) input.options.additional_info = in["additional_info"];
+  if (in.contains("identity")) input.identity = in["identity"].get<std::string>();
+  if (in.contains("metadata_update")) input.metadata_update = in["metadata_update"];
   return input;
 }
 
@@ -181,7 +183,9 @@ void run_scenario(const json& sc) {
     if (loaded.record->continued_from && !r["continuedFrom"].is_null()) {
       CHECK(*loaded.record->continued_from == r["continuedFrom"].get<std::string>());
     }
+    CHECK(loaded.record->identity == r.value("identity", std::string()));
   }
+  CHECK(flow.stored() == !after.contains("unchanged"));
 
   const json secrets = section("secrets");
   for (const auto& message : all_messages(flow)) {

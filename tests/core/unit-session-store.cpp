@@ -65,6 +65,28 @@ TEST_CASE("a saved session loads back, per integration", "[session-store]") {
   CHECK(store.load("footer").record.has_value());
 }
 
+TEST_CASE("the identity of the page that opened a session is stored with it",
+          "[session-store]") {
+  parley::MapKeyValueStore kv;
+  parley::SessionStore store(kv);
+  auto r = record("s-1", 1000);
+  r.identity = "0123456789abcdef";
+  REQUIRE(store.save("", r).ok());
+  CHECK(json::parse(*kv.get("parley.session"))["identity"] == "0123456789abcdef");
+  auto loaded = store.load("");
+  REQUIRE(loaded.record.has_value());
+  CHECK(*loaded.record == r);
+  // Anonymous: no field at all (records stored before identities read as anonymous).
+  r.identity.clear();
+  REQUIRE(store.save("", r).ok());
+  CHECK_FALSE(json::parse(*kv.get("parley.session")).contains("identity"));
+  // Not an identity: refused on save, corrupt on load.
+  r.identity = "not an id";
+  CHECK(store.save("", r).error().code == "session_store_bad_record");
+  kv.set("parley.session", R"({"v":1,"sessionID":"s","agentID":"a","lastActivity":1,"identity":7})");
+  CHECK(store.load("").problem.has_value());
+}
+
 TEST_CASE("touch moves the last activity", "[session-store]") {
   parley::MapKeyValueStore kv;
   parley::SessionStore store(kv);

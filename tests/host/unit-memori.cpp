@@ -75,6 +75,29 @@ TEST_CASE("open, get, text, chat logs and delete a session", "[memori]") {
   check_refused(host.rest("POST", "TextEnteredEvent/" + id, json{{"text", "hi"}}), 404, -263, {});
 }
 
+TEST_CASE("PATCH /Session/{id}: a resumed session takes the page's metadata", "[memori]") {
+  HostFixture host;
+  const std::string id = open_session(
+      host, {{"memoriID", "alpha"}, {"initialContextVars", {{"userName", "Ada"}, {"plan", "free"}}}});
+  CHECK(say(host, id, "my plan?")["currentState"]["emission"] == "Your plan is free.");
+  json patched = body_of(host.rest("PATCH", "Session/" + id,
+                                   json{{"metadata", {{"plan", "gold"}, {"page", "/cart"}}}}));
+  CHECK(patched["resultCode"] == 0);
+  CHECK(say(host, id, "my plan?")["currentState"]["emission"] == "Your plan is gold.");
+  json state = body_of(host.rest("GET", "Session/" + id));
+  CHECK(state["currentState"]["contextVars"]["userName"] == "Ada");  // kept
+  CHECK(state["currentState"]["contextVars"]["page"] == "/cart");
+  // What is wrong is named, and nothing changes.
+  check_refused(host.rest("PATCH", "Session/" + id, json{{"metadata", "plan=x"}}), 400, -400,
+                {"metadata"});
+  check_refused(host.rest("PATCH", "Session/" + id, json{{"metadata", {{"bad key", "x"}}}}), 400,
+                -400, {"bad key"});
+  CHECK(say(host, id, "my plan?")["currentState"]["emission"] == "Your plan is gold.");
+  check_refused(host.rest("PATCH", "Session/00000000-0000-4000-8000-000000000000",
+                          json{{"metadata", {{"plan", "x"}}}}),
+                404, -263, {});
+}
+
 TEST_CASE("continuation from a session and from a chat log, oldest first", "[memori]") {
   HostFixture host;
   const std::string first = open_session(host, {{"memoriID", "alpha"}});

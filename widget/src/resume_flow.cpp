@@ -14,6 +14,7 @@ constexpr const char* route_get_session = "GET /memori/v2/Session/{sessionID}";
 constexpr const char* route_post_session = "POST /memori/v2/Session";
 constexpr const char* route_session_chat_logs =
     "GET /memori/v2/SessionChatLogs/{sessionID}/{chatLogSessionID}";
+constexpr const char* route_patch_session = "PATCH /memori/v2/Session/{sessionID}";
 
 std::string api_path(std::string_view suffix) {
   std::string path(memori_api_base);
@@ -113,6 +114,9 @@ Status ResumeFlow::validate_input() const {
       return bad("initialContextVars: " + v.error().message);
     }
   }
+  if (const json& update = input_.metadata_update; !update.is_null()) {
+    if (auto v = validate_metadata(update); !v) return bad("metadata: " + v.error().message);
+  }
   const json& info = input_.options.additional_info;
   if (!info.is_null() && !info.is_object()) {
     return bad(std::string("additionalInfo must be an object, not a ") + json_type_name(info));
@@ -140,11 +144,18 @@ void ResumeFlow::choose_candidate(std::int64_t now_ms) {
                                    "the stored session belongs to another agent; not resumed"));
     stored.record.reset();
   }
+  if (stored.record && stored.record->identity != input_.identity) {
+    warnings_.push_back(make_error("resume_other_person",
+                                   "the stored session was opened for another visitor (the "
+                                   "identity metadata differ); a new session starts"));
+    stored.record.reset();
+  }
 
   std::optional<std::int64_t> last_activity;
   if (input_.url_session_id) {
     if (is_valid_session_id(*input_.url_session_id)) {
       candidate_ = *input_.url_session_id;
+      from_url_ = true;
     } else {
       warnings_.push_back(
           make_error("resume_bad_session_id",
@@ -213,8 +224,13 @@ std::optional<HttpRequest> ResumeFlow::finish(ResumeOutcome outcome, std::int64_
     record.session_id = opened->session_id;
     record.continued_from = opened->continued_from;
   }
-  if (auto saved = store_.save(input_.integration_id, record); !saved) {
+  record.identity = input_.identity;
+  if (from_url_) {
+    // The URL's session is for this load only: what is stored stays as it was.
+  } else if (auto saved = store_.save(input_.integration_id, record); !saved) {
     warnings_.push_back(make_error("session_store_write_failed", saved.error().message));
+  } else {
+    stored_ = true;
   }
   step_ = Step::done;
   pending_.reset();
@@ -229,6 +245,7 @@ std::optional<HttpRequest> ResumeFlow::on_response(const HttpResponse& response,
     case Step::open_continued:
     case Step::open_plain: return on_session_opened(response, now_ms);
     case Step::fetch_history: return on_history(response, now_ms);
+    case Step::update_metadata: return on_metadata_updated(&response, now_ms);
     case Step::not_started:
     case Step::done: return std::nullopt;
   }
@@ -248,6 +265,10 @@ std::optional<HttpRequest> ResumeFlow::on_transport_error(std::string_view messa
       return finish_history(
           make_error("resume_transport", std::string(route_session_chat_logs) + ": " + what),
           now_ms);
+    case Step::update_metadata:
+      warnings_.push_back(make_error("resume_metadata_not_updated",
+                                     std::string(route_patch_session) + ": " + what));
+      return on_metadata_updated(nullptr, now_ms);
     case Step::not_started:
     case Step::done: return std::nullopt;
   }
@@ -263,6 +284,19 @@ std::optional<HttpRequest> ResumeFlow::on_session_checked(const HttpResponse& re
   if (is_success_status(response.status) && env->result_code == 0) {
     resumed_.emplace();
     resumed_->session_id = *candidate_;
+    // The session already holds the page's metadata (the same page again): nothing to send.
+    const json& update = input_.metadata_update;
+    metadata_current_ = true;
+    if (update.is_object() && !update.empty()) {
+      const auto state = env->body.find("currentState");
+      const json* vars = nullptr;
+      if (state != env->body.end() && state->is_object()) {
+        if (auto v = state->find("contextVars"); v != state->end() && v->is_object()) vars = &*v;
+      }
+      for (auto it = update.begin(); it != update.end() && metadata_current_; ++it) {
+        metadata_current_ = vars != nullptr && vars->contains(it.key()) && (*vars)[it.key()] == it.value();
+      }
+    }
     step_ = Step::fetch_history;
     return send(
         {"GET", api_path("/SessionChatLogs/" + *candidate_ + "/" + *candidate_), std::nullopt});
@@ -364,13 +398,36 @@ std::optional<HttpRequest> ResumeFlow::finish_history(std::optional<Error> error
                                                       std::int64_t now_ms) {
   if (resumed_) {
     resumed_->history_error = std::move(error);
-    ResumedSession done = std::move(*resumed_);
-    resumed_.reset();
-    return finish(std::move(done), now_ms);
+    const json& update = input_.metadata_update;
+    if (!metadata_current_ && update.is_object() && !update.empty()) {
+      step_ = Step::update_metadata;
+      return send({"PATCH", api_path("/Session/" + resumed_->session_id),
+                   json{{"metadata", update}}});
+    }
+    return on_metadata_updated(nullptr, now_ms);
   }
   opened_->history_error = std::move(error);
   NewSession done = std::move(*opened_);
   opened_.reset();
+  return finish(std::move(done), now_ms);
+}
+
+// The resumed session took the page's metadata (or the server said no: a warning, the
+// session goes on with what it had).
+std::optional<HttpRequest> ResumeFlow::on_metadata_updated(const HttpResponse* response,
+                                                           std::int64_t now_ms) {
+  if (response) {
+    auto env = read_envelope(route_patch_session, *response);
+    if (!env) {
+      warnings_.push_back(make_error("resume_metadata_not_updated", env.error().message));
+    } else if (!is_success_status(response->status) || env->result_code != 0) {
+      warnings_.push_back(make_error("resume_metadata_not_updated",
+                                     std::string(route_patch_session) + ": " +
+                                         describe(response->status, *env)));
+    }
+  }
+  ResumedSession done = std::move(*resumed_);
+  resumed_.reset();
   return finish(std::move(done), now_ms);
 }
 

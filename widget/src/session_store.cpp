@@ -36,6 +36,9 @@ Status validate_record(const SessionRecord& r) {
   if (r.continued_from && !is_valid_session_id(*r.continued_from)) {
     return bad_record("continuedFrom", "must be 1..128 bytes of [A-Za-z0-9_-]");
   }
+  if (r.identity.size() > 64 || !is_valid_session_id(r.identity.empty() ? "0" : r.identity)) {
+    return bad_record("identity", "must be 0..64 bytes of [A-Za-z0-9_-]");
+  }
   return ok_status();
 }
 
@@ -128,6 +131,7 @@ std::string SessionStore::encode(const SessionRecord& r) {
                 {"agentID", r.agent_id},
                 {"lastActivity", r.last_activity_ms}};
   if (r.continued_from) value["continuedFrom"] = *r.continued_from;
+  if (!r.identity.empty()) value["identity"] = r.identity;
   return to_json_text(value);
 }
 
@@ -168,6 +172,10 @@ Result<SessionRecord> SessionStore::decode(std::string_view text) {
   if (auto it = v.find("continuedFrom"); it != v.end() && !it->is_null()) {
     if (!it->is_string()) return corrupt("\"continuedFrom\" is not a string");
     r.continued_from = it->get<std::string>();
+  }
+  if (auto it = v.find("identity"); it != v.end() && !it->is_null()) {
+    if (!it->is_string()) return corrupt("\"identity\" is not a string");
+    r.identity = it->get<std::string>();
   }
   if (auto valid = validate_record(r); !valid) return corrupt(valid.error().message);
   return r;

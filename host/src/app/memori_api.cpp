@@ -175,7 +175,7 @@ void MemoriApi::handle(const HttpRequest& request, HttpDone done) {
   if (request.method == "OPTIONS") {
     HttpResponse response = respond(config, request, 204, json());
     response.body.clear();
-    response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+    response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
     response.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type");
     response.headers.emplace_back("Access-Control-Max-Age", "600");
     return done(std::move(response));
@@ -197,10 +197,12 @@ void MemoriApi::handle(const HttpRequest& request, HttpDone done) {
   };
   if (route == "Session" && parts.size() == 1 && method == "POST")
     return open_session(request, std::move(done));
-  if (route == "Session" && parts.size() == 2 && (method == "GET" || method == "DELETE")) {
+  if (route == "Session" && parts.size() == 2 &&
+      (method == "GET" || method == "DELETE" || method == "PATCH")) {
     const std::string* id = id_or_404(1);
     if (!id) return done(failed(config, request, make_error("not_found", "no such session")));
     if (method == "GET") return get_session(request, *id, std::move(done));
+    if (method == "PATCH") return patch_session(request, *id, std::move(done));
     return delete_session(request, *id, std::move(done));
   }
   if (route == "TextEnteredEvent" && parts.size() == 2 && method == "POST") {
@@ -340,6 +342,25 @@ void MemoriApi::delete_session(const HttpRequest& request, const std::string& id
   if (!session && session.error().code != "expired")
     return done(failed(config, request, session.error()));
   sessions_.end(id, "deleted");
+  done(ok(config, request, json::object()));
+}
+
+// Parley's extension: PATCH /Session/{id} {metadata}: the widget's page, resuming the session,
+// hands it its metadata that is not identity (DESIGN §5 step 6: the page path, the plan). The
+// values are merged over the session's (the page's win), within the DESIGN §6 limits.
+void MemoriApi::patch_session(const HttpRequest& request, const std::string& id, HttpDone done) {
+  const HostConfig& config = sessions_.config();
+  auto body = parse_body(request);
+  if (!body) return done(failed(config, request, body.error()));
+  auto metadata = body->find("metadata");
+  if (metadata == body->end() || !metadata->is_object())
+    return done(failed(config, request, bad_request("metadata: expected an object of the page's metadata")));
+  if (auto valid = validate_metadata(*metadata); !valid)
+    return done(failed(config, request, bad_request("metadata: " + valid.error().message)));
+  auto session = session_for(sessions_, request, id);
+  if (!session) return done(failed(config, request, session.error()));
+  if (auto updated = sessions_.update_metadata(*session, *metadata); !updated)
+    return done(failed(config, request, updated.error()));
   done(ok(config, request, json::object()));
 }
 

@@ -28,6 +28,7 @@ class MemoriApi {
   void open_session(const HttpRequest& request, HttpDone done);
   void get_session(const HttpRequest& request, const std::string& id, HttpDone done);
   void delete_session(const HttpRequest& request, const std::string& id, HttpDone done);
+  void patch_session(const HttpRequest& request, const std::string& id, HttpDone done);
   void text_entered(const HttpRequest& request, const std::string& id, HttpDone done);
   void session_chat_logs(const HttpRequest& request, const std::string& id,
                          const std::string& log_session_id, HttpDone done);

@@ -362,6 +362,30 @@ void SessionService::interrupt(const std::string& session_id, std::string heard)
   if (it != conversations_.end()) it->second.conversation->interrupt(std::move(heard));
 }
 
+Status SessionService::update_metadata(const SessionRecord& session, const json& page_metadata) {
+  json metadata = session.metadata.is_object() ? session.metadata : json::object();
+  json variables = session.variables.is_object() ? session.variables : json::object();
+  bool changed = false;
+  for (auto it = page_metadata.begin(); it != page_metadata.end(); ++it) {
+    if (metadata.contains(it.key()) && metadata[it.key()] == it.value()) continue;
+    metadata[it.key()] = it.value();
+    variables[it.key()] = it.value();
+    changed = true;
+  }
+  if (!changed) return ok_status();
+  if (auto valid = validate_metadata(metadata); !valid)
+    return make_error("bad_request", "metadata: with the page's values the session's " +
+                                         valid.error().message);
+  if (auto stored = store_.update_metadata(session.id, metadata, variables); !stored)
+    return stored;
+  // Rebuilt with the new values at the next turn.
+  if (auto it = conversations_.find(session.id); it != conversations_.end()) {
+    it->second.conversation->close();
+    conversations_.erase(it);
+  }
+  return ok_status();
+}
+
 void SessionService::end(const std::string& session_id, const std::string& reason) {
   const std::int64_t now = now_epoch_ms();
   if (auto it = conversations_.find(session_id); it != conversations_.end()) {

@@ -85,6 +85,11 @@ class SessionService {
   // last one (Conversation::interrupt). Nothing when the session has no live conversation.
   void interrupt(const std::string& session_id, std::string heard);
 
+  // The page's metadata merged over the session's (its values win), within the DESIGN §6
+  // limits (an error names the one exceeded); what templates see follows. The session's next
+  // turn sees it (its cached conversation is dropped; a live call keeps its own until it ends).
+  Status update_metadata(const SessionRecord& session, const json& page_metadata);
+
   // Ends the session (once), enqueues the end-of-call webhook, drops its conversation.
   void end(const std::string& session_id, const std::string& reason);
 

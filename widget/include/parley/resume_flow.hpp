@@ -10,6 +10,9 @@
 //        resultCode 0 --> GET /SessionChatLogs/{id}/{id} --> Resumed         |
 //        resultCode -103 / -263 ---------------------------------------------+
 //                                                                            v
+//        (then, when the page has non-identity metadata that the session's contextVars do
+//         not already hold: PATCH /Session/{id} {metadata} --> Resumed; a refusal is only a
+//         warning)
 //     POST /Session {memoriID, continueFromSessionID?: old id,
 //                    initialContextVars?, additionalInfo?}
 //        refused (HTTP 4xx or resultCode != 0) while continuing
@@ -34,7 +37,13 @@
 //  - Session ids never appear whole in error messages (they are bearer secrets, DESIGN §5);
 //    routes are named by their templates, e.g. "GET /memori/v2/Session/{sessionID}".
 //  - The store is written only when a session is in hand (Resumed or NewSession), with the id
-//    in use and last activity = the time of the last reply. A Failed flow leaves it unchanged.
+//    in use, last activity = the time of the last reply, and the page's identity. A Failed
+//    flow leaves it unchanged.
+//  - One person per conversation (DESIGN §5 step 6, identity.hpp): a stored session whose
+//    identity differs from the page's is no candidate (warning resume_other_person): the page
+//    gets a new session, not continuing it, so none of its lines are shown.
+//  - A sessionID from the URL holds for this load only: a flow that used it never writes the
+//    store (stored() is false), so a link cannot pin later visits to its session.
 //  - Events that arrive when no reply is awaited are ignored (no request, no change).
 #pragma once
 
@@ -114,6 +123,10 @@ struct ResumeInput {
   std::string integration_id;                 // "" = the default integration
   std::string agent_id;                       // memoriID
   std::optional<std::string> url_session_id;  // the sessionID URL parameter / attribute
+  std::string identity;                       // identity_fingerprint() of the page
+  // The page's metadata that is not identity (the page path, the plan...): a resumed session
+  // takes it (PATCH /Session/{id}, Parley's extension of the Memori API). Null or {}: none.
+  json metadata_update;
   ResumeOptions options;
 };
 
@@ -137,15 +150,21 @@ class ResumeFlow {
   bool finished() const { return step_ == Step::done; }
   const ResumeOutcome* outcome() const { return outcome_ ? &*outcome_ : nullptr; }
   const std::optional<HttpRequest>& pending() const { return pending_; }
+  // Whether the outcome was written to the store (false for a URL sessionID's load).
+  bool stored() const { return stored_; }
 
   // Things worth reporting that did not stop the flow: session_store_corrupt,
   // resume_bad_session_id (a malformed URL sessionID, ignored), resume_other_agent (the
-  // stored session belongs to another agent), resume_clock_skew (stored activity time in the
-  // future), session_store_write_failed.
+  // stored session belongs to another agent), resume_other_person (it was opened for another
+  // identity), resume_clock_skew (stored activity time in the future),
+  // resume_metadata_not_updated (the server refused the page's metadata),
+  // session_store_write_failed.
   const std::vector<Error>& warnings() const { return warnings_; }
 
  private:
-  enum class Step { not_started, check_session, fetch_history, open_continued, open_plain, done };
+  enum class Step {
+    not_started, check_session, fetch_history, update_metadata, open_continued, open_plain, done
+  };
 
   Status validate_input() const;
   void choose_candidate(std::int64_t now_ms);
@@ -158,6 +177,7 @@ class ResumeFlow {
   std::optional<HttpRequest> on_session_opened(const HttpResponse& response, std::int64_t now_ms);
   std::optional<HttpRequest> on_history(const HttpResponse& response, std::int64_t now_ms);
   std::optional<HttpRequest> finish_history(std::optional<Error> error, std::int64_t now_ms);
+  std::optional<HttpRequest> on_metadata_updated(const HttpResponse* response, std::int64_t now_ms);
   void take_history(std::vector<ChatLog>& logs);
 
   SessionStore& store_;
@@ -168,6 +188,9 @@ class ResumeFlow {
   std::vector<Error> warnings_;
 
   std::optional<std::string> candidate_;  // the old session id, if any
+  bool from_url_ = false;                 // the candidate is the URL's sessionID
+  bool metadata_current_ = false;         // the resumed session has the page's metadata
+  bool stored_ = false;
   std::optional<std::string> stored_continued_from_;
   NewSessionReason new_reason_ = NewSessionReason::no_candidate;
   std::optional<ResumedSession> resumed_;  // being filled (history fetch)

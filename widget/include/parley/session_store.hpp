@@ -5,7 +5,9 @@
 // Layout: one small JSON value per integration id under the key
 //   "parley.session"            for the default integration (empty id)
 //   "parley.session.<id>"       for integration id <id>
-// holding {"v":1,"sessionID":S,"agentID":A,"lastActivity":<epoch ms>,"continuedFrom":S?}.
+// holding {"v":1,"sessionID":S,"agentID":A,"lastActivity":<epoch ms>,"continuedFrom":S?,
+// "identity":F?}, where F is the fingerprint of the identity of the page that opened the session
+// (identity.hpp; absent for an anonymous page).
 // A stored value that is not exactly that (corrupt, edited, from a future version) is treated
 // as absent and reported through StoredSession::problem; it is never a crash, and the next
 // save() replaces it.
@@ -63,10 +65,12 @@ struct SessionRecord {
   std::string agent_id;
   std::int64_t last_activity_ms = 0;
   std::optional<std::string> continued_from;  // the session this one continues, if any
+  std::string identity;  // identity_fingerprint() of the page that opened it; "" = anonymous
 
   friend bool operator==(const SessionRecord& a, const SessionRecord& b) {
     return a.session_id == b.session_id && a.agent_id == b.agent_id &&
-           a.last_activity_ms == b.last_activity_ms && a.continued_from == b.continued_from;
+           a.last_activity_ms == b.last_activity_ms && a.continued_from == b.continued_from &&
+           a.identity == b.identity;
   }
 };
 
