@@ -17,6 +17,7 @@ packages=(
   libspeexdsp-dev libsamplerate0-dev            # reference resamplers (benchmarks only)
   chromium                                      # the official Millis SDK test (headless)
   util-linux                                    # taskset, for the host load benchmark
+  brotli gzip                                   # the .br / .gz copies of the served SDK and pages
 )
 
 missing=()

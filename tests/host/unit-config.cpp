@@ -51,7 +51,7 @@ TEST_CASE("the shipped demo config parses", "[config]") {
   CHECK(config->server.log_level == "info");
   // Relative paths resolve against the config file's own directory.
   CHECK(config->server.database == std::string(PARLEY_SOURCE_DIR) + "/host/demo/parley-demo.db");
-  CHECK(config->server.web_root == std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../web");
+  CHECK(config->server.web_root == std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/web");
   CHECK(config->server.wasm_root ==
         std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/sdk");
 }

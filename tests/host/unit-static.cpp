@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -151,6 +152,91 @@ TEST_CASE("ETag and If-None-Match give 304; HEAD gives the headers only", "[stat
   CHECK(content_type(head) == "application/wasm");
 }
 
+TEST_CASE("the build's .br / .gz copies are chosen by Accept-Encoding, never made here",
+          "[static]") {
+  Site site;
+  // Stand-ins for what brotli and gzip wrote (the host never looks inside them).
+  site.dir.write("web/app.js.br", "BROTLI-BYTES");
+  site.dir.write("web/app.js.gz", "GZIP-BYTES");
+  site.dir.write("web/style.css.gz", "GZ-CSS");
+  NetServer server(site.config);
+  struct Case {
+    const char* accept;  // nullptr: no header
+    const char* path;
+    const char* encoding;  // nullptr: none
+    const char* body;
+  };
+  const Case cases[] = {
+      {"gzip, deflate, br, zstd", "/app.js", "br", "BROTLI-BYTES"},
+      {"gzip, deflate", "/app.js", "gzip", "GZIP-BYTES"},
+      {"br;q=0, gzip;q=0.8", "/app.js", "gzip", "GZIP-BYTES"},
+      {"BR", "/app.js", "br", "BROTLI-BYTES"},
+      {"*", "/app.js", "br", "BROTLI-BYTES"},
+      {"*;q=0, identity", "/app.js", nullptr, "console.log(1);"},
+      {"br;q=0.000, gzip;q=0", "/app.js", nullptr, "console.log(1);"},
+      {"identity", "/app.js", nullptr, "console.log(1);"},
+      {"", "/app.js", nullptr, "console.log(1);"},
+      {nullptr, "/app.js", nullptr, "console.log(1);"},
+      {"br, gzip", "/style.css", "gzip", "GZ-CSS"},  // only a .gz there
+      {"br, gzip", "/notes.txt", nullptr, "notes"},  // no copy at all
+  };
+  for (const Case& c : cases) {
+    INFO(c.path << " with Accept-Encoding: " << (c.accept ? c.accept : "(none)"));
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (c.accept) headers.emplace_back("Accept-Encoding", c.accept);
+    const HttpResult r = http(server.port, "GET", c.path, "", headers);
+    CHECK(r.status == 200);
+    CHECK(r.body == c.body);
+    CHECK(r.header("content-encoding") ==
+          (c.encoding ? std::optional<std::string>(c.encoding) : std::nullopt));
+    // The type is the file's, not the copy's.
+    CHECK(content_type(r).rfind(std::string(c.path) == "/app.js" ? "text/javascript" : "text/", 0) == 0);
+    const bool has_copies = std::string(c.path) != "/notes.txt";
+    CHECK(r.header("vary") ==
+          (has_copies ? std::optional<std::string>("Accept-Encoding") : std::nullopt));
+  }
+  // Each encoding has its own tag, and a 304 answers the matching one only.
+  const auto plain_tag = http(server.port, "GET", "/app.js").header("etag");
+  const auto br_tag =
+      http(server.port, "GET", "/app.js", "", {{"Accept-Encoding", "br"}}).header("etag");
+  REQUIRE(plain_tag);
+  REQUIRE(br_tag);
+  CHECK(plain_tag != br_tag);
+  CHECK(http(server.port, "GET", "/app.js", "", {{"Accept-Encoding", "br"}, {"If-None-Match", *br_tag}})
+            .status == 304);
+  CHECK(http(server.port, "GET", "/app.js", "", {{"If-None-Match", *br_tag}}).status == 200);
+
+  // A copy older than its file is stale: never sent.
+  site.dir.write("web/app.js", "console.log(3);");
+  std::filesystem::last_write_time(site.dir.file("web/app.js.br"),
+                                   std::filesystem::last_write_time(site.dir.file("web/app.js")) -
+                                       std::chrono::seconds(10));
+  const HttpResult stale = http(server.port, "GET", "/app.js", "", {{"Accept-Encoding", "br"}});
+  CHECK(stale.body == "console.log(3);");
+  CHECK_FALSE(stale.header("content-encoding"));
+}
+
+TEST_CASE("content-hashed names are immutable for a year; everything else is revalidated",
+          "[static]") {
+  Site site;
+  site.dir.write("sdk/parley-core.3f9a01c2bd.wasm", wasm_bytes);
+  site.dir.write("web/embed-app.0123456789abcdef.js", "x");
+  site.dir.write("web/embed.1234.js", "x");          // too short to be a hash
+  site.dir.write("web/embed.0123456789ABCD.js", "x");  // upper case: not ours
+  NetServer server(site.config);
+  const std::string immutable = "public, max-age=31536000, immutable";
+  CHECK(http(server.port, "GET", "/sdk/parley-core.3f9a01c2bd.wasm").header("cache-control") ==
+        std::optional<std::string>(immutable));
+  CHECK(http(server.port, "GET", "/embed-app.0123456789abcdef.js").header("cache-control") ==
+        std::optional<std::string>(immutable));
+  for (const char* path : {"/embed.1234.js", "/embed.0123456789ABCD.js", "/", "/embed",
+                           "/sdk/parley.mjs", "/app.js"}) {
+    INFO(path);
+    CHECK(http(server.port, "GET", path).header("cache-control") ==
+          std::optional<std::string>("no-cache"));
+  }
+}
+
 TEST_CASE("path traversal never leaves the root", "[static]") {
   Site site;
   NetServer server(site.config);
@@ -223,9 +309,11 @@ TEST_CASE("origins that are not CSP sources are left out of frame-ancestors", "[
   std::vector<host::AgentConfig> agents(1);
   agents[0].id = "a";
   agents[0].allowed_origins = {"https://ok.example", "https://x.example; script-src *",
-                               "no-scheme.example", "http://127.0.0.1:*"};
+                               "no-scheme.example", "http://127.0.0.1:*",
+                               "HTTPS://Shop.Example:443"};
+  // Each written as a browser writes it (the default port dropped, lowercase).
   CHECK(host::net::embed_frame_ancestors(agents, std::string_view("a")) ==
-        "https://ok.example http://127.0.0.1:*");
+        "https://ok.example http://127.0.0.1:* https://shop.example");
   CHECK(host::net::embed_frame_ancestors(agents, std::string_view("b")) == "'none'");
   CHECK(host::net::embed_frame_ancestors(agents, std::nullopt) == "'none'");
 }

@@ -170,7 +170,8 @@ export async function startProxy(targetPort) {
 // window (and any other agent field) overridden, extra agents added. Returns the file path.
 export function writeHostConfig(dir, { sdkDir, agent = {}, extraAgents = [], server = {} } = {}) {
   const demo = JSON.parse(fs.readFileSync(path.join(sourceDir, 'host', 'demo', 'config.json'), 'utf8'));
-  demo.server.web_root = path.join(sourceDir, 'web');
+  // The pages as the build writes them (hashed names, .gz/.br copies) beside the SDK.
+  demo.server.web_root = path.join(path.dirname(sdkDir), 'web');
   demo.server.wasm_root = sdkDir;
   demo.server.database = path.join(dir, 'unused.db');
   Object.assign(demo.server, server);

@@ -1,5 +1,6 @@
 #include "static_files.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "parley/host/log.hpp"
 #include "parley/json.hpp"
+#include "parley/origin.hpp"
 
 namespace parley::host::net {
 namespace fs = std::filesystem;
@@ -43,20 +45,6 @@ bool is_plain_host(std::string_view host) {
   for (const char c : host) {
     const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
                     c == ':' || c == '[' || c == ']';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// An origin from the config that is safe to put in a CSP source list as is: scheme://host
-// with an optional port or port wildcard. No spaces, ';' or ',' that would end the directive.
-bool is_csp_source(std::string_view origin) {
-  const auto scheme_end = origin.find("://");
-  if (scheme_end == std::string_view::npos || scheme_end == 0) return false;
-  if (origin.size() > 512) return false;
-  for (const char c : origin) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-                    c == ':' || c == '/' || c == '*' || c == '[' || c == ']' || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -105,6 +93,52 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     start = end + 1;
   }
   return false;
+}
+
+// The q-value a client gives `coding` in Accept-Encoding (RFC 9110 12.5.3): its own entry,
+// else "*", else 0 (not acceptable). A missing q is 1; "q=0" refuses the coding.
+double accepted_q(std::string_view accept, std::string_view coding) {
+  double own = -1, any = -1;
+  std::size_t start = 0;
+  while (start < accept.size()) {
+    std::size_t end = accept.find(',', start);
+    if (end == std::string_view::npos) end = accept.size();
+    std::string_view item = accept.substr(start, end - start);
+    start = end + 1;
+    const std::size_t semi = item.find(';');
+    std::string_view name = item.substr(0, semi);
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    double q = 1;
+    if (semi != std::string_view::npos) {
+      std::string params = lowercase(item.substr(semi + 1));
+      params.erase(std::remove(params.begin(), params.end(), ' '), params.end());
+      if (params.rfind("q=", 0) == 0) {
+        // "0", "0.", "0.000" are zero; anything else that starts with a digit counts as a yes
+        // (q is a weight, and we only need zero or not).
+        const std::string value = params.substr(2, params.find(';', 2) - 2);
+        q = value.find_first_not_of("0.") == std::string::npos ? 0 : 1;
+        if (value.empty() || !std::isdigit(static_cast<unsigned char>(value[0]))) q = 0;
+      }
+    }
+    const std::string lower_name = lowercase(name);
+    if (lower_name == coding) own = q;
+    else if (lower_name == "*") any = q;
+  }
+  return own >= 0 ? own : any >= 0 ? any : 0;
+}
+
+// A content-hashed name, as the SDK build writes them: "<name>.<10+ hex digits>.<ext>"
+// ("parley-core.3f9a01c2bd.wasm"). Its bytes never change, so it is cached for a year.
+bool is_content_hashed(std::string_view filename) {
+  const std::size_t last = filename.rfind('.');
+  if (last == std::string_view::npos || last == 0) return false;
+  const std::size_t before = filename.rfind('.', last - 1);
+  if (before == std::string_view::npos) return false;
+  const std::string_view hash = filename.substr(before + 1, last - before - 1);
+  if (hash.size() < 10 || hash.size() > 64) return false;
+  return std::all_of(hash.begin(), hash.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 HttpResponse not_found() { return json_error(404, "not_found", "no such path"); }
@@ -213,10 +247,13 @@ std::string embed_frame_ancestors(const std::vector<AgentConfig>& agents,
   for (const auto& agent : agents) {
     if (agent.id != *agent_id) continue;
     std::string sources;
-    for (const auto& origin : agent.allowed_origins) {
-      if (!is_csp_source(origin)) continue;
+    // Each as a browser writes it (parley/origin.hpp): only scheme, host and port characters,
+    // so nothing in a config can end the directive or add another.
+    for (const auto& text : agent.allowed_origins) {
+      auto origin = parse_allowed_origin(text);
+      if (!origin) continue;
       if (!sources.empty()) sources += ' ';
-      sources += origin;
+      sources += to_string(*origin);
     }
     return sources.empty() ? "'none'" : sources;
   }
@@ -259,17 +296,46 @@ HttpResponse serve_static(const HttpRequest& request, const HostConfig& config) 
     if (ec || !is_within(root, file)) return not_found();
   }
   if (!fs::is_regular_file(file, ec)) return not_found();
-  const std::uintmax_t size = fs::file_size(file, ec);
+  std::uintmax_t size = fs::file_size(file, ec);
   if (ec || size > max_static_file_bytes) return not_found();
-  const auto modified = fs::last_write_time(file, ec);
+  auto modified = fs::last_write_time(file, ec);
   if (ec) return not_found();
 
   HttpResponse response;
   const std::string filename = file.filename().string();
   response.content_type = std::string(content_type_for(filename));
+
+  // A compressed copy the build wrote beside the file (FILE.br, FILE.gz), chosen by the
+  // client's Accept-Encoding; nothing is compressed here. A copy older than its file is stale
+  // and never sent. Vary tells caches that the answer depends on Accept-Encoding.
+  static constexpr std::pair<std::string_view, std::string_view> codings[] = {{"br", ".br"},
+                                                                               {"gzip", ".gz"}};
+  const std::string_view accept = request.header("accept-encoding").value_or("");
+  fs::path chosen = file;
+  bool has_variant = false;
+  for (const auto& [coding, suffix] : codings) {
+    fs::path variant = file;
+    variant += std::string(suffix);
+    std::error_code vec;
+    variant = fs::canonical(variant, vec);  // a symlink must not lead out of the root either
+    if (vec || !is_within(root, variant) || !fs::is_regular_file(variant, vec)) continue;
+    const auto variant_modified = fs::last_write_time(variant, vec);
+    const std::uintmax_t variant_size = fs::file_size(variant, vec);
+    if (vec || variant_modified < modified || variant_size > max_static_file_bytes) continue;
+    has_variant = true;
+    if (chosen != file || accepted_q(accept, coding) <= 0) continue;
+    chosen = variant;
+    size = variant_size;
+    modified = variant_modified;
+    response.headers.emplace_back("Content-Encoding", std::string(coding));
+  }
+  if (has_variant) response.headers.emplace_back("Vary", "Accept-Encoding");
+
   const std::string etag = etag_for(size, modified);
   response.headers.emplace_back("ETag", etag);
-  response.headers.emplace_back("Cache-Control", "no-cache");
+  response.headers.emplace_back("Cache-Control", is_content_hashed(filename)
+                                                     ? "public, max-age=31536000, immutable"
+                                                     : "no-cache");
   if (response.content_type.rfind("text/html", 0) == 0) {
     const std::string ancestors =
         target.embed ? embed_frame_ancestors(config.agents, query_param(request.query, "id"))
@@ -283,7 +349,7 @@ HttpResponse serve_static(const HttpRequest& request, const HostConfig& config) 
     return response;
   }
 
-  std::ifstream in(file, std::ios::binary);
+  std::ifstream in(chosen, std::ios::binary);
   if (!in) return not_found();
   response.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (response.body.size() != size) return json_error(500, "internal", "file changed while read");
