@@ -57,22 +57,31 @@ function scrollDown() {
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
 }
 
-function addLine(text, who, extra = []) {
-  // A resumed conversation's last agent message is highlighted until the talk moves on.
-  for (const current of ui.transcript.querySelectorAll('.current')) current.classList.remove('current');
+function lineElement(text, who, extra) {
   const li = document.createElement('li');
   li.className = ['msg', who, ...extra].join(' ');
   li.textContent = text;
+  return li;
+}
+
+let current = null;      // the resumed conversation's last agent message, highlighted
+function addLine(text, who, extra = []) {
+  // It stays highlighted until the talk moves on.
+  if (current) {
+    current.classList.remove('current');
+    current = null;
+  }
+  const li = lineElement(text, who, extra);
   ui.transcript.append(li);
   scrollDown();
   return li;
 }
 
-function addDivider(text) {
+function divider(text) {
   const li = document.createElement('li');
   li.className = 'divider';
   li.textContent = text;
-  ui.transcript.append(li);
+  return li;
 }
 
 function announce(text) {
@@ -183,36 +192,105 @@ window.addEventListener('message', (event) => {
   if (event.data && event.data.type === 'parley:hello') {
     lastPosted = '';
     postState();
+  } else if (event.data && event.data.type === 'parley:logout' && client) {
+    logout();
   }
 });
 
-function renderResume(r) {
-  ui.transcript.setAttribute('aria-busy', 'true');
-  const history = r.history || [];
-  let shownEarlier = false;
-  history.forEach((line, i) => {
-    if (line.earlier && !shownEarlier) {
-      addDivider('Earlier conversation');
-      shownEarlier = true;
-    }
-    if (!line.earlier && shownEarlier && history[i - 1] && history[i - 1].earlier) addDivider('Today');
+// The site's logout (window.Parley.logout() on its page): the call ends, the stored session is
+// forgotten, and the widget starts over with a new conversation.
+async function logout() {
+  await client.logout();
+  setVoice('idle');
+  clearError();
+  past = [];
+  current = null;
+  moreItem = null;
+  ui.transcript.replaceChildren();
+  await openSession({ fresh: true });
+}
+
+// The transcript of a resumed conversation: only its latest PAGE lines are put on the page,
+// built off-document and inserted at once (one style and layout pass for the whole page, and
+// one scroll), however long the history. "Show earlier" puts the PAGE lines before them in
+// front the same way, keeping what is on screen where it was.
+const PAGE = 100;
+let past = [];           // the resumed lines, oldest first
+let shownFrom = 0;       // past[shownFrom..] are on the page
+let resumeInfo = null;
+let moreItem = null;     // the "Show earlier" list item, first in the transcript
+
+// Lines past[from..to) with their dividers, as a fragment.
+function historyFragment(from, to) {
+  const fragment = document.createDocumentFragment();
+  for (let i = from; i < to; ++i) {
+    const line = past[i];
+    const before = past[i - 1];
+    if (line.earlier && (!before || !before.earlier)) fragment.append(divider('Earlier conversation'));
+    if (!line.earlier && before && before.earlier) fragment.append(divider('Today'));
     const extra = [];
     if (line.earlier) extra.push('earlier');
-    if (r.resumed && i === r.lastAgentIndex) extra.push('current');
-    addLine(line.text, line.inbound ? 'user' : 'agent', extra);
-  });
+    const li = lineElement(line.text, line.inbound ? 'user' : 'agent', extra);
+    if (resumeInfo.resumed && i === resumeInfo.lastAgentIndex) {
+      li.classList.add('current');
+      current = li;
+    }
+    fragment.append(li);
+  }
+  return fragment;
+}
+
+function updateMore() {
+  if (shownFrom === 0) {
+    if (moreItem) moreItem.remove();
+    moreItem = null;
+    return;
+  }
+  if (!moreItem) {
+    moreItem = document.createElement('li');
+    moreItem.className = 'more';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.addEventListener('click', showEarlier);
+    moreItem.append(button);
+  }
+  moreItem.firstChild.textContent = `Show earlier (${shownFrom})`;
+  ui.transcript.prepend(moreItem);
+}
+
+function showEarlier() {
+  const from = Math.max(0, shownFrom - PAGE);
+  const box = ui.transcript;
+  const height = box.scrollHeight;
+  const top = box.scrollTop;
+  const fragment = historyFragment(from, shownFrom);
+  shownFrom = from;
+  (moreItem ? moreItem.nextSibling : box.firstChild).before(fragment);
+  updateMore();
+  box.scrollTop = top + (box.scrollHeight - height);  // what was on screen stays there
+  if (!moreItem) box.focus();                          // the button went: keep the focus inside
+}
+
+function renderResume(r) {
+  ui.transcript.setAttribute('aria-busy', 'true');
+  past = r.history || [];
+  resumeInfo = r;
+  shownFrom = Math.max(0, past.length - PAGE);
+  const fragment = historyFragment(shownFrom, past.length);
   if (r.resumed) {
     // The agent's last message is already in the history: marked as the current one and
     // announced, never added a second time.
-    if (r.lastAgentIndex !== null && history[r.lastAgentIndex])
-      announce(`Agent: ${history[r.lastAgentIndex].text}`);
+    if (r.lastAgentIndex !== null && past[r.lastAgentIndex])
+      announce(`Agent: ${past[r.lastAgentIndex].text}`);
   } else {
-    if (shownEarlier) addDivider('New conversation');
+    if (past.some((line) => line.earlier)) fragment.append(divider('New conversation'));
     if (r.welcome) {
-      addLine(r.welcome, 'agent', ['welcome']);
+      fragment.append(lineElement(r.welcome, 'agent', ['welcome']));
       announce(`Agent: ${r.welcome}`);
     }
   }
+  ui.transcript.replaceChildren(fragment);
+  updateMore();
   ui.transcript.setAttribute('aria-busy', 'false');
   scrollDown();
 }
@@ -290,6 +368,27 @@ function wire() {
   });
 }
 
+// The DESIGN §5 resume flow: the URL's session (for this load only), else the remembered one
+// if it was opened for the same visitor (the identity metadata), else a new session.
+async function openSession({ fresh }) {
+  setStatus('Connecting…');
+  try {
+    const r = await client.resume({
+      sessionId: (!fresh && config.session_id) || undefined,
+      metadata: config.metadata,
+      identityKeys: config.identity_keys ?? undefined,
+    });
+    sessionId = r.sessionID;
+    renderResume(r);
+    setStatus('Ready');
+  } catch (error) {
+    setStatus('Unavailable');
+    showError(error);
+    // Voice may still work (it reports its own errors); typing needs a session.
+  }
+  postState();
+}
+
 async function main() {
   try {
     config = Parley.parseWidgetUrl(location.href);
@@ -305,17 +404,9 @@ async function main() {
   });
   window.parleyClient = client;  // for the page's own scripts and tests
   wire();
-  setStatus('Connecting…');
-  try {
-    const r = await client.resume({ sessionId: config.session_id || undefined, metadata: config.metadata });
-    sessionId = r.sessionID;
-    renderResume(r);
-    setStatus('Ready');
-  } catch (error) {
-    setStatus('Unavailable');
-    showError(error);
-    // Voice may still work (it reports its own errors); typing needs a session.
-  }
+  // A page the site's logout leads to (data-logout): forget who was here before.
+  if (config.logout) await client.logout();
+  await openSession({ fresh: false });
   ui.mic.disabled = false;
   ui.text.disabled = false;
   ui.send.disabled = false;

@@ -7,6 +7,12 @@
 // data-foo-bar -> fooBar (metadata for the agent). The widget checks them all (the core's
 // rules) and says what is wrong.
 //
+// Who the visitor is: the widget resumes a remembered conversation only for the same identity
+// metadata (by default userId, user_id, userName, userEmail, email, phone; data-identity-keys=
+// "customerId,email" names others). data-session-id opens that session for this load only.
+// A site's logout: data-logout on the page the logout leads to, or window.Parley.logout(
+// integrationId?) on the page: the widget forgets the remembered session and starts anew.
+//
 // window.Parley.getState(integrationId?) returns the widget's latest state ({sessionID, ...}),
 // kept current by postMessage from the iframe; messages are accepted only from the iframe's
 // own window at the widget's origin, and the widget sends them only to this page's origin.
@@ -38,11 +44,17 @@
 
   var api = window.Parley = window.Parley || {};
   var states = api._states = api._states || {};
+  var frames = api._frames = api._frames || {};
   api.getState = function (integrationId) {
     var s = states[integrationId || ''];
     return s ? JSON.parse(JSON.stringify(s)) : null;
   };
+  api.logout = function (integrationId) {
+    var f = frames[integrationId || ''];
+    if (f && f.iframe.contentWindow) f.iframe.contentWindow.postMessage({ type: 'parley:logout' }, f.origin);
+  };
   var integration = data.integrationId || '';
+  frames[integration] = { iframe: iframe, origin: widgetOrigin };
   window.addEventListener('message', function (event) {
     if (event.origin !== widgetOrigin || event.source !== iframe.contentWindow) return;
     var m = event.data;

@@ -21,7 +21,8 @@ import { clientError } from './errors.mjs';
 const QUANTUM = 128;
 const RING_SIZE = 16384;    // worklet ring: 341 ms at 48 kHz, far more than the target below
 const TARGET_BLOCKS = 3;    // agent audio kept queued in the worklet, in capture blocks
-const POOL = 6;             // capture buffers in circulation
+const POOL_SECONDS = 1;     // capture buffers in circulation: a second of audio, so that a
+                            // page whose main thread stalls for 300 ms loses nothing
 
 // Opens the microphone and the worklet for `client` (which receives the blocks). Errors are
 // ParleyErrors: microphone_denied, no_microphone, microphone_busy, insecure_context,
@@ -75,8 +76,9 @@ class BrowserAudio {
       processorOptions: { block: this.block, ringSize: RING_SIZE },
     });
     this.node.port.onmessage = (event) => this.receive(event.data);
-    for (let i = 0; i < POOL; ++i) {
-      const buffer = new Float32Array(this.block + 1);
+    const pool = Math.ceil((POOL_SECONDS * this.sampleRate) / this.block);
+    for (let i = 0; i < pool; ++i) {
+      const buffer = new Float32Array(this.block + 2);
       this.node.port.postMessage(buffer, [buffer.buffer]);
     }
     this.source.connect(this.node);
@@ -85,11 +87,13 @@ class BrowserAudio {
 
   receive(data) {
     if (this.closed) return;
-    if (data.length !== this.block + 1) {  // a spent playback array
+    if (data.length !== this.block + 2) {  // a spent playback array
       this.playPool.push(data);
       return;
     }
     const ring = data[this.block];
+    const lost = data[this.block + 1];
+    if (lost > 0) this.client._captureLost((1000 * lost) / this.sampleRate);
     this.client._capture(data, this.block);
     this.node.port.postMessage(data, [data.buffer]);
     this.topUp(ring);

@@ -6,6 +6,7 @@ import * as M from './core.mjs';
 import { openBrowserAudio } from './audio.mjs';
 import { ParleyError, clientError, isOnline } from './errors.mjs';
 import { browserStorage } from './storage.mjs';
+import { WORKLET_FILE } from './files.mjs';
 
 const OUT_TEXT = 0;
 const OUT_CLOSE = 2;
@@ -52,7 +53,7 @@ export class Client {
     this._debug = !!config.debug;
     this._WebSocket = config.WebSocket || globalThis.WebSocket;
     this._fetch = config.fetch || globalThis.fetch.bind(globalThis);
-    this._workletUrl = config.workletUrl || new URL('parley-worklet.js', import.meta.url).href;
+    this._workletUrl = config.workletUrl || new URL(WORKLET_FILE, import.meta.url).href;
     this._openAudio = config.audio || ((client) => openBrowserAudio(client, this._workletUrl));
     this._store = config.storage || browserStorage();
     this._core = new M.ClientCore(this._store, JSON.stringify({
@@ -79,6 +80,7 @@ export class Client {
     this._reconnectTimer = null;
     this._session = null;  // {id, agentId}: the session in use (resume() or the last onready)
     this._agentId = config.agentId || null;
+    this._captureLostMs = 0;
   }
 
   // ---- events (eventemitter3's on / off / once / removeAllListeners) ----
@@ -248,6 +250,7 @@ export class Client {
       agentId,
       sessionId: options.sessionId || null,
       metadata: options.metadata || null,
+      identityKeys: options.identityKeys ?? null,
       additionalInfo: options.additionalInfo || null,
       windowMs: options.windowMs || null,
     }));
@@ -274,11 +277,20 @@ export class Client {
       if (outcome.historyError) result.historyError = outcome.historyError;
       this._session = { id: result.sessionID, agentId };
       if (integrationId === this._integrationId)
-        this._core.setOrigin(result.resumed, result.continuedFrom || '', result.sessionID);
+        this._core.setOrigin(result.resumed, outcome.stored, result.continuedFrom || '', result.sessionID, outcome.identity);
       return result;
     } finally {
       flow.delete();
     }
+  }
+
+  // A site's logout (DESIGN §5 step 6): ends the call, forgets the session stored for this
+  // client's integration and the session in use; the next resume() starts a new one.
+  async logout() {
+    await this.stop();
+    M.forget(this._store, this._integrationId);
+    this._session = null;
+    this._core.setOrigin(false, true, '', '', '');
   }
 
   // getState(integrationId?): {integrationID, sessionID, agentID, connection, agentState,
@@ -297,6 +309,7 @@ export class Client {
       speaking: m[4] > 0,
       bufferedMs: this._audio ? (1000 * M.raw.queued(this._h)) / this._audio.sampleRate : 0, underruns: m[6], framesSent: m[7], framesDropped: m[8],
       sampleRate: this._audio ? this._audio.sampleRate : null,
+      captureLostMs: this._captureLostMs,
     };
   }
 
@@ -419,6 +432,16 @@ export class Client {
       const level = (db) => Math.max(0, Math.min(1, (db + 60) / 60));
       this.emit('onlevel', { input: level(m[0]), output: level(m[2]), speaking: m[4] > 0 });
     }
+  }
+
+  // The audio thread could not keep `ms` of microphone audio (the page's main thread held on to
+  // every capture buffer): said, never silent.
+  _captureLost(ms) {
+    this._captureLostMs += ms;
+    this.emit('onwarning', {
+      code: 'audio_lost',
+      message: `${Math.round(ms)} ms of microphone audio were lost: the page was too busy to take them`,
+    });
   }
 
   _playbackDrained() {

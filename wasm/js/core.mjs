@@ -10,6 +10,8 @@
 // pl_result_size). The heap views are taken afresh after every call that may allocate,
 // since memory growth replaces the buffer.
 
+import { WASM_FILE } from './files.mjs';
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 let X;          // the instance's exports
@@ -75,7 +77,7 @@ const imports = {
 };
 
 async function instantiate() {
-  const url = new URL('parley-core.wasm', import.meta.url);
+  const url = new URL(WASM_FILE, import.meta.url);
   if (url.protocol === 'file:') {
     const fs = await import('node:fs/promises');
     return WebAssembly.instantiate(await fs.readFile(url), imports);
@@ -138,6 +140,15 @@ export function stateOf(store, integrationId) {
   }
 }
 
+export function forget(store, integrationId) {
+  const id = registerStore(store);
+  try {
+    S(X.pl_forget, [id], [integrationId]);
+  } finally {
+    stores.delete(id);
+  }
+}
+
 // One client's wasm side (ClientCore in client_core.hpp), freed by delete().
 export class ClientCore {
   constructor(store, configJson) {
@@ -183,8 +194,8 @@ export class ClientCore {
     return frames;
   }
   takeEvents() { return R(X.pl_client_take_events(this.h)); }
-  setOrigin(resumed, continuedFrom, sessionId) {
-    S(X.pl_client_set_origin, [this.h, resumed ? 1 : 0], [continuedFrom, sessionId]);
+  setOrigin(resumed, remember, continuedFrom, sessionId, identity) {
+    S(X.pl_client_set_origin, [this.h, resumed ? 1 : 0, remember ? 1 : 0], [continuedFrom, sessionId, identity]);
   }
   state(integrationId) { return R(S(X.pl_client_state, [this.h], [integrationId])); }
   snapshot() { return R(X.pl_client_snapshot(this.h)); }

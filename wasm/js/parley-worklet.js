@@ -8,16 +8,22 @@
 // is allocated once, and the transfer list is one array reused for every post. Loaded from
 // its own same-origin file (no blob:, no eval), so a strict CSP needs only script-src 'self'.
 //
+// A page that keeps its main thread busy (a long task, a slow layout) holds on to the blocks
+// sent to it; the pool (about a second of audio, allocated once by the main thread) lets the
+// microphone go on filling blocks meanwhile, so a 300 ms stall loses nothing. When no buffer is
+// left the quanta cannot be kept: they are counted, never dropped silently, and the count goes
+// with the next block (the main thread raises a warning).
+//
 // Messages in (port):
-//   Float32Array(block + 1)       a capture buffer back from the main thread, for the pool
+//   Float32Array(block + 2)       a capture buffer back from the main thread, for the pool
 //   {p: Float32Array, n}          n samples of agent audio to append to the ring (the array
 //                                 goes back to the main thread for reuse)
 //   {c: "clear"}                  barge-in: drop the ring now; the next quantum is silence
 //   {c: "pause"} / {c: "unpause"} hold / resume the ring
 //   {c: "stop"}                   end the processor
-// Messages out: a filled capture block, whose last element is the number of samples then
-// waiting in the ring (the main thread tops the ring up from that); and the spent playback
-// arrays.
+// Messages out: a filled capture block, followed by two numbers: the samples then waiting in
+// the ring (the main thread tops the ring up from that) and the microphone samples lost since
+// the previous block because no buffer was free; and the spent playback arrays.
 class ParleyProcessor extends AudioWorkletProcessor {
   constructor(options) {
     super();
@@ -32,12 +38,15 @@ class ParleyProcessor extends AudioWorkletProcessor {
     this.filled = 0;
     this.paused = false;
     this.alive = true;
+    this.lost = 0;   // microphone samples not kept since the last block sent
+    this.started = false;
     this.transfer = [null];
     this.port.onmessage = (event) => this.receive(event.data);
   }
 
   receive(m) {
     if (m instanceof Float32Array) {
+      this.started = true;
       if (this.current === null) {
         this.current = m;
         this.filled = 0;
@@ -67,20 +76,22 @@ class ParleyProcessor extends AudioWorkletProcessor {
     const n = out.length;
 
     const block = this.current;
-    if (block !== null) {
+    if (block === null) {
+      if (this.started) this.lost += n;  // (before the first buffer arrives nothing is lost yet)
+    } else {
       if (input.length > 0) block.set(input[0], this.filled);
       else block.fill(0, this.filled, this.filled + n);
       this.filled += n;
       if (this.filled >= this.block) {
         block[this.block] = this.write - this.read;
+        block[this.block + 1] = this.lost;
+        this.lost = 0;
         this.transfer[0] = block.buffer;
         this.port.postMessage(block, this.transfer);
         this.current = this.pool.length > 0 ? this.pool.pop() : null;
         this.filled = 0;
       }
     }
-    // With no buffer in hand (the main thread is behind) these quanta are not captured; the
-    // main thread sees the gap in the blocks it receives.
 
     let i = 0;
     if (!this.paused) {

@@ -103,10 +103,14 @@ export interface ChatLine {
 export interface ResumeOptions {
   integrationId?: string;
   agentId?: string;
-  /** A session to resume (e.g. the embed URL's sessionID). */
+  /** A session to resume (e.g. the embed URL's sessionID), for this load only: it is never
+   *  stored over the remembered one. */
   sessionId?: string;
-  /** Sent as initialContextVars when a new session is opened. */
+  /** Sent as initialContextVars when a new session is opened. Its identity keys say who the
+   *  visitor is: a remembered session is resumed only for the same identity. */
   metadata?: Record<string, string | string[]>;
+  /** The identity metadata keys, comma-separated (default "userId,user_id,userName,userEmail,email,phone"; "" for none). */
+  identityKeys?: string;
   additionalInfo?: Record<string, string>;
   /** The local resume window (default 3600000). */
   windowMs?: number;
@@ -144,6 +148,10 @@ export interface WidgetUrlConfig {
   public_key: string;
   session_id: string | null;
   integration_id: string | null;
+  /** identityKeys as given; null: the defaults. */
+  identity_keys: string | null;
+  /** The page asks to forget the stored session (a site's logout). */
+  logout: boolean;
   metadata: Record<string, string | string[]>;
 }
 
@@ -170,12 +178,16 @@ export declare class Client {
   resume(options?: string | ResumeOptions): Promise<ResumeResult>;
   getState(integrationId?: string): WidgetState;
   getStats(): Record<string, unknown>;
+  /** Ends the call and forgets the session stored for this client's integration. */
+  logout(): Promise<void>;
 }
 
 export declare function createClient(config: Config): Client;
 export declare function parseWidgetUrl(url: string): WidgetUrlConfig;
 export declare function checkTemplate(template: string, metadata?: Record<string, unknown>): TemplateCheck;
 export declare function getState(integrationId?: string, storage?: KeyValueStorage): WidgetState;
+/** Forgets the session stored for the integration (a site's logout). */
+export declare function logout(integrationId?: string, storage?: KeyValueStorage): void;
 export declare const version: string;
 
 declare const Parley: {
@@ -183,6 +195,7 @@ declare const Parley: {
   parseWidgetUrl: typeof parseWidgetUrl;
   checkTemplate: typeof checkTemplate;
   getState: typeof getState;
+  logout: typeof logout;
   AgentState: typeof AgentState;
   ParleyError: typeof ParleyError;
   Client: typeof Client;

@@ -39,6 +39,12 @@ export function getState(integrationId = '', storage = browserStorage()) {
   return JSON.parse(M.stateOf(storage, integrationId));
 }
 
+// A site's logout: forgets the session stored for the integration, so that the next person on
+// this browser starts a conversation of their own. (A client's logout() also ends its call.)
+export function logout(integrationId = '', storage = browserStorage()) {
+  M.forget(storage, integrationId);
+}
+
 export const version = '0.1.0';
 
-export default { createClient, parseWidgetUrl, checkTemplate, getState, AgentState, ParleyError, Client, version };
+export default { createClient, parseWidgetUrl, checkTemplate, getState, logout, AgentState, ParleyError, Client, version };

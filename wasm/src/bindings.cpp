@@ -143,6 +143,12 @@ EMSCRIPTEN_KEEPALIVE const char* pl_state_of(int store, const char* integration_
   return answer(to_json_text(to_json(get_state(SessionStore(kv), in(integration_id, size), {}, nullptr))));
 }
 
+// Logout (DESIGN §5 step 6): the session stored for an integration is forgotten.
+EMSCRIPTEN_KEEPALIVE void pl_forget(int store, const char* integration_id, std::size_t size) {
+  JsKeyValueStore kv(store);
+  SessionStore(kv).forget(in(integration_id, size));
+}
+
 // The ClientError for a getUserMedia failure (kind "media", the DOMException name) or an
 // unreachable server (kind "offline" / "unreachable"), as {code, message}.
 EMSCRIPTEN_KEEPALIVE const char* pl_client_error(const char* kind_data, std::size_t kind_size,
@@ -231,13 +237,15 @@ EMSCRIPTEN_KEEPALIVE const std::uint32_t* pl_client_take_outgoing(Client* c) {
   return c->out_table.data();
 }
 EMSCRIPTEN_KEEPALIVE const char* pl_client_take_events(Client* c) { return answer(c->core->take_events()); }
-EMSCRIPTEN_KEEPALIVE void pl_client_set_origin(Client* c, int resumed, const char* continued_from,
-                                               std::size_t continued_size, const char* session,
-                                               std::size_t session_size) {
+EMSCRIPTEN_KEEPALIVE void pl_client_set_origin(Client* c, int resumed, int remember,
+                                               const char* continued_from, std::size_t continued_size,
+                                               const char* session, std::size_t session_size,
+                                               const char* identity, std::size_t identity_size) {
   c->core->set_origin(resumed != 0,
                       continued_size == 0 ? std::nullopt
                                           : std::optional<std::string>(in(continued_from, continued_size)),
-                      std::string(in(session, session_size)));
+                      std::string(in(session, session_size)), std::string(in(identity, identity_size)),
+                      remember != 0);
 }
 EMSCRIPTEN_KEEPALIVE const char* pl_client_state(Client* c, const char* integration_id, std::size_t size) {
   return answer(to_json_text(c->core->state(in(integration_id, size))));

@@ -307,7 +307,7 @@ std::string ClientCore::take_events() {
 }
 
 void ClientCore::touch(std::int64_t now, bool force) {
-  if (session_id_.empty()) return;
+  if (session_id_.empty() || !remember_) return;
   if (!force && now - last_touch_ < config_.touch_interval_ms) return;
   last_touch_ = now;
   (void)store_.touch(config_.integration_id, now);
@@ -322,8 +322,8 @@ void ClientCore::pump(std::int64_t now) {
         reconnect_.connected();
       }
       session_id_ = ready->session_id;
-      if (request_ && request_->agent_id) {
-        SessionRecord record{session_id_, *request_->agent_id, now, std::nullopt};
+      if (request_ && request_->agent_id && remember_) {
+        SessionRecord record{session_id_, *request_->agent_id, now, std::nullopt, identity_};
         if (ready->continued_from && *ready->continued_from != session_id_)
           record.continued_from = ready->continued_from;
         else if (auto stored = store_.load(config_.integration_id);
@@ -425,10 +425,12 @@ void ClientCore::handle_close(const CloseEvent& close, std::int64_t now) {
 // ---- state -----------------------------------------------------------------------------
 
 void ClientCore::set_origin(bool resumed, std::optional<std::string> continued_from,
-                            std::string session_id) {
+                            std::string session_id, std::string identity, bool remember) {
   origin_.resumed = resumed;
   origin_.continued_from = std::move(continued_from);
   session_id_ = std::move(session_id);
+  identity_ = std::move(identity);
+  remember_ = remember;
 }
 
 json ClientCore::state(std::string_view integration_id) const {
@@ -443,6 +445,8 @@ json ClientCore::state(std::string_view integration_id) const {
   const bool live = snap.connection != ConnectionState::idle;
   json out = to_json(get_state(store_, integration_id, origin_, live ? &snap : nullptr));
   if (reconnecting_) out["connection"] = "reconnecting";
+  // The id in use, also when the store does not follow it (a URL sessionID's load).
+  if (!session_id_.empty()) out["sessionID"] = session_id_;
   return out;
 }
 

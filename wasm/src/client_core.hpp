@@ -124,8 +124,11 @@ class ClientCore {
   std::string take_events();  // a JSON array of {type, args, ...}, in order
 
   // ---- state ----
-  // The resume flow's outcome: how the session in use came to be, and its id.
-  void set_origin(bool resumed, std::optional<std::string> continued_from, std::string session_id);
+  // The resume flow's outcome: how the session in use came to be, its id, the page's identity
+  // fingerprint (stored with a call's session), and whether the store follows this page's
+  // sessions (false for a URL sessionID's load: nothing it does is remembered).
+  void set_origin(bool resumed, std::optional<std::string> continued_from, std::string session_id,
+                  std::string identity, bool remember);
   // getState for this client's integration (with the live call) or another one.
   json state(std::string_view integration_id) const;
   json snapshot() const;
@@ -152,6 +155,8 @@ class ClientCore {
   double pending_random_ = 0.5;
   bool pending_online_ = true;
   SessionOrigin origin_;
+  std::string identity_;                 // the page's identity fingerprint
+  bool remember_ = true;                 // the store follows the session in use
   std::int64_t last_touch_ = 0;
 
   std::optional<audio::CaptureChain> capture_;

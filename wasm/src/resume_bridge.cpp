@@ -1,8 +1,12 @@
 #include "resume_bridge.hpp"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "parley/client_errors.hpp"
+#include "parley/identity.hpp"
+#include "parley/json_text.hpp"
 #include "parley/metadata.hpp"
 
 namespace parley::sdk {
@@ -16,10 +20,42 @@ json request_json(const HttpRequest& r) {
 
 json error_json(const Error& e) { return json{{"code", e.code}, {"message", e.message}}; }
 
-json lines_json(const std::vector<ChatLine>& lines) {
-  json out = json::array();
-  for (const ChatLine& line : lines) out.push_back(chat_line_json(line));
+// The lines as JSON text, written straight from the structs: a history of thousands of lines
+// through a JSON DOM (an object and its map per line) cost the resume of a long conversation
+// more than parsing it did. Each line: {text, inbound, timestamp, earlier, emitter?}.
+std::string lines_text(const std::vector<ChatLine>& lines) {
+  std::size_t size = 2;
+  for (const ChatLine& line : lines) size += line.text.size() + line.timestamp.size() + 64;
+  std::string out;
+  out.reserve(size);
+  out += '[';
+  for (const ChatLine& line : lines) {
+    if (out.size() > 1) out += ',';
+    out += "{\"text\":";
+    append_json_string(out, line.text);
+    out += line.inbound ? ",\"inbound\":true,\"timestamp\":" : ",\"inbound\":false,\"timestamp\":";
+    append_json_string(out, line.timestamp);
+    out += line.earlier ? ",\"earlier\":true" : ",\"earlier\":false";
+    if (line.emitter) {
+      out += ",\"emitter\":";
+      append_json_string(out, *line.emitter);
+    }
+    out += '}';
+  }
+  out += ']';
   return out;
+}
+
+// `object` (an object's JSON text) with "name":value_text added last.
+std::string with_member(std::string object, const char* name, const std::string& value_text) {
+  object.pop_back();  // the closing brace
+  if (object.size() > 1) object += ',';
+  object += '"';
+  object += name;
+  object += "\":";
+  object += value_text;
+  object += '}';
+  return object;
 }
 
 // resultCode of a reply, if the body is a JSON object that has an integer one.
@@ -57,6 +93,28 @@ Result<ResumeInput> parse_input(std::string_view text) {
   }
   if (auto it = in.find("additionalInfo"); it != in.end() && !it->is_null())
     input.options.additional_info = *it;
+  // The page's identity (identity.hpp): its identity keys' values and its token's user.
+  std::vector<std::string> keys(std::begin(default_identity_keys), std::end(default_identity_keys));
+  if (auto it = in.find("identityKeys"); it != in.end() && !it->is_null()) {
+    if (!it->is_string()) return bad("identityKeys must be a string of comma-separated keys");
+    auto parsed_keys = parse_identity_keys(it->get_ref<const std::string&>());
+    if (!parsed_keys) return std::move(parsed_keys).error();
+    keys = std::move(*parsed_keys);
+  }
+  std::string token_user;
+  if (const json& info = input.options.additional_info; info.is_object()) {
+    if (auto token = info.find("loginToken"); token != info.end() && token->is_string())
+      token_user = login_token_user(token->get_ref<const std::string&>());
+  }
+  const auto metadata = in.find("metadata");
+  input.identity = identity_fingerprint(metadata == in.end() ? json() : *metadata, keys, token_user);
+  // What a resumed session takes from the page: its metadata but the identity.
+  if (metadata != in.end() && metadata->is_object()) {
+    json update = json::object();
+    for (auto it = metadata->begin(); it != metadata->end(); ++it)
+      if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) update[it.key()] = it.value();
+    input.metadata_update = std::move(update);
+  }
   if (auto it = in.find("windowMs"); it != in.end() && !it->is_null()) {
     if (!it->is_number_integer()) return bad("windowMs must be an integer");
     input.options.window.window_ms = it->get<std::int64_t>();
@@ -72,21 +130,13 @@ Result<ResumeInput> parse_input(std::string_view text) {
 
 }  // namespace
 
-json chat_line_json(const ChatLine& line) {
-  json out = {{"text", line.text},
-              {"inbound", line.inbound},
-              {"timestamp", line.timestamp},
-              {"earlier", line.earlier}};
-  if (line.emitter) out["emitter"] = *line.emitter;
-  return out;
-}
-
 ResumeBridge::ResumeBridge(KeyValueStore& kv, std::string_view input_json) : store_(kv) {
   auto input = parse_input(input_json);
   if (!input) {
     input_error_ = std::move(input).error();
     return;
   }
+  identity_ = input->identity;
   flow_.emplace(store_, std::move(*input));
 }
 
@@ -102,9 +152,14 @@ std::string ResumeBridge::start(std::int64_t now) {
 std::string ResumeBridge::on_response(int status, std::string_view body, std::int64_t now) {
   if (!flow_) return "";
   last_status_ = status;
-  last_result_code_ = result_code_of(body);
   transport_failed_ = false;
-  return next(flow_->on_response(HttpResponse{status, std::string(body)}, now));
+  std::string request = next(flow_->on_response(HttpResponse{status, std::string(body)}, now));
+  // The reply's resultCode, for the error a person is shown, only when the flow failed on it
+  // (reading it means parsing the reply again, and a history of thousands of lines is big).
+  last_result_code_.reset();
+  if (const ResumeOutcome* o = flow_->outcome(); o && std::holds_alternative<ResumeFailure>(*o))
+    last_result_code_ = result_code_of(body);
+  return request;
 }
 
 std::string ResumeBridge::on_transport_error(std::string_view message, std::int64_t now) {
@@ -121,12 +176,15 @@ std::string ResumeBridge::outcome() const {
   const ResumeOutcome* outcome = flow_ ? flow_->outcome() : nullptr;
   if (!outcome) return "null";
   json out;
+  const char* lines_name = nullptr;
+  const std::vector<ChatLine>* lines = nullptr;
   if (const auto* resumed = std::get_if<ResumedSession>(outcome)) {
     out = {{"kind", "resumed"},
            {"sessionID", resumed->session_id},
-           {"lines", lines_json(resumed->lines)},
            {"lastAgentIndex", resumed->last_agent_index ? json(*resumed->last_agent_index)
                                                         : json(nullptr)}};
+    lines_name = "lines";
+    lines = &resumed->lines;
     if (resumed->history_error) out["historyError"] = error_json(*resumed->history_error);
   } else if (const auto* opened = std::get_if<NewSession>(outcome)) {
     out = {{"kind", "new"},
@@ -134,8 +192,9 @@ std::string ResumeBridge::outcome() const {
            {"welcome", opened->welcome},
            {"reason", to_string(opened->reason)},
            {"continuation", to_string(opened->continuation)},
-           {"continuedFrom", opened->continued_from ? json(*opened->continued_from) : json(nullptr)},
-           {"earlierLines", lines_json(opened->earlier_lines)}};
+           {"continuedFrom", opened->continued_from ? json(*opened->continued_from) : json(nullptr)}};
+    lines_name = "earlierLines";
+    lines = &opened->earlier_lines;
     if (opened->continuation_refusal)
       out["continuationRefusal"] = error_json(*opened->continuation_refusal);
     if (opened->history_error) out["historyError"] = error_json(*opened->history_error);
@@ -150,6 +209,11 @@ std::string ResumeBridge::outcome() const {
         out["clientError"] = error_json(make_client_error(*client, error.message));
     }
   }
+  if (out["kind"] != "failed") {
+    out["stored"] = flow_->stored();
+    out["identity"] = identity_;
+  }
+  if (lines) return with_member(to_json_text(out), lines_name, lines_text(*lines));
   return to_json_text(out);
 }
 

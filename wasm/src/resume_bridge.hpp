@@ -16,8 +16,9 @@ namespace parley::sdk {
 
 class ResumeBridge {
  public:
-  // input: {integrationId?, agentId, sessionId?, metadata?, additionalInfo?, windowMs?,
-  // continuation? (default true)}. A bad input is reported by start() as a failed outcome.
+  // input: {integrationId?, agentId, sessionId?, metadata?, identityKeys? ("a,b"; default
+  // parley::default_identity_keys), additionalInfo?, windowMs?, continuation? (default true)}.
+  // A bad input is reported by start() as a failed outcome.
   ResumeBridge(KeyValueStore& kv, std::string_view input_json);
 
   // The first request as {method, path, body?} JSON text, or "" when the flow is finished.
@@ -25,7 +26,9 @@ class ResumeBridge {
   std::string on_response(int status, std::string_view body, std::int64_t now);
   std::string on_transport_error(std::string_view message, std::int64_t now);
 
-  // {kind: "resumed" | "new" | "failed", ...}; null before the flow has finished.
+  // {kind: "resumed" | "new" | "failed", ...}; null before the flow has finished. A session
+  // in hand also has `stored` (false: a URL sessionID's load, nothing remembered) and
+  // `identity` (the page's identity fingerprint, which the client stores with its calls).
   std::string outcome() const;
   std::string warnings() const;
 
@@ -38,6 +41,7 @@ class ResumeBridge {
   int last_status_ = 0;
   std::optional<std::int64_t> last_result_code_;
   bool transport_failed_ = false;
+  std::string identity_;
 };
 
 // POST /memori/v2/TextEnteredEvent/{sessionID} {text}, as {method, path, body} JSON, or an
@@ -46,7 +50,5 @@ std::string text_request(std::string_view session_id, std::string_view text);
 // The reply: {text} (currentState.emission, "" when none), or {error: {code, message},
 // expired: bool} where expired means the session is gone (-103 / -263: resume again).
 std::string text_reply(int status, std::string_view body);
-
-json chat_line_json(const ChatLine& line);
 
 }  // namespace parley::sdk

@@ -1,4 +1,5 @@
 #include "parley/json.hpp"
+#include "parley/json_text.hpp"
 #include "text_codes.hpp"
 
 #include <cerrno>
@@ -331,6 +332,7 @@ class Writer {
     out_.append(buffer, static_cast<std::size_t>(end - buffer));
   }
 
+ public:
   // Quoted and escaped; every byte of invalid UTF-8 that starts no valid sequence, and every
   // sequence cut short, becomes one U+FFFD, the byte that cut it short being read again (the
   // rule of nlohmann's UTF-8 decoder).
@@ -339,6 +341,18 @@ class Writer {
     out_ += '"';
     std::size_t i = 0;
     while (i < s.size()) {
+      // A run of bytes that need nothing goes in at once (long texts are mostly that).
+      std::size_t run = i;
+      while (run < s.size()) {
+        const auto b = static_cast<unsigned char>(s[run]);
+        if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+        ++run;
+      }
+      if (run > i) {
+        out_.append(s.data() + i, run - i);
+        i = run;
+        continue;
+      }
       const auto c = static_cast<unsigned char>(s[i]);
       if (c < 0x80) {
         switch (c) {
@@ -410,6 +424,8 @@ std::string to_json_text(const json& value) {
   Writer(out).value(value);
   return out;
 }
+
+void append_json_string(std::string& out, std::string_view s) { Writer(out).string(s); }
 
 const char* json_type_name(const json& value) noexcept {
   switch (value.type()) {
