@@ -21,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import {
   check, checkEqual, fail, hostFor, log, metric, requirePackage, runSdkTest, sleep, sourceDir,
   speechWav, startProxy, tempDir, waitFor, writeHostConfig,
@@ -39,6 +40,16 @@ function startHostPages() {
   const server = http.createServer((request, response) => {
     const url = new URL(request.url, 'http://x');
     const src = url.searchParams.get('src');
+    if (url.pathname === '/frame.html' && src) {
+      // A site that writes the iframe by hand, its src exactly as given (braces and all).
+      response.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Security-Policy': `default-src 'self'; frame-src ${new URL(src).origin}`,
+      });
+      response.end(`<!doctype html><meta charset="utf-8"><title>hand-written iframe</title>
+<iframe class="parley-widget" allow="microphone" src="${src.replace(/["<>&]/g, (c) => `&#${c.charCodeAt(0)};`)}"></iframe>`);
+      return;
+    }
     if (url.pathname !== '/host.html' || !src) {
       response.writeHead(404).end();
       return;
@@ -145,6 +156,68 @@ async function cspViolations(page) {
     } catch { /* detached */ }
   }
   return all;
+}
+
+// A conversation of about `lines` lines made over the Memori REST API (as a native client: no
+// Origin): the welcome, then question/answer pairs; the last answer is unique.
+async function seedConversation(origin, lines) {
+  const post = async (route, body) => {
+    const r = await fetch(`${origin}/memori/v2/${route}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const j = await r.json();
+    check(j.resultCode === 0, `seeding ${route}: ${JSON.stringify(j).slice(0, 200)}`);
+    return j;
+  };
+  const { sessionID } = await post('Session', { memoriID: 'demo', initialContextVars: { userName: 'Dora', plan: 'premium' } });
+  const exchanges = Math.ceil(lines / 2);
+  let next = 1;
+  const worker = async () => {
+    while (next < exchanges) {
+      const n = next++;
+      await post(`TextEnteredEvent/${sessionID}`, { text: `Question ${n}: could you tell me more about the product?` });
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  await post(`TextEnteredEvent/${sessionID}`, { text: 'what is my name' });
+  return { sessionID, lines: 1 + 2 * exchanges, last: 'Your name is Dora, as far as I know.' };
+}
+
+// In the widget: the transcript's last item is `text` and lies inside its visible area.
+function lastLineOnScreen(text) {
+  const t = document.getElementById('transcript');
+  const last = t && t.lastElementChild;
+  if (!last || last.textContent !== text) return false;
+  const box = t.getBoundingClientRect();
+  const r = last.getBoundingClientRect();
+  return r.height > 0 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+}
+
+// A GET with the given headers and the raw (undecoded) answer.
+function rawGet(url, headers) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+// Bytes the page received while `action` ran (Chromium's encodedDataLength: headers and
+// bodies as they came over the wire), and the Content-Encoding of each response.
+async function bytesOver(context, page, action) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  let total = 0;
+  const encodings = [];
+  cdp.on('Network.responseReceived', (e) => {
+    const h = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    encodings.push({ url: e.response.url, encoding: h['content-encoding'] || 'identity', status: e.response.status });
+  });
+  cdp.on('Network.loadingFinished', (e) => { total += e.encodedDataLength; });
+  await action();
+  await sleep(300);
+  await cdp.detach();
+  return { total, encodings };
 }
 
 await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
@@ -534,6 +607,187 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
     checkEqual(result.buffered, 0, 'nothing left queued in the core after clear');
     log(`barge-in: ok (silent ${result.silentAfterMs.toFixed(1)} ms after clear arrived)`);
     await bc.close();
+  }
+
+  if (want('scale')) {
+    // --- a 2,500-line conversation opened by a sessionID link ----------------------------------
+    // Ada has a conversation of her own in this browser; a link names another session, which
+    // shows for that load only: the latest lines at once, earlier ones page by page.
+    const seeded = await seedConversation(hostOrigin, 2500);
+    const sc = await newContext();
+    const sp = await sc.newPage();
+    sp.on('pageerror', (e) => errorsOnPage.push(e.message));
+    await sp.goto(hostPage(hostOrigin, demoAttrs));
+    let frame = await widgetOf(sp);
+    await waitText(frame, 'Hi Ada!', 'Ada\'s own conversation');
+    const own = (await frame.evaluate(() => window.parleyClient.getState())).sessionID;
+    const t0 = Date.now();
+    await sp.goto(hostPage(hostOrigin, { ...demoAttrs, 'session-id': seeded.sessionID }));
+    frame = await widgetOf(sp);
+    await waitFor(() => frame.evaluate(lastLineOnScreen, seeded.last), 10000, 'the last line of 2,501 on screen');
+    const ms = Date.now() - t0;
+    check(ms < 3000, `the last line of 2,501 on screen within 3 s of navigation (took ${ms} ms; it was 9-10 s when every line was laid out on its own)`);
+    const count = () => frame.$$eval('#transcript > li.msg', (els) => els.length);
+    checkEqual(await count(), 100, 'the latest 100 lines are on the page');
+    checkEqual(await frame.textContent('#transcript .more button'), `Show earlier (${seeded.lines - 100})`, 'the "Show earlier" button');
+    checkEqual((await frame.evaluate(() => window.parleyClient.getState())).sessionID, seeded.sessionID, 'getState().sessionID is the link\'s session');
+    // The visitor scrolls up to the button (as the click would), then presses it.
+    await frame.$eval('#transcript', (t) => { t.scrollTop = 0; });
+    const anchorBefore = await frame.$eval('#transcript > li.msg', (li) => ({ text: li.textContent, top: li.getBoundingClientRect().top }));
+    await frame.click('#transcript .more button');
+    checkEqual(await count(), 200, '"Show earlier" adds the 100 lines before');
+    const anchorAfter = await frame.evaluate((text) => {
+      const li = [...document.querySelectorAll('#transcript > li.msg')].find((l) => l.textContent === text);
+      return li && li.getBoundingClientRect().top;
+    }, anchorBefore.text);
+    check(anchorAfter !== undefined && Math.abs(anchorAfter - anchorBefore.top) < 2,
+          `what was on screen stays where it was (${anchorBefore.top} -> ${anchorAfter})`);
+    for (let i = 0; i < 25 && await frame.$('#transcript .more button'); ++i) await frame.click('#transcript .more button');
+    checkEqual(await count(), seeded.lines, 'every line after paging back to the start');
+    checkEqual(await frame.$('#transcript .more'), null, 'no "Show earlier" at the start');
+    await shot(frame, 'long-history');
+    // The link held for that load only: Ada's own conversation comes back, not the link's.
+    await sp.goto(hostPage(hostOrigin, demoAttrs));
+    frame = await widgetOf(sp);
+    checkEqual((await frame.evaluate(() => window.parleyClient.getState())).sessionID, own,
+               'after the link, the remembered session is still Ada\'s own');
+    await sc.close();
+    log(`a 2,501-line conversation: last line on screen ${ms} ms after navigation (busy machine), paging back works, the link is not remembered`);
+  }
+
+  if (want('identity')) {
+    // --- one person per conversation: Bob, then Carol, in the same browser ----------------------
+    const ic = await newContext();
+    const ip = await ic.newPage();
+    ip.on('pageerror', (e) => errorsOnPage.push(e.message));
+    const as = (name, extra = {}) => hostPage(hostOrigin, { ...demoAttrs, 'user-name': name, ...extra });
+    const ask = async (frame, text, reply) => {
+      await frame.fill('#text', text);
+      await frame.press('#text', 'Enter');
+      await waitText(frame, reply, `the reply to "${text}"`);
+    };
+    const sessionOf = async (frame) => (await frame.evaluate(() => window.parleyClient.getState())).sessionID;
+    await ip.goto(as('Bob'));
+    let frame = await widgetOf(ip);
+    await waitText(frame, 'Hi Bob!', 'Bob\'s welcome');
+    await ask(frame, 'what is my name', 'Your name is Bob');
+    const bob = await sessionOf(frame);
+    await ip.goto(as('Carol'));
+    frame = await widgetOf(ip);
+    await waitText(frame, 'Hi Carol!', 'Carol gets a welcome of her own');
+    const seen = (await messages(frame)).map((l) => l.text).join(' | ');
+    check(!seen.includes('Bob'), `Carol sees none of Bob's lines: ${seen}`);
+    const carol = await sessionOf(frame);
+    check(carol && carol !== bob, 'Carol has a session of her own');
+    await ask(frame, 'what is my name', 'Your name is Carol');
+    await shot(frame, 'identity-carol');
+    // Carol again, on another page of the site (non-identity metadata differs): her own
+    // conversation goes on, and the session takes the page's metadata.
+    await ip.goto(as('Carol', { plan: 'basic' }));
+    frame = await widgetOf(ip);
+    checkEqual(await sessionOf(frame), carol, 'Carol\'s conversation resumes on another page');
+    await waitText(frame, 'Your name is Carol', 'her earlier lines');
+    await ask(frame, 'what plan am I on', 'You are on the basic plan.');
+    // The site's logout: window.Parley.logout() on the page, then data-logout.
+    await ip.evaluate(() => window.Parley.logout());
+    await waitFor(async () => (await sessionOf(frame)) !== carol && (await messages(frame)).some((l) => l.text.startsWith('Hi Carol!')),
+                  8000, 'a new conversation after window.Parley.logout()');
+    check(!(await messages(frame)).some((l) => l.text.includes('Your name is Carol')), 'no earlier lines after the logout');
+    const afterLogout = await sessionOf(frame);
+    await ip.goto(as('Carol', { logout: '' }));
+    frame = await widgetOf(ip);
+    check((await sessionOf(frame)) !== afterLogout, 'data-logout: the remembered session is forgotten on load');
+    await ic.close();
+    log('Bob then Carol: separate conversations; non-identity metadata follows the page; logout forgets');
+  }
+
+  if (want('delivery')) {
+    // --- compressed, content-hashed, cached: what goes over the wire ---------------------------
+    const embedHtml = await (await fetch(`${hostOrigin}/embed?id=demo&k=${KEY}`)).text();
+    const sdkName = (/"\/sdk\/(parley\.[0-9a-f]{10}\.mjs)"/.exec(embedHtml) || [])[1];
+    check(sdkName, `the embed page names the SDK by its hashed name: ${embedHtml.slice(0, 400)}`);
+    const plain = await rawGet(`${hostOrigin}/sdk/${sdkName}`, {});
+    for (const [coding, decode] of [['br', zlib.brotliDecompressSync], ['gzip', zlib.gunzipSync]]) {
+      const r = await rawGet(`${hostOrigin}/sdk/${sdkName}`, { 'Accept-Encoding': `${coding}` });
+      checkEqual(r.headers['content-encoding'], coding, `${sdkName} for Accept-Encoding: ${coding}`);
+      checkEqual(r.headers.vary, 'Accept-Encoding', 'Vary: Accept-Encoding');
+      checkEqual(r.headers['cache-control'], 'public, max-age=31536000, immutable', 'a hashed SDK file is immutable');
+      check(decode(r.body).equals(plain.body), `the ${coding} copy is the file`);
+      check(r.body.length < plain.body.length / 2, `${coding} is smaller (${r.body.length} of ${plain.body.length} B)`);
+    }
+    checkEqual((await rawGet(`${hostOrigin}/embed?id=demo&k=${KEY}`, { 'Accept-Encoding': 'br' })).headers['cache-control'], 'no-cache',
+               'the embed page is revalidated');
+    // In Chromium: the cold load within 100 KB over the wire, the warm reload within 5 KB, the
+    // wasm fetched once (streamed into the compiler, no second fetch for a fallback).
+    const dc = await newContext();
+    const dp = await dc.newPage();
+    const wasmFetches = [];
+    dp.on('request', (r) => { if (r.url().endsWith('.wasm')) wasmFetches.push(r.url()); });
+    const embedUrl = `${hostOrigin}/embed?id=demo&k=${KEY}&userName=Ada`;
+    const cold = await bytesOver(dc, dp, async () => {
+      await dp.goto(embedUrl);
+      await dp.waitForSelector('#widget[data-ready="true"]');
+    });
+    check(cold.total <= 100 * 1024, `a cold load of the embed page is ${cold.total} B over the wire (budget 100 KB)`);
+    check(cold.encodings.some((e) => e.url.includes('/sdk/parley-core.') && (e.encoding === 'gzip' || e.encoding === 'br')),
+          `the wasm comes compressed: ${JSON.stringify(cold.encodings)}`);
+    checkEqual(wasmFetches.length, 1, 'the wasm is fetched once');
+    const warm = await bytesOver(dc, dp, async () => {
+      await dp.reload();
+      await dp.waitForSelector('#widget[data-ready="true"]');
+    });
+    check(warm.total <= 5 * 1024, `a warm reload is ${warm.total} B over the wire (budget 5 KB): ${JSON.stringify(warm.encodings)}`);
+    await dc.close();
+    log(`delivery: cold load ${cold.total} B, warm reload ${warm.total} B over the wire (Chromium chose ${[...new Set(cold.encodings.map((e) => e.encoding))].join(', ')})`);
+  }
+
+  if (want('url')) {
+    // --- a hand-written iframe with braces in its query ------------------------------------------
+    const src = `${hostOrigin}/embed?id=demo&k=${KEY}&userName=Ada&filter={a|b}&exp=2^10`;
+    const up = await context.newPage();
+    await up.goto(`${pages.origin}/frame.html?${new URLSearchParams({ src })}`);
+    const frame = await widgetOf(up);
+    const href = await frame.evaluate(() => location.href);
+    check(href.includes('filter={a|b}&exp=2^10'), `the browser leaves the braces raw in location.href: ${href}`);
+    check(await frame.isHidden('#error'), `no error for the raw braces: ${await frame.textContent('#error')}`);
+    const config = await frame.evaluate(() => import('/sdk/parley.mjs').then((m) => m.default.parseWidgetUrl(location.href)));
+    checkEqual(config.metadata.filter, '{a|b}', 'the metadata read from the raw braces');
+    await waitText(frame, 'Hi Ada!', 'the widget works');
+    await up.close();
+    log('a hand-written iframe src with { | } ^: ok');
+  }
+
+  if (want('jank')) {
+    // --- the page's main thread stalls during a call: no microphone audio lost silently ---------
+    const jc = await newContext();
+    const jp = await jc.newPage();
+    await jp.goto(hostPage(hostOrigin, demoAttrs));
+    const frame = await widgetOf(jp);
+    await frame.click('#mic');
+    await waitFor(async () => (await frame.textContent('#status')) === 'Listening', 8000, 'listening');
+    await frame.evaluate(() => {
+      window.__warnings = [];
+      window.parleyClient.on('onwarning', (w) => window.__warnings.push(w));
+    });
+    await sleep(500);
+    const stall = (ms) => frame.evaluate((n) => { const t = performance.now(); while (performance.now() - t < n); }, ms);
+    const before = await frame.evaluate(() => window.parleyClient.getStats());
+    const t0 = Date.now();
+    await stall(300);
+    await sleep(1000);
+    const after = await frame.evaluate(() => window.parleyClient.getStats());
+    const elapsed = Date.now() - t0;
+    checkEqual(after.captureLostMs, 0, 'a 300 ms stall loses no microphone audio (buffered)');
+    checkEqual((await frame.evaluate(() => window.__warnings)).length, 0, 'and raises no warning');
+    const frames = after.framesSent - before.framesSent;
+    check(frames >= (elapsed / 20) * 0.85, `the frames of the stall are sent after it (${frames} frames in ${elapsed} ms)`);
+    await stall(1600);  // longer than the ~1 s the capture buffers hold
+    await waitFor(() => frame.evaluate(() => window.__warnings.find((w) => w.code === 'audio_lost')), 5000, 'a warning for audio lost in a long stall');
+    const lost = (await frame.evaluate(() => window.parleyClient.getStats())).captureLostMs;
+    check(lost > 200 && lost < 1600, `the loss is counted (${lost.toFixed(0)} ms of a 1,600 ms stall)`);
+    await frame.click('#mic');
+    await jc.close();
+    log(`a stalled main thread: 300 ms buffered, a 1,600 ms stall counted (${lost.toFixed(0)} ms lost) and warned`);
   }
 
   const violations = await cspViolations(page);
