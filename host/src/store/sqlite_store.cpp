@@ -313,6 +313,14 @@ Status SqliteStore::update_variables(std::string_view session_id, const json& va
                     [&](Statement& s) { s.bind(1, session_id).bind(2, to_json_text(variables)); });
 }
 
+Status SqliteStore::update_metadata(std::string_view session_id, const json& metadata,
+                                    const json& variables) {
+  return update_one(db_, "UPDATE sessions SET metadata = ?2, variables = ?3 WHERE id = ?1",
+                    "update session metadata", "session", [&](Statement& s) {
+                      s.bind(1, session_id).bind(2, to_json_text(metadata)).bind(3, to_json_text(variables));
+                    });
+}
+
 Status SqliteStore::end_session(std::string_view session_id, std::int64_t now_ms,
                           std::string_view reason) {
   // The first end wins: ended_ms/end_reason are only set while ended_ms is NULL, but the

@@ -106,6 +106,10 @@ class SessionStore {
   // not_found if absent.
   virtual Status reopen_session(std::string_view session_id, std::int64_t now_ms) = 0;
   virtual Status update_variables(std::string_view session_id, const json& variables) = 0;
+  // A resumed session takes its page's metadata, and what templates see with it (one write);
+  // not_found if absent.
+  virtual Status update_metadata(std::string_view session_id, const json& metadata,
+                                 const json& variables) = 0;
   // Sets ended_ms/end_reason once (a second end keeps the first); not_found if absent.
   virtual Status end_session(std::string_view session_id, std::int64_t now_ms,
                              std::string_view reason) = 0;
