@@ -255,7 +255,7 @@ function updateMore() {
     moreItem.append(button);
   }
   moreItem.firstChild.textContent = `Show earlier (${shownFrom})`;
-  ui.transcript.prepend(moreItem);
+  if (ui.transcript.firstChild !== moreItem) ui.transcript.prepend(moreItem);
 }
 
 function showEarlier() {

@@ -263,15 +263,16 @@ export class Client {
           : flow.onResponse(response.status, response.body, Date.now());
       }
       const outcome = JSON.parse(flow.outcome());
+      const lines = outcome.kind === 'failed' ? [] : flow.lines();
       for (const warning of JSON.parse(flow.warnings())) this._log('resume:', warning.code, warning.message);
       if (outcome.kind === 'failed') {
         if (outcome.transport) throw this._unreachable(outcome.error.message);
         throw ParleyError.from(outcome.clientError || outcome.error);
       }
       const result = outcome.kind === 'resumed'
-        ? { sessionID: outcome.sessionID, resumed: true, history: outcome.lines,
+        ? { sessionID: outcome.sessionID, resumed: true, history: lines,
             lastAgentIndex: outcome.lastAgentIndex, welcome: null, continuedFrom: null }
-        : { sessionID: outcome.sessionID, resumed: false, history: outcome.earlierLines,
+        : { sessionID: outcome.sessionID, resumed: false, history: lines,
             lastAgentIndex: null, welcome: outcome.welcome, continuedFrom: outcome.continuedFrom,
             reason: outcome.reason };
       if (outcome.historyError) result.historyError = outcome.historyError;

@@ -215,6 +215,38 @@ export class ResumeFlow {
   onResponse(status, body, now) { return R(S(X.pl_resume_on_response, [this.h, status], [body], now)); }
   onTransportError(message, now) { return R(S(X.pl_resume_on_transport_error, [this.h], [message], now)); }
   outcome() { return R(X.pl_resume_outcome(this.h)); }
+  // The outcome's lines, [{text, inbound, timestamp, earlier, emitter?}]: their strings come
+  // as one UTF-8 block, decoded at once and cut by the byte sizes the core gives
+  // (pl_resume_lines): no JSON text of a whole history, no decode call per line.
+  lines() {
+    const p = X.pl_resume_lines(this.h);
+    const n = X.pl_result_size();
+    const t = new Uint32Array(heapU8().buffer, p, n * 4).slice();
+    const start = X.pl_resume_block(this.h);
+    const bytes = heapU8().slice(start, start + X.pl_resume_block_size(this.h));
+    const all = decoder.decode(bytes);
+    // Byte offsets to string offsets: the same when the block is ASCII; else count the UTF-16
+    // units (a 4-byte code point is two).
+    const ascii = all.length === bytes.length;
+    let b = 0;
+    let c = 0;
+    const cut = (size) => {
+      const from = c;
+      if (ascii) {
+        c += size;
+      } else {
+        for (const end = b + size; b < end; ++b) if ((bytes[b] & 0xc0) !== 0x80) c += bytes[b] >= 0xf0 ? 2 : 1;
+      }
+      return all.slice(from, c);
+    };
+    const out = new Array(n);
+    for (let i = 0, o = 0; i < n; ++i, o += 4) {
+      const f = t[o + 3];
+      out[i] = { text: cut(t[o]), inbound: (f & 1) > 0, timestamp: cut(t[o + 1]), earlier: (f & 2) > 0 };
+      if (f & 4) out[i].emitter = cut(t[o + 2]);
+    }
+    return out;
+  }
   warnings() { return R(X.pl_resume_warnings(this.h)); }
 }
 

@@ -80,6 +80,8 @@ struct ResumeHandle {
   ResumeHandle(int store, std::string_view input_json) : kv(store), bridge(kv, input_json) {}
   JsKeyValueStore kv;
   ResumeBridge bridge;
+  std::vector<std::uint32_t> table;  // pl_resume_lines' table
+  std::string block;                 // and its strings
 };
 
 std::uint32_t offset_of(const void* p) {
@@ -283,5 +285,37 @@ EMSCRIPTEN_KEEPALIVE const char* pl_resume_on_transport_error(ResumeHandle* r, c
 }
 EMSCRIPTEN_KEEPALIVE const char* pl_resume_outcome(ResumeHandle* r) { return answer(r->bridge.outcome()); }
 EMSCRIPTEN_KEEPALIVE const char* pl_resume_warnings(ResumeHandle* r) { return answer(r->bridge.warnings()); }
+// The outcome's lines (resumed: the history; new: the earlier lines) for the JS to read once:
+// all their strings one after the other in one UTF-8 block (text, timestamp, emitter of each
+// line), which the JS decodes with a single TextDecoder call and cuts, and a table of 4
+// numbers per line: the text's, timestamp's and emitter's sizes in bytes, and flags (1 inbound,
+// 2 earlier, 4 has an emitter). Returns the table; pl_result_size() is the count of lines;
+// pl_resume_block() / pl_resume_block_size() the block. Valid until the flow is deleted or
+// asked again.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* pl_resume_lines(ResumeHandle* r) {
+  r->table.clear();
+  r->block.clear();
+  const std::vector<ChatLine>* lines = r->bridge.lines();
+  const std::size_t count = lines ? lines->size() : 0;
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < count; ++i) bytes += (*lines)[i].text.size() + (*lines)[i].timestamp.size();
+  r->block.reserve(bytes);
+  r->table.resize(count * 4);
+  std::uint32_t* t = r->table.data();
+  for (std::size_t i = 0; i < count; ++i, t += 4) {
+    const ChatLine& l = (*lines)[i];
+    r->block += l.text;
+    r->block += l.timestamp;
+    if (l.emitter) r->block += *l.emitter;
+    t[0] = static_cast<std::uint32_t>(l.text.size());
+    t[1] = static_cast<std::uint32_t>(l.timestamp.size());
+    t[2] = l.emitter ? static_cast<std::uint32_t>(l.emitter->size()) : 0u;
+    t[3] = (l.inbound ? 1u : 0u) | (l.earlier ? 2u : 0u) | (l.emitter ? 4u : 0u);
+  }
+  g_result.resize(count);  // the count, read by pl_result_size()
+  return r->table.data();
+}
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_block(ResumeHandle* r) { return r->block.data(); }
+EMSCRIPTEN_KEEPALIVE std::size_t pl_resume_block_size(ResumeHandle* r) { return r->block.size(); }
 
 }  // extern "C"

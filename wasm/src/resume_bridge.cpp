@@ -6,7 +6,6 @@
 
 #include "parley/client_errors.hpp"
 #include "parley/identity.hpp"
-#include "parley/json_text.hpp"
 #include "parley/metadata.hpp"
 
 namespace parley::sdk {
@@ -19,44 +18,6 @@ json request_json(const HttpRequest& r) {
 }
 
 json error_json(const Error& e) { return json{{"code", e.code}, {"message", e.message}}; }
-
-// The lines as JSON text, written straight from the structs: a history of thousands of lines
-// through a JSON DOM (an object and its map per line) cost the resume of a long conversation
-// more than parsing it did. Each line: {text, inbound, timestamp, earlier, emitter?}.
-std::string lines_text(const std::vector<ChatLine>& lines) {
-  std::size_t size = 2;
-  for (const ChatLine& line : lines) size += line.text.size() + line.timestamp.size() + 64;
-  std::string out;
-  out.reserve(size);
-  out += '[';
-  for (const ChatLine& line : lines) {
-    if (out.size() > 1) out += ',';
-    out += "{\"text\":";
-    append_json_string(out, line.text);
-    out += line.inbound ? ",\"inbound\":true,\"timestamp\":" : ",\"inbound\":false,\"timestamp\":";
-    append_json_string(out, line.timestamp);
-    out += line.earlier ? ",\"earlier\":true" : ",\"earlier\":false";
-    if (line.emitter) {
-      out += ",\"emitter\":";
-      append_json_string(out, *line.emitter);
-    }
-    out += '}';
-  }
-  out += ']';
-  return out;
-}
-
-// `object` (an object's JSON text) with "name":value_text added last.
-std::string with_member(std::string object, const char* name, const std::string& value_text) {
-  object.pop_back();  // the closing brace
-  if (object.size() > 1) object += ',';
-  object += '"';
-  object += name;
-  object += "\":";
-  object += value_text;
-  object += '}';
-  return object;
-}
 
 // resultCode of a reply, if the body is a JSON object that has an integer one.
 std::optional<std::int64_t> result_code_of(std::string_view body) {
@@ -176,15 +137,11 @@ std::string ResumeBridge::outcome() const {
   const ResumeOutcome* outcome = flow_ ? flow_->outcome() : nullptr;
   if (!outcome) return "null";
   json out;
-  const char* lines_name = nullptr;
-  const std::vector<ChatLine>* lines = nullptr;
   if (const auto* resumed = std::get_if<ResumedSession>(outcome)) {
     out = {{"kind", "resumed"},
            {"sessionID", resumed->session_id},
            {"lastAgentIndex", resumed->last_agent_index ? json(*resumed->last_agent_index)
                                                         : json(nullptr)}};
-    lines_name = "lines";
-    lines = &resumed->lines;
     if (resumed->history_error) out["historyError"] = error_json(*resumed->history_error);
   } else if (const auto* opened = std::get_if<NewSession>(outcome)) {
     out = {{"kind", "new"},
@@ -193,8 +150,6 @@ std::string ResumeBridge::outcome() const {
            {"reason", to_string(opened->reason)},
            {"continuation", to_string(opened->continuation)},
            {"continuedFrom", opened->continued_from ? json(*opened->continued_from) : json(nullptr)}};
-    lines_name = "earlierLines";
-    lines = &opened->earlier_lines;
     if (opened->continuation_refusal)
       out["continuationRefusal"] = error_json(*opened->continuation_refusal);
     if (opened->history_error) out["historyError"] = error_json(*opened->history_error);
@@ -213,8 +168,15 @@ std::string ResumeBridge::outcome() const {
     out["stored"] = flow_->stored();
     out["identity"] = identity_;
   }
-  if (lines) return with_member(to_json_text(out), lines_name, lines_text(*lines));
   return to_json_text(out);
+}
+
+const std::vector<ChatLine>* ResumeBridge::lines() const {
+  const ResumeOutcome* outcome = flow_ ? flow_->outcome() : nullptr;
+  if (!outcome) return nullptr;
+  if (const auto* resumed = std::get_if<ResumedSession>(outcome)) return &resumed->lines;
+  if (const auto* opened = std::get_if<NewSession>(outcome)) return &opened->earlier_lines;
+  return nullptr;
 }
 
 std::string ResumeBridge::warnings() const {

@@ -30,6 +30,10 @@ class ResumeBridge {
   // in hand also has `stored` (false: a URL sessionID's load, nothing remembered) and
   // `identity` (the page's identity fingerprint, which the client stores with its calls).
   std::string outcome() const;
+  // The outcome's lines (resumed: the history; new: the earlier lines), nullptr before the
+  // flow has finished or when it failed. Not in outcome()'s JSON: a history of thousands of
+  // lines goes to the JS as a table of heap offsets (pl_resume_lines).
+  const std::vector<ChatLine>* lines() const;
   std::string warnings() const;
 
  private:

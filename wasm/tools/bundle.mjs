@@ -154,7 +154,8 @@ for (const [dir, names] of Object.entries(served)) {
     const base = name.replace(/\.(gz|br)$/, '');
     if (HASHED.test(base) && !names.has(base)) fs.rmSync(path.join(dir, name));  // an earlier build's
   }
-  const files = [...names].map((n) => path.join(dir, n));
+  // README.md and package.json are the npm package's, not pages' (npm would pack README.md.br).
+  const files = [...names].filter((n) => n !== 'README.md' && n !== 'package.json').map((n) => path.join(dir, n));
   // -n: no name or time stamp inside, so the same input gives the same bytes.
   run('gzip', ['-9', '-n', '-k', '-f', ...files]);
   run('brotli', ['-q', '11', '-k', '-f', ...files]);

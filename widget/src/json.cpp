@@ -1,5 +1,4 @@
 #include "parley/json.hpp"
-#include "parley/json_text.hpp"
 #include "text_codes.hpp"
 
 #include <cerrno>
@@ -332,7 +331,6 @@ class Writer {
     out_.append(buffer, static_cast<std::size_t>(end - buffer));
   }
 
- public:
   // Quoted and escaped; every byte of invalid UTF-8 that starts no valid sequence, and every
   // sequence cut short, becomes one U+FFFD, the byte that cut it short being read again (the
   // rule of nlohmann's UTF-8 decoder).
@@ -424,8 +422,6 @@ std::string to_json_text(const json& value) {
   Writer(out).value(value);
   return out;
 }
-
-void append_json_string(std::string& out, std::string_view s) { Writer(out).string(s); }
 
 const char* json_type_name(const json& value) noexcept {
   switch (value.type()) {

@@ -5,6 +5,7 @@
 
 #include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
+#include "parley/metadata.hpp"
 #include "parley/templates.hpp"
 
 namespace parley::host {
