@@ -133,6 +133,17 @@ TEST_CASE("sessions: create, find, touch, update, end", "[store]") {
   CHECK(find(*store, s.id).variables == vars);
   CHECK(store->update_variables("nope", vars).error().code == "not_found");
 
+  // A resumed session takes its page's metadata and variables in one write; the rest stays.
+  json page = {{"userName", "Ann"}, {"page", "/pricing"}, {"nested", {{"plan", "pro"}}}};
+  json page_vars = {{"userName", "Ann"}, {"page", "/pricing"}};
+  REQUIRE(store->update_metadata(s.id, page, page_vars).ok());
+  got = find(*store, s.id);
+  CHECK(got.metadata == page);
+  CHECK(got.variables == page_vars);
+  CHECK(got.agent_id == s.agent_id);
+  CHECK(got.include_metadata_in_prompt);
+  CHECK(store->update_metadata("nope", page, page_vars).error().code == "not_found");
+
   REQUIRE(store->end_session(s.id, 10000, "user_hangup").ok());
   REQUIRE(store->end_session(s.id, 11000, "timeout").ok());  // the first end is kept
   got = find(*store, s.id);

@@ -239,6 +239,14 @@ Status PgStore::update_variables(std::string_view session_id, const json& variab
                     "update session variables", "session");
 }
 
+Status PgStore::update_metadata(std::string_view session_id, const json& metadata,
+                                const json& variables) {
+  Params p;
+  p.add(session_id).add(to_json_text(metadata)).add(to_json_text(variables));
+  return update_one(*db_, "UPDATE sessions SET metadata = $2, variables = $3 WHERE id = $1", p,
+                    "update session metadata", "session");
+}
+
 Status PgStore::end_session(std::string_view session_id, std::int64_t now_ms,
                             std::string_view reason) {
   Params p;

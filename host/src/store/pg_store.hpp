@@ -34,6 +34,8 @@ class PgStore final : public Store {
   Status touch_session(std::string_view session_id, std::int64_t now_ms) override;
   Status reopen_session(std::string_view session_id, std::int64_t now_ms) override;
   Status update_variables(std::string_view session_id, const json& variables) override;
+  Status update_metadata(std::string_view session_id, const json& metadata,
+                         const json& variables) override;
   Status end_session(std::string_view session_id, std::int64_t now_ms,
                      std::string_view reason) override;
   Result<std::vector<SessionRecord>> session_chain(std::string_view session_id) override;
