@@ -189,8 +189,7 @@ class Exchange final : public HttpCall, public std::enable_shared_from_this<Exch
     if (finished_) return;
     finished_ = true;
     stop_everything();
-    if (connection_) connection_->close();
-    connection_.reset();
+    retire_connection();
     handlers_ = {};
   }
 
@@ -429,11 +428,18 @@ class Exchange final : public HttpCall, public std::enable_shared_from_this<Exch
     if (finished_) return;
     finished_ = true;
     stop_everything();
-    if (connection_) connection_->close();
-    connection_.reset();
+    retire_connection();
     auto on_end = std::move(handlers_.on_end);
     handlers_ = {};
     if (on_end) on_end(Status(make_error(code, std::move(message))));
+  }
+
+  // Closed, but kept until this exchange is gone: an operation still pending on it (a read
+  // into its buffer) completes, aborted, after this; the handler holds the exchange.
+  void retire_connection() {
+    if (!connection_) return;
+    connection_->close();
+    retired_ = std::move(connection_);
   }
 
   void stop_everything() {
@@ -454,6 +460,7 @@ class Exchange final : public HttpCall, public std::enable_shared_from_this<Exch
   bool replayable_;
   HttpStreamHandlers handlers_;
   std::shared_ptr<HttpConnection> connection_;
+  std::shared_ptr<HttpConnection> retired_;  // closed by cancel() or fail(); see there
   std::optional<http::response_parser<http::buffer_body>> parser_;
   std::array<char, read_piece_bytes> piece_{};
   std::chrono::steady_clock::time_point connect_deadline_{};
