@@ -299,7 +299,10 @@ TEST_CASE("HTML pages carry a strict CSP; the embed page's frame-ancestors come 
 
   // Non-HTML files get no CSP; a Host header that is not a plain host stays out of it.
   CHECK(!http(server.port, "GET", "/app.js").header("content-security-policy"));
-  const HttpResult odd = http(server.port, "GET", "/", "", {{"Host", "evil; script-src *"}});
+  // (A Host that is not host[:port] at all is refused before anything is served: issue 14.)
+  CHECK(http(server.port, "GET", "/", "", {{"Host", "evil; script-src *"}}).status == 400);
+  const HttpResult odd = http(server.port, "GET", "/", "", {{"Host", "evil;script-src"}});
+  CHECK(odd.status == 200);
   const std::string odd_csp = odd.header("content-security-policy").value_or("");
   CHECK(odd_csp.find("evil") == std::string::npos);
   CHECK(odd_csp.find("connect-src 'self';") != std::string::npos);

@@ -26,10 +26,6 @@ constexpr std::chrono::seconds write_timeout{60};
 constexpr std::chrono::seconds drain_timeout{1};
 constexpr std::size_t log_path_max = 200;
 
-bool is_http_parse_error(const beast::error_code& ec) {
-  return &ec.category() == &http::make_error_code(http::error::bad_target).category();
-}
-
 std::string lowercase(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -57,7 +53,10 @@ bool has_no_body(unsigned status) { return status < 200 || status == 204 || stat
 }  // namespace
 
 HttpSession::HttpSession(tcp::socket socket, std::shared_ptr<ServerState> state)
-    : stream_(std::move(socket)), deadline_(state->io), state_(std::move(state)) {}
+    : stream_(std::move(socket)),
+      reader_(state->limits().max_header_bytes, state->limits().max_body_bytes),
+      deadline_(state->io),
+      state_(std::move(state)) {}
 
 HttpSession::~HttpSession() { state_->remove(registry_id_); }
 
@@ -79,9 +78,6 @@ void HttpSession::shut_down(std::uint16_t, const std::string&) {
 void HttpSession::read_request() {
   if (shutting_down_ || closed_) return close_now();
   const ServerLimits& limits = state_->limits();
-  parser_.emplace();
-  parser_->header_limit(limits.max_header_bytes);
-  parser_->body_limit(limits.max_body_bytes);
   reading_ = true;
   timed_out_ = false;
   // Our own timer rather than tcp_stream's: its timeout closes the socket, and a slow
@@ -90,8 +86,27 @@ void HttpSession::read_request() {
   deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->on_read_deadline(ec);
   });
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  continue_reading();
+}
+
+void HttpSession::continue_reading() {
+  switch (reader_.parse(buffer_)) {
+    case RequestReader::Step::request:
+      reading_ = false;
+      deadline_.cancel();
+      started_ = std::chrono::steady_clock::now();
+      return dispatch(reader_.take_request());
+    case RequestReader::Step::refused:
+      reading_ = false;
+      deadline_.cancel();
+      return on_refused();
+    case RequestReader::Step::need_more:
+      break;
+  }
+  constexpr std::size_t read_size = 4096;
+  stream_.async_read_some(buffer_.prepare(read_size),
+                          beast::bind_front_handler(&HttpSession::on_read_some,
+                                                    shared_from_this()));
 }
 
 void HttpSession::on_read_deadline(boost::system::error_code ec) {
@@ -101,12 +116,26 @@ void HttpSession::on_read_deadline(boost::system::error_code ec) {
   stream_.socket().cancel(ignored);
 }
 
-void HttpSession::on_read(beast::error_code ec, std::size_t) {
-  reading_ = false;
-  deadline_.cancel();
-  if (ec || timed_out_) return on_read_failed(ec);
+void HttpSession::on_read_some(beast::error_code ec, std::size_t bytes) {
+  if (ec || timed_out_) {
+    reading_ = false;
+    deadline_.cancel();
+    return on_read_failed(ec);
+  }
+  buffer_.commit(bytes);
+  continue_reading();
+}
+
+void HttpSession::on_refused() {
+  const RequestReader::Refusal& refusal = reader_.refusal();
+  method_ = "-";
+  path_ = "-";
+  version_ = 11;
+  keep_alive_ = false;
+  head_ = false;
   started_ = std::chrono::steady_clock::now();
-  dispatch(parser_->release());
+  state_->metrics.error("http_" + refusal.code);
+  send(json_error(refusal.status, refusal.code, refusal.message), true);
 }
 
 void HttpSession::on_read_failed(beast::error_code ec) {
@@ -117,39 +146,19 @@ void HttpSession::on_read_failed(beast::error_code ec) {
   keep_alive_ = false;
   head_ = false;
   started_ = std::chrono::steady_clock::now();
-  const bool got_nothing = !parser_->got_some() && buffer_.size() == 0;
   if (timed_out_) {
     // An idle keep-alive connection just ends; a request that did not arrive in time is
     // told so.
-    if (got_nothing && requests_served_ > 0) return close_now();
+    if (!reader_.got_some() && requests_served_ > 0) return close_now();
     state_->metrics.error("http_timeout");
     return send(json_error(408, "request_timeout",
                            "request not received within handshake_timeout_s (" +
                                std::to_string(limits.handshake_timeout_s) + " s)"),
                 true);
   }
-  if (ec == http::error::end_of_stream || shutting_down_ || closed_ ||
-      ec == asio::error::operation_aborted)
-    return close_now();
-  if (ec == http::error::header_limit) {
-    state_->metrics.error("http_header_too_large");
-    return send(json_error(431, "header_too_large",
-                           "request headers exceed max_header_bytes (" +
-                               std::to_string(limits.max_header_bytes) + " bytes)"),
-                true);
-  }
-  if (ec == http::error::body_limit) {
-    state_->metrics.error("http_body_too_large");
-    return send(json_error(413, "body_too_large",
-                           "request body exceeds max_body_bytes (" +
-                               std::to_string(limits.max_body_bytes) + " bytes)"),
-                true);
-  }
-  if (is_http_parse_error(ec) && !got_nothing) {
-    state_->metrics.error("http_bad_request");
-    return send(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()), true);
-  }
-  // The peer went away (reset, partial message then EOF): nobody to answer.
+  // The peer went away (end of stream, reset), or we are closing: nobody to answer. A
+  // request cut short is never served.
+  (void)ec;
   close_now();
 }
 

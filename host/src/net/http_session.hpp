@@ -1,7 +1,10 @@
 // One HTTP connection: reads one request at a time (keep-alive), answers it, reads the next.
-// Limits: header_limit = max_header_bytes (431), body_limit = max_body_bytes (413), and
-// handshake_timeout_s as the deadline for each request to arrive (408, then close). A
-// WebSocket upgrade the Application accepts turns the connection into a WebSocketSession.
+// What the bytes mean is the RequestReader's decision (Beast's parser and the RFC 9112
+// framing check): a request it refuses is answered (400, 413, 431, 501) and the connection
+// closed, so no byte after a framing error is ever read as a request. Limits: header_limit =
+// max_header_bytes (431), body_limit = max_body_bytes (413), and handshake_timeout_s as the
+// deadline for each request to arrive (408, then close). A WebSocket upgrade the Application
+// accepts turns the connection into a WebSocketSession.
 #pragma once
 
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <boost/beast/http.hpp>
 
 #include "connection.hpp"
+#include "request_reader.hpp"
 
 namespace parley::host::net {
 
@@ -31,10 +35,13 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
   void read_request();
+  // Parses what is buffered; reads more, dispatches a request, or answers a refusal.
+  void continue_reading();
   void on_read_deadline(boost::system::error_code ec);
-  void on_read(boost::beast::error_code ec, std::size_t bytes);
-  // A request that could not be read: answer what can be answered, then close.
+  void on_read_some(boost::beast::error_code ec, std::size_t bytes);
+  // The socket failed or the deadline passed: answer what can be answered, then close.
   void on_read_failed(boost::beast::error_code ec);
+  void on_refused();
   void dispatch(Request request);
   void upgrade(Request request, const HttpRequest& plain);
   void call_application(const HttpRequest& plain);
@@ -49,7 +56,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  RequestReader reader_;
   boost::asio::steady_timer deadline_;
   std::shared_ptr<ServerState> state_;
   std::uint64_t registry_id_ = 0;
