@@ -203,4 +203,30 @@ Result<VerifiedUser> verify_login_token(std::string_view secret, std::string_vie
   return user;
 }
 
+Result<std::string_view> bearer_credentials(std::string_view authorization) {
+  constexpr std::string_view scheme = "bearer";
+  std::size_t i = 0;
+  while (i < authorization.size() && authorization[i] != ' ') ++i;
+  const std::string_view given = authorization.substr(0, i);
+  bool same = given.size() == scheme.size();
+  for (std::size_t k = 0; same && k < given.size(); ++k) {
+    char c = given[k];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    same = c == scheme[k];
+  }
+  if (!same)
+    return make_error("auth_scheme",
+                      "Authorization: expected the Bearer scheme (\"Bearer <token>\")");
+  while (i < authorization.size() && authorization[i] == ' ') ++i;
+  std::string_view token = authorization.substr(i);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+  if (token.empty())
+    return make_error("auth_malformed", "Authorization: Bearer without a token");
+  return token;
+}
+
+bool equal_secret(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 }  // namespace parley::host

@@ -89,8 +89,16 @@ std::string render(const json& value) {
   return value.is_string() ? value.get_ref<const std::string&>() : to_json_text(value);
 }
 
+// How a substituted value becomes text: as it is (render), or as prompt data (PromptValue,
+// below). A type, not a pointer, so that fill_template compiles exactly as before and the
+// browser SDK, which never fills prompts, carries nothing of the prompt rule.
+struct PlainValue {
+  std::string operator()(const json& value) const { return render(value); }
+};
+
 // --- The one pass over a template -------------------------------------------------------------
 
+template <class Render>
 class TemplateRun {
  public:
   TemplateRun(const json& variables, bool build_text) : vars_(variables), build_(build_text) {}
@@ -145,7 +153,7 @@ class TemplateRun {
     used_.add(name);
     const json* value = find_variable(vars_, name);
     if (value && !value->is_null()) {
-      if (build_) text_ += render(*value);  // appended, never scanned again
+      if (build_) text_ += render_(*value);  // appended, never scanned again
     } else if (fallback) {
       defaulted_.add(name);
       emit(*fallback);
@@ -161,6 +169,7 @@ class TemplateRun {
 
   const json& vars_;
   bool build_;
+  Render render_;
   std::string text_;
   NameList used_, missing_, defaulted_;
 };
@@ -194,6 +203,45 @@ std::string one_line_json(const json& value) {
   }
   return out;
 }
+
+// A value written into a prompt (DESIGN §6): data on the line it was put on. Every run of
+// line breaks and other control characters (C0, DEL, C1 with U+0085, U+2028, U+2029) becomes
+// one space; other values are one-line JSON.
+std::string prompt_value(const json& value) {
+  if (!value.is_string()) return one_line_json(value);
+  const std::string& text = value.get_ref<const std::string&>();
+  std::string out;
+  out.reserve(text.size());
+  bool in_run = false;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t width = 0;  // bytes of a character to neutralise, 0 to keep this byte
+    if (b < 0x20 || b == 0x7f) {
+      width = 1;
+    } else if (b == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9F) {
+      width = 2;  // U+0080..U+009F
+    } else if (b == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+               (static_cast<unsigned char>(text[i + 2]) == 0xA8 ||
+                static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
+      width = 3;  // U+2028, U+2029
+    }
+    if (width == 0) {
+      out += text[i];
+      in_run = false;
+      ++i;
+      continue;
+    }
+    if (!in_run) out += ' ';
+    in_run = true;
+    i += width;
+  }
+  return out;
+}
+
+struct PromptValue {
+  std::string operator()(const json& value) const { return prompt_value(value); }
+};
 
 // --- Function arguments -----------------------------------------------------------------------
 
@@ -348,15 +396,25 @@ const json* find_variable(const json& variables, std::string_view path) {
 }
 
 TemplateResult fill_template(std::string_view tmpl, const json& variables) {
-  TemplateRun run(variables, /*build_text=*/true);
+  TemplateRun<PlainValue> run(variables, /*build_text=*/true);
   run.run(tmpl);
   auto check = run.take_check();
   return {run.take_text(), std::move(check.used), std::move(check.missing),
           std::move(check.defaulted)};
 }
 
+TemplateResult fill_prompt_template(std::string_view tmpl, const json& variables) {
+  TemplateRun<PromptValue> run(variables, /*build_text=*/true);
+  run.run(tmpl);
+  auto check = run.take_check();
+  return {run.take_text(), std::move(check.used), std::move(check.missing),
+          std::move(check.defaulted)};
+}
+
+std::string prompt_value_text(const json& value) { return prompt_value(value); }
+
 TemplateCheck check_template(std::string_view tmpl, const json& variables) {
-  TemplateRun run(variables, /*build_text=*/false);
+  TemplateRun<PlainValue> run(variables, /*build_text=*/false);
   run.run(tmpl);
   return run.take_check();
 }

@@ -324,7 +324,7 @@ void call_tool(boost::asio::io_context& io, HttpClient& http, const ToolConfig& 
 
 std::string assemble_system_prompt(const AgentConfig& agent, const json& variables,
                                    const json& metadata, bool include_metadata_in_prompt) {
-  std::string prompt = fill_template(agent.prompt, variables).text;
+  std::string prompt = fill_prompt_template(agent.prompt, variables).text;
   if (!include_metadata_in_prompt) return prompt;
   return append_metadata_to_prompt(prompt, metadata);
 }

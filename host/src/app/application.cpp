@@ -138,10 +138,11 @@ class HostApplication final : public Application {
     const std::string& key = config_.server.admin_key;
     if (key.empty())
       return reply(404, {{"error", "admin routes are disabled (server.admin_key is empty)"}});
+    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer KEY" works as "Bearer KEY".
     auto auth = request.header("authorization");
-    const std::string expected = "Bearer " + key;
-    if (!auth || auth->size() != expected.size() ||
-        CRYPTO_memcmp(auth->data(), expected.data(), expected.size()) != 0) {
+    auto given = auth ? bearer_credentials(*auth) : Result<std::string_view>(make_error(
+                                                        "auth_missing", "no Authorization"));
+    if (!given || !equal_secret(*given, key)) {
       metrics_.error("admin_unauthorized");
       return reply(401, {{"error", "missing or wrong admin key (Authorization: Bearer KEY)"}});
     }

@@ -53,6 +53,16 @@ struct TemplateResult {
 // Fills `tmpl` from `variables` (an object; anything else, null included, has no variables).
 TemplateResult fill_template(std::string_view tmpl, const json& variables);
 
+// fill_template for a prompt (DESIGN §6: a value substituted into a prompt is data). Each
+// substituted value goes through prompt_value_text, so that it can never start a new line or
+// a section of the prompt: every run of line breaks and control characters in a string (C0,
+// DEL, C1 including U+0085, U+2028, U+2029) becomes one space; other values are one-line JSON.
+// The template's own text and fallbacks (the operator's) are kept as written. This is the one
+// way a value enters a prompt template; the metadata section (below) is the one place page data
+// appears verbatim, as one-line JSON.
+TemplateResult fill_prompt_template(std::string_view tmpl, const json& variables);
+std::string prompt_value_text(const json& value);
+
 // The names of fill_template without building the text: the client checks a template before it
 // connects. check_template(t, json()).used lists every variable of t.
 TemplateCheck check_template(std::string_view tmpl, const json& variables);

@@ -125,8 +125,8 @@ class Conversation {
 std::shared_ptr<Conversation> make_conversation(boost::asio::io_context& io, HttpClient& http,
                                                 ConversationContext context);
 
-// The agent's prompt with variables filled (templates.hpp) and, when asked, the metadata
-// section appended (append_metadata_to_prompt).
+// The agent's prompt with variables filled as data (fill_prompt_template: no value can start a
+// line or a section) and, when asked, the metadata section appended (append_metadata_to_prompt).
 std::string assemble_system_prompt(const AgentConfig& agent, const json& variables,
                                    const json& metadata, bool include_metadata_in_prompt);
 

@@ -31,4 +31,12 @@ struct VerifiedUser {
 Result<VerifiedUser> verify_login_token(std::string_view secret, std::string_view token,
                                         std::int64_t now_epoch_s);
 
+// The credentials of an `Authorization: Bearer <token>` header value (RFC 9110 §11.4, RFC 6750
+// §2.1): the scheme is case-insensitive (`bearer`, `BEARER`), one or more spaces follow it, and
+// the token is the rest, with trailing whitespace dropped. Errors: "auth_scheme" (another
+// scheme or none) and "auth_malformed" (no token), each naming what was expected.
+Result<std::string_view> bearer_credentials(std::string_view authorization);
+// a == b in time that depends only on the lengths (for keys and tokens).
+bool equal_secret(std::string_view a, std::string_view b);
+
 }  // namespace parley::host
