@@ -1,14 +1,19 @@
 // The official Memori engine client (@memori.ai/memori-api-client, unchanged) against
 // parley-host's /memori/v2 (DESIGN §4, §5): open a session, get it, talk, read the chat logs,
-// continue it in a new session and read the chain, list a user's chats by loginToken, delete.
+// continue it in a new session and read each log (and the chain, Parley's option), list a
+// user's chats by loginToken, delete; and, on a second host whose demo agent has a 1 s resume
+// window, memori-react's reopen path: an expired session's own chat log, read twice, then a
+// session continuing it by chatLogID.
 //
 //   node memori-client.test.mjs --host build/.../parley-host [--config host/demo/config.json]
 //   node memori-client.test.mjs --url http://127.0.0.1:8080/
 //
 // Exits 0 and prints PASS, or prints FAIL with what differed and exits 1 (overall 60 s).
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
-  check, checkEqual, log, readAgent, requirePackage, runTest,
+  check, checkEqual, log, readAgent, requirePackage, runTest, sleep, startHost,
 } from './harness.mjs';
 
 const AGENT = 'demo';
@@ -118,7 +123,9 @@ async function scenario({ host, args }) {
   checkEqual(logs1.chatLogs[0].sessionID, first, 'SessionChatLogs: chatLog.sessionID');
   checkLines(logs1.chatLogs[0], firstLines, 'SessionChatLogs');
 
-  // 5. A new session continuing the first; its chain holds both, oldest first.
+  // 5. A new session continuing the first. SessionChatLogs of it is its own log (chatLogs[0],
+  //    as memori-react reads it); the first's log is read through it; the chain of both is
+  //    Parley's option (?chain=true, which the client carries in the id it pastes into the path).
   const continued = checkOk(await api.initSession({
     memoriID: AGENT, continueFromSessionID: first, initialContextVars: { userName: USER_NAME },
   }), 'POST /Session with continueFromSessionID');
@@ -127,7 +134,15 @@ async function scenario({ host, args }) {
         `continued session: expected a new sessionID, got "${second}"`);
   const welcome2 = checkEmission(continued, 'POST /Session (continued)');
   const again = await talk(api, second, 'hello again', 'TextEnteredEvent in the continued session');
-  const chain = checkOk(await api.getSessionChatLogs(second, second), 'SessionChatLogs of the continued session');
+  const own = checkOk(await api.getSessionChatLogs(second, second), 'SessionChatLogs of the continued session');
+  checkEqual(JSON.stringify(own.chatLogs.map(c => c.sessionID)), JSON.stringify([second]),
+             'SessionChatLogs/{second}/{second}: only the session\'s own log');
+  const earlier = checkOk(await api.getSessionChatLogs(second, first), 'SessionChatLogs/{second}/{first}');
+  checkEqual(JSON.stringify(earlier.chatLogs.map(c => c.sessionID)), JSON.stringify([first]),
+             'SessionChatLogs/{second}/{first}: the first session\'s log');
+  checkLines(earlier.chatLogs[0], firstLines, 'SessionChatLogs/{second}/{first}');
+  const chain = checkOk(await api.getSessionChatLogs(second, `${second}?chain=true`),
+                        'SessionChatLogs of the continued session, ?chain=true');
   check(Array.isArray(chain.chatLogs), 'SessionChatLogs (chain): chatLogs is not an array');
   const sessions = chain.chatLogs.map(c => c.sessionID);
   checkEqual(JSON.stringify(sessions), JSON.stringify([first, second]),
@@ -147,7 +162,20 @@ async function scenario({ host, args }) {
     const mine = checkOk(await api.initSession({
       memoriID: AGENT, initialContextVars: { userName: USER_NAME }, additionalInfo: { loginToken: token },
     }), 'POST /Session with additionalInfo.loginToken');
-    await talk(api, mine.sessionID, 'hello', 'TextEnteredEvent (user session)');
+    // A session opened with a token is never usable without it (DESIGN §5): the client sends no
+    // token on later calls, and is answered as for an id that does not exist.
+    const without = await api.postTextEnteredEvent({ sessionId: mine.sessionID, text: 'hello' });
+    const nowhere = await api.postTextEnteredEvent({ sessionId: crypto.randomUUID(), text: 'hello' });
+    checkEnvelope(without, 'TextEnteredEvent on a user session without the token');
+    checkEqual(JSON.stringify([without.resultCode, without.resultMessage, without.errorCode]),
+               JSON.stringify([nowhere.resultCode, nowhere.resultMessage, nowhere.errorCode]),
+               'TextEnteredEvent on a user session without its token, against an unknown id');
+    // With the token as Authorization: Bearer (README, Security), it is the user's session.
+    const withToken = await (await fetch(new URL(`memori/v2/TextEnteredEvent/${mine.sessionID}`, host.url), {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ text: 'hello' }),
+    })).json();
+    checkOk(withToken, 'TextEnteredEvent (user session, Authorization: Bearer)');
     const listed = checkOk(await api.getUserChatLogsByTokenPaged({
       loginToken: token, memoriID: AGENT, from: 0, howMany: 10,
     }), 'POST /UserChatLogsByTokenPaged');
@@ -175,6 +203,62 @@ async function scenario({ host, args }) {
   checkEnvelope(never, 'GET /Session/{unknown id}');
   check(NOT_VALID.includes(never.resultCode), `GET /Session/{unknown id}: resultCode ` +
         `${never.resultCode}, expected -103 or -263`);
+  checkEqual(JSON.stringify([gone.resultCode, gone.resultMessage]),
+             JSON.stringify([never.resultCode, never.resultMessage]),
+             'GET /Session after DELETE answers as for an id never issued');
+
+  await expiredSession(args);
+}
+
+// memori-react's resume and reopen (MemoriWidget.tsx): getSession(id) not 0 → getSessionChatLogs
+// (id, id) → initSession({continueFromChatLogID: chatLogs[0].chatLogID}). Against a host whose
+// demo agent has a 1 s resume window.
+async function expiredSession(args) {
+  if (!args.host) {
+    log('NOTE: --url given: the expired-session steps need --host (a second host) and are not run');
+    return;
+  }
+  const config = JSON.parse(fs.readFileSync(args.config, 'utf8'));
+  const demo = config.agents.find(a => a.id === AGENT);
+  demo.resume_window = 1;
+  // Beside the original, so that its relative paths (web_root, ...) still resolve.
+  const configPath = path.join(path.dirname(args.config), `.memori-expiry-${process.pid}.json`);
+  fs.writeFileSync(configPath, JSON.stringify(config));
+  let short = null;
+  try {
+    short = await startHost({ host: args.host, config: configPath });
+    const memoriApi = requirePackage('@memori.ai/memori-api-client').default;
+    const api = memoriApi(short.url, short.url);
+    const opened = checkOk(await api.initSession({
+      memoriID: AGENT, initialContextVars: { userName: USER_NAME },
+    }), 'expiry: POST /Session');
+    const id = opened.sessionID;
+    const welcome = checkEmission(opened, 'expiry: POST /Session');
+    const hello = await talk(api, id, 'hello', 'expiry: TextEnteredEvent');
+    await sleep(1300);
+    const state = await api.getSession(id);
+    checkEnvelope(state, 'expiry: GET /Session after the window');
+    checkEqual(state.resultCode, -103, 'expiry: GET /Session after the window: resultCode');
+    for (const round of ['first', 'second']) {
+      const logs = checkOk(await api.getSessionChatLogs(id, id),
+                           `expiry: SessionChatLogs/{id}/{id} of the expired session (${round} time)`);
+      checkEqual(logs.chatLogs.length, 1, `expiry: chat logs of the expired session (${round} time)`);
+      checkChatLog(logs.chatLogs[0], 'expiry: chatLogs[0]');
+      checkEqual(logs.chatLogs[0].sessionID, id, 'expiry: chatLogs[0].sessionID');
+      checkLines(logs.chatLogs[0], [`< ${welcome}`, '> hello', `< ${hello}`], 'expiry: chatLogs[0]');
+    }
+    const logs = await api.getSessionChatLogs(id, id);
+    const reopened = checkOk(await api.initSession({
+      memoriID: AGENT, continueFromChatLogID: logs.chatLogs[0].chatLogID,
+      initialContextVars: { userName: USER_NAME },
+    }), 'expiry: POST /Session continueFromChatLogID (memori-react reopen)');
+    check(reopened.sessionID !== id, 'expiry: the reopened session has a new id');
+    checkEqual(reopened.continuedFromSessionID, id, 'expiry: continuedFromSessionID');
+    log(`expired ${id.slice(0, 8)}…: its chat log read twice, reopened as ${reopened.sessionID.slice(0, 8)}…`);
+  } finally {
+    if (short) await short.stop();
+    fs.rmSync(configPath, { force: true });
+  }
 }
 
 runTest('native.clients.memori', process.argv.slice(2), 60000, scenario);

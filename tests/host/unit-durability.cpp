@@ -39,7 +39,8 @@ TEST_CASE("SIGKILL loses no acknowledged line and keeps sessions resumable", "[d
     REQUIRE(logs["chatLogs"].size() == 1);
     CHECK(logs["chatLogs"][0]["lines"].size() == 21);  // welcome + 10 × (user, agent)
   }
-  json logs = body_of(host.rest("GET", "SessionChatLogs/" + call + "/" + call));
+  json logs = body_of(host.rest("GET", "SessionChatLogs/" + call + "/" + call, nullptr,
+                                {{"X-Parley-Public-Key", "pk-alpha"}}));
   REQUIRE(logs["chatLogs"].size() == 1);
   CHECK(logs["chatLogs"][0]["lines"].size() == 3);
   // The call's session resumes in place.

@@ -71,7 +71,7 @@ TEST_CASE("open, get, text, chat logs and delete a session", "[memori]") {
 
   json deleted = body_of(host.rest("DELETE", "Session/" + id));
   CHECK(deleted["resultCode"] == 0);
-  check_refused(host.rest("GET", "Session/" + id), 404, -263, {"closed"});
+  check_refused(host.rest("GET", "Session/" + id), 404, -263, {"no such session"});
   check_refused(host.rest("POST", "TextEnteredEvent/" + id, json{{"text", "hi"}}), 404, -263, {});
 }
 
@@ -111,10 +111,19 @@ TEST_CASE("continuation from a session and from a chat log, oldest first", "[mem
   CHECK(reply["currentState"]["emission"] == "Welcome back, friend.");
   say(host, second, "plan");
 
-  json logs = body_of(host.rest("GET", "SessionChatLogs/" + second + "/" + second));
+  // The session's own log is chatLogs[0] (memori-react); the chain is our option.
+  json own = body_of(host.rest("GET", "SessionChatLogs/" + second + "/" + second));
+  REQUIRE(own["chatLogs"].size() == 1);
+  CHECK(own["chatLogs"][0]["sessionID"] == second);
+  json logs = body_of(host.rest("GET", "SessionChatLogs/" + second + "/" + second + "?chain=true"));
   REQUIRE(logs["chatLogs"].size() == 2);
   CHECK(logs["chatLogs"][0]["sessionID"] == first);
   CHECK(logs["chatLogs"][1]["sessionID"] == second);
+  json earlier = body_of(host.rest("GET", "SessionChatLogs/" + second + "/" + first));
+  REQUIRE(earlier["chatLogs"].size() == 1);
+  CHECK(earlier["chatLogs"][0]["sessionID"] == first);
+  check_refused(host.rest("GET", "SessionChatLogs/" + second + "/" + second + "?chain=yes"), 400,
+                -400, {"chain"});
 
   SECTION("by chat log id") {
     const std::string log_id = logs["chatLogs"][1]["chatLogID"];
@@ -158,6 +167,40 @@ TEST_CASE("a session expires after its window without activity", "[memori]") {
   json cont = body_of(
       host.rest("POST", "Session", json{{"memoriID", "brief"}, {"continueFromSessionID", id}}));
   CHECK(cont["continuation"] == "expired");
+}
+
+TEST_CASE("issue 12: an expired session's chat log stays readable by its owner", "[memori]") {
+  HostFixture host;
+  const std::string id = open_session(host, {{"memoriID", "brief"}});
+  CHECK(say(host, id, "hello")["currentState"]["emission"] == "Brief hello.");
+  sleep_ms(1200);
+  check_refused(host.rest("GET", "Session/" + id), 410, -103, {"expired"});
+  // memori-react's reopen: the same id twice, after expiry, any number of times.
+  for (int round = 0; round < 2; ++round) {
+    HttpResult r = host.rest("GET", "SessionChatLogs/" + id + "/" + id);
+    CHECK(r.status == 200);
+    CHECK(r.header("cache-control") == std::optional<std::string>("no-store"));
+    json logs = body_of(r);
+    REQUIRE(logs["chatLogs"].size() == 1);
+    CHECK(logs["chatLogs"][0]["sessionID"] == id);
+    CHECK(logs["chatLogs"][0]["lines"].size() == 3);  // welcome, hello, reply
+  }
+  // A past session read through a live one of the same owner.
+  const std::string live = open_session(host, {{"memoriID", "brief"}});
+  json past = body_of(host.rest("GET", "SessionChatLogs/" + live + "/" + id));
+  REQUIRE(past["chatLogs"].size() == 1);
+  CHECK(past["chatLogs"][0]["sessionID"] == id);
+  // An expired session cannot be the window onto another one.
+  check_refused(host.rest("GET", "SessionChatLogs/" + id + "/" + live), 410, -103, {"expired"});
+  // Reopened from its chat log id, as memori-react does.
+  json reopened = body_of(host.rest(
+      "POST", "Session",
+      json{{"memoriID", "brief"}, {"continueFromChatLogID", past["chatLogs"][0]["chatLogID"]}}));
+  CHECK(reopened["continuedFromSessionID"] == id);
+  CHECK(reopened["continuation"] == "expired");
+  // Deleted, it is gone: the same id twice answers as an unknown id.
+  CHECK(body_of(host.rest("DELETE", "Session/" + id))["resultCode"] == 0);
+  check_refused(host.rest("GET", "SessionChatLogs/" + id + "/" + id), 404, -263, {"no such session"});
 }
 
 TEST_CASE("an agent that opts out of data stores no line", "[memori]") {

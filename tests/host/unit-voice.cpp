@@ -71,12 +71,14 @@ TEST_CASE("a call starts with onready and the welcome message filled from metada
     REQUIRE(m.kind == WsMessage::Kind::text);
     CHECK(m.data.find("pong") != std::string::npos);
   }
-  SECTION("a closed call's session stays resumable over REST") {
+  SECTION("a closed call's session stays resumable over REST, with the call's key") {
     ws.close(1000);
     sleep_ms(200);
-    json state = body_of(host.rest("GET", "Session/" + id));
+    json state = body_of(host.rest("GET", "Session/" + id, nullptr, {{"X-Parley-Public-Key", "pk-alpha"}}));
     CHECK(state["resultCode"] == 0);
     CHECK(state["currentState"]["emission"] == "Hello Ada!");
+    // Bound to its key (issue 14): without it, it is not found.
+    CHECK(body_of(host.rest("GET", "Session/" + id))["resultCode"] == -263);
   }
 }
 
@@ -235,7 +237,8 @@ TEST_CASE("continuation by session_continuation: resumed, expired, not_found, op
     CHECK(ready["session_id"] != old);
     // The new session's chat logs hold the old one's lines first.
     const std::string now_id = ready["session_id"];
-    json logs = body_of(host.rest("GET", "SessionChatLogs/" + now_id + "/" + now_id));
+    json logs = body_of(host.rest("GET", "SessionChatLogs/" + now_id + "/" + now_id + "?chain=true",
+                                  nullptr, {{"X-Parley-Public-Key", "pk-brief"}}));
     REQUIRE(logs["chatLogs"].size() == 2);
     CHECK(logs["chatLogs"][0]["sessionID"] == old);
     CHECK(logs["chatLogs"][1]["sessionID"] == now_id);

@@ -465,9 +465,11 @@ export class Client {
     const controller = typeof AbortController !== 'undefined' ? new AbortController() : null;
     const timer = setTimeout(() => controller && controller.abort(), REST_TIMEOUT_MS);
     try {
-      const init = { method: request.method, signal: controller && controller.signal, credentials: 'omit' };
+      // The public key binds the sessions this client opens and reaches them (README, Security).
+      const init = { method: request.method, signal: controller && controller.signal, credentials: 'omit',
+                     headers: { 'X-Parley-Public-Key': this._config.publicKey } };
       if (request.body !== undefined) {
-        init.headers = { 'Content-Type': 'application/json' };
+        init.headers['Content-Type'] = 'application/json';
         init.body = JSON.stringify(request.body);
       }
       const response = await this._fetch(this._apiBase + request.path, init);

@@ -15,6 +15,9 @@ constexpr const char* route_post_session = "POST /memori/v2/Session";
 constexpr const char* route_session_chat_logs =
     "GET /memori/v2/SessionChatLogs/{sessionID}/{chatLogSessionID}";
 constexpr const char* route_patch_session = "PATCH /memori/v2/Session/{sessionID}";
+// The host's option for the logs of the sessions a session continues too (Memori's default is
+// the session's own log only, DESIGN §4): the earlier lines shown above a continued chat.
+constexpr const char* chain_query = "?chain=true";
 
 std::string api_path(std::string_view suffix) {
   std::string path(memori_api_base);
@@ -299,7 +302,7 @@ std::optional<HttpRequest> ResumeFlow::on_session_checked(const HttpResponse& re
     }
     step_ = Step::fetch_history;
     return send(
-        {"GET", api_path("/SessionChatLogs/" + *candidate_ + "/" + *candidate_), std::nullopt});
+        {"GET", api_path("/SessionChatLogs/" + *candidate_ + "/" + *candidate_ + chain_query), std::nullopt});
   }
   const bool invalid =
       env->result_code == result_session_expired || env->result_code == result_not_found;
@@ -369,7 +372,7 @@ std::optional<HttpRequest> ResumeFlow::on_session_opened(const HttpResponse& res
     opened_->continued_from = candidate_;
     step_ = Step::fetch_history;
     const std::string& sid = opened_->session_id;
-    return send({"GET", api_path("/SessionChatLogs/" + sid + "/" + sid), std::nullopt});
+    return send({"GET", api_path("/SessionChatLogs/" + sid + "/" + sid + chain_query), std::nullopt});
   }
   NewSession done = std::move(*opened_);
   opened_.reset();

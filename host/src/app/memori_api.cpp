@@ -41,7 +41,7 @@ Outcome outcome_of(const std::string& code) {
   if (code == "not_found" || code == "deleted") return {-263, 404};
   if (code == "unknown_agent") return {-404, 404};
   if (code == "origin_not_allowed") return {-403, 403};
-  if (code.rfind("token_", 0) == 0) return {-401, 401};
+  if (code.rfind("token_", 0) == 0 || code == "bad_public_key") return {-401, 401};
   if (code == "db_error" || code == "internal" || code == "agent_unavailable") return {-500, 500};
   return {-400, 400};  // bad_request, chat_line_id, metadata_*, chat_log_filters_invalid, ...
 }
@@ -64,6 +64,9 @@ HttpResponse respond(const HostConfig& config, const HttpRequest& request, unsig
   HttpResponse response;
   response.status = status;
   response.body = to_json_text(body);
+  // Sessions and chat logs are personal data: no cache keeps them (errors alike, so that an
+  // error and an answer cannot be told apart by their headers either).
+  response.headers.emplace_back("Cache-Control", "no-store");
   auto origin = request.header("origin");
   if (origin && origin_allowed_by_any(config, origin)) {
     response.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
@@ -152,6 +155,42 @@ Result<std::string> optional_string(const json& object, const char* name) {
 // A path segment that must be a session id; anything else cannot name a session.
 bool valid_id_segment(const std::string& id) { return is_valid_session_id(id); }
 
+constexpr std::size_t max_public_key_bytes = 256;
+
+// The credentials a REST request presents (README "Security", "How a REST client presents its
+// key and token"): `X-Parley-Public-Key: KEY` and `Authorization: Bearer LOGIN_TOKEN` on any
+// route. A malformed one is a 400 naming the header, decided before any session is looked up.
+Result<Caller> caller_of(const HttpRequest& request) {
+  Caller caller;
+  if (auto origin = request.header("origin")) caller.origin = std::string(*origin);
+  if (auto key = request.header("x-parley-public-key")) {
+    if (key->empty() || key->size() > max_public_key_bytes)
+      return bad_request("X-Parley-Public-Key: 1 to " + std::to_string(max_public_key_bytes) +
+                         " bytes");
+    caller.public_key = std::string(*key);
+  }
+  if (auto auth = request.header("authorization")) {
+    auto token = bearer_credentials(*auth);
+    if (!token) return bad_request(token.error().message + " (a loginToken)");
+    caller.login_token = std::string(*token);
+  }
+  return caller;
+}
+
+// `name=value` pairs of a raw query; the value of `name`, if given.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> split_path(std::string_view rest) {
   std::vector<std::string> parts;
   std::size_t start = 0;
@@ -176,7 +215,8 @@ void MemoriApi::handle(const HttpRequest& request, HttpDone done) {
     HttpResponse response = respond(config, request, 204, json());
     response.body.clear();
     response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
-    response.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type");
+    response.headers.emplace_back("Access-Control-Allow-Headers",
+                                  "Content-Type, Authorization, X-Parley-Public-Key");
     response.headers.emplace_back("Access-Control-Max-Age", "600");
     return done(std::move(response));
   }
@@ -195,26 +235,29 @@ void MemoriApi::handle(const HttpRequest& request, HttpDone done) {
     if (parts.size() <= i || !valid_id_segment(parts[i])) return nullptr;
     return &parts[i];
   };
+  // What cannot be an id answers as an unknown one does.
+  auto no_such_session = [&] {
+    done(failed(config, request, SessionService::not_found_error()));
+  };
   if (route == "Session" && parts.size() == 1 && method == "POST")
     return open_session(request, std::move(done));
   if (route == "Session" && parts.size() == 2 &&
       (method == "GET" || method == "DELETE" || method == "PATCH")) {
     const std::string* id = id_or_404(1);
-    if (!id) return done(failed(config, request, make_error("not_found", "no such session")));
+    if (!id) return no_such_session();
     if (method == "GET") return get_session(request, *id, std::move(done));
     if (method == "PATCH") return patch_session(request, *id, std::move(done));
     return delete_session(request, *id, std::move(done));
   }
   if (route == "TextEnteredEvent" && parts.size() == 2 && method == "POST") {
     const std::string* id = id_or_404(1);
-    if (!id) return done(failed(config, request, make_error("not_found", "no such session")));
+    if (!id) return no_such_session();
     return text_entered(request, *id, std::move(done));
   }
   if (route == "SessionChatLogs" && parts.size() == 3 && method == "GET") {
     const std::string* id = id_or_404(1);
     const std::string* log_id = id_or_404(2);
-    if (!id || !log_id)
-      return done(failed(config, request, make_error("not_found", "no such session")));
+    if (!id || !log_id) return no_such_session();
     return session_chat_logs(request, *id, *log_id, std::move(done));
   }
   if (route == "UserChatLogsByTokenPaged" && parts.size() == 1 && method == "POST")
@@ -231,10 +274,14 @@ void MemoriApi::open_session(const HttpRequest& request, HttpDone done) {
   if (!memori_id) return fail(memori_id.error());
   if (memori_id->empty()) return fail(bad_request("memoriID: is required"));
 
+  auto caller = caller_of(request);
+  if (!caller) return fail(caller.error());
   OpenRequest open;
   open.channel = "rest";
   open.agent_id = *memori_id;
-  if (auto origin = request.header("origin")) open.origin = std::string(*origin);
+  open.origin = caller->origin;
+  open.public_key = caller->public_key;
+  open.login_token = caller->login_token;
   if (auto it = body->find("initialContextVars"); it != body->end() && !it->is_null()) {
     if (auto valid = validate_metadata(*it); !valid)
       return fail(bad_request("initialContextVars: " + valid.error().message));
@@ -265,7 +312,20 @@ void MemoriApi::open_session(const HttpRequest& request, HttpDone done) {
                               json_type_name(*it)));
     auto token = optional_string(*it, "loginToken");
     if (!token) return fail(make_error("bad_request", "additionalInfo." + token.error().message));
-    open.login_token = *token;
+    if (!token->empty()) {
+      if (!open.login_token.empty() && open.login_token != *token)
+        return fail(bad_request(
+            "additionalInfo.loginToken and Authorization: two different loginTokens; give one"));
+      open.login_token = *token;
+    }
+    auto key = optional_string(*it, "publicKey");
+    if (!key) return fail(make_error("bad_request", "additionalInfo." + key.error().message));
+    if (!key->empty()) {
+      if (open.public_key && *open.public_key != *key)
+        return fail(bad_request(
+            "additionalInfo.publicKey and X-Parley-Public-Key: two different keys; give one"));
+      open.public_key = *key;
+    }
     if (auto c = it->find("continueFromUser"); c != it->end() && !c->is_null()) {
       // additionalInfo values are strings in the Memori client's type; a boolean works too.
       if (c->is_boolean())
@@ -304,24 +364,15 @@ void MemoriApi::open_session(const HttpRequest& request, HttpDone done) {
   });
 }
 
-namespace {
-// The session named in a REST path, usable now, and visible from this request's origin.
-Result<SessionRecord> session_for(SessionService& sessions, const HttpRequest& request,
-                                  const std::string& id) {
-  auto session = sessions.valid_session(id, now_epoch_ms());
-  if (!session) return session;
-  const AgentConfig* agent = sessions.config().find_agent(session->agent_id);
-  auto origin = request.header("origin");
-  if (!agent || !agent->origin_allowed(origin))
-    return make_error("origin_not_allowed", "this origin is not allowed for the session's agent");
-  return session;
-}
-}  // namespace
-
 void MemoriApi::get_session(const HttpRequest& request, const std::string& id, HttpDone done) {
   const HostConfig& config = sessions_.config();
-  auto session = session_for(sessions_, request, id);
+  const std::int64_t now = now_epoch_ms();
+  auto caller = caller_of(request);
+  if (!caller) return done(failed(config, request, caller.error()));
+  auto session = sessions_.owned_session(id, *caller, now);
   if (!session) return done(failed(config, request, session.error()));
+  if (!sessions_.live(*session, now))
+    return done(failed(config, request, sessions_.expired_error(*session)));
   auto lines = sessions_.store().lines_of(id);
   if (!lines) return done(failed(config, request, lines.error()));
   std::string emission;
@@ -330,17 +381,18 @@ void MemoriApi::get_session(const HttpRequest& request, const std::string& id, H
       emission = it->text;
       break;
     }
-  if (auto touched = sessions_.store().touch_session(id, now_epoch_ms()); !touched)
+  if (auto touched = sessions_.store().touch_session(id, now); !touched)
     return done(failed(config, request, touched.error()));
   done(ok(config, request, json{{"currentState", current_state(*session, emission)}}));
 }
 
 void MemoriApi::delete_session(const HttpRequest& request, const std::string& id, HttpDone done) {
   const HostConfig& config = sessions_.config();
-  auto session = session_for(sessions_, request, id);
-  // An expired session may still be closed; a missing, foreign or closed one is not found.
-  if (!session && session.error().code != "expired")
-    return done(failed(config, request, session.error()));
+  auto caller = caller_of(request);
+  if (!caller) return done(failed(config, request, caller.error()));
+  // An expired session may still be closed by its owner; after that it is gone for everyone.
+  auto session = sessions_.owned_session(id, *caller, now_epoch_ms());
+  if (!session) return done(failed(config, request, session.error()));
   sessions_.end(id, "deleted");
   done(ok(config, request, json::object()));
 }
@@ -357,8 +409,13 @@ void MemoriApi::patch_session(const HttpRequest& request, const std::string& id,
     return done(failed(config, request, bad_request("metadata: expected an object of the page's metadata")));
   if (auto valid = validate_metadata(*metadata); !valid)
     return done(failed(config, request, bad_request("metadata: " + valid.error().message)));
-  auto session = session_for(sessions_, request, id);
+  auto caller = caller_of(request);
+  if (!caller) return done(failed(config, request, caller.error()));
+  const std::int64_t now = now_epoch_ms();
+  auto session = sessions_.owned_session(id, *caller, now);
   if (!session) return done(failed(config, request, session.error()));
+  if (!sessions_.live(*session, now))
+    return done(failed(config, request, sessions_.expired_error(*session)));
   if (auto updated = sessions_.update_metadata(*session, *metadata); !updated)
     return done(failed(config, request, updated.error()));
   done(ok(config, request, json::object()));
@@ -366,6 +423,8 @@ void MemoriApi::patch_session(const HttpRequest& request, const std::string& id,
 
 void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, HttpDone done) {
   const HostConfig& config = sessions_.config();
+  auto caller = caller_of(request);
+  if (!caller) return done(failed(config, request, caller.error()));
   auto body = parse_body(request);
   if (!body) return done(failed(config, request, body.error()));
   auto text = optional_string(*body, "text");
@@ -375,8 +434,11 @@ void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, 
     return done(failed(config, request,
                        bad_request("text: " + std::to_string(text->size()) +
                                    " bytes; at most " + std::to_string(max_text_bytes))));
-  auto session = session_for(sessions_, request, id);
+  const std::int64_t now = now_epoch_ms();
+  auto session = sessions_.owned_session(id, *caller, now);
   if (!session) return done(failed(config, request, session.error()));
+  if (!sessions_.live(*session, now))
+    return done(failed(config, request, sessions_.expired_error(*session)));
   auto record = std::make_shared<SessionRecord>(std::move(*session));
   sessions_.turn(*record, std::move(*text), nullptr,
                  [this, request, record, done = std::move(done)](Result<TurnResult> result) {
@@ -396,23 +458,52 @@ void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, 
                  });
 }
 
+// GET /SessionChatLogs/{sessionID}/{chatLogSessionID}[?chain=true]: the chat log of
+// chatLogSessionID (chatLogs[0], as memori-react reads it), or with chain=true (ours) the logs
+// of the sessions it continues too, oldest first. Both ids must be the caller's (owns). The
+// same id twice reads that session's log while it is retained, expired or not (memori-react's
+// reopen step); two different ids need a live sessionID. A log with no line is left out, so a
+// session without lines gives chatLogs: [] (memori-react reads chatLogs[0].lines' last line).
 void MemoriApi::session_chat_logs(const HttpRequest& request, const std::string& id,
                                   const std::string& log_session_id, HttpDone done) {
   const HostConfig& config = sessions_.config();
-  auto session = session_for(sessions_, request, id);
-  if (!session) return done(failed(config, request, session.error()));
-  auto target = sessions_.store().find_session(log_session_id);
-  if (!target) return done(failed(config, request, target.error()));
-  const bool visible = target->has_value() && (*target)->agent_id == session->agent_id &&
-                       ((*target)->user_id.empty() || (*target)->user_id == session->user_id);
-  if (!visible) return done(failed(config, request, make_error("not_found", "no such session")));
+  auto caller = caller_of(request);
+  if (!caller) return done(failed(config, request, caller.error()));
+  bool chain = false;
+  if (auto value = query_value(request.query, "chain")) {
+    if (*value != "true" && *value != "false")
+      return done(failed(config, request, bad_request("chain: expected true or false")));
+    chain = *value == "true";
+  }
+  const std::int64_t now = now_epoch_ms();
+  auto asker = sessions_.owned_session(id, *caller, now);
+  if (!asker) return done(failed(config, request, asker.error()));
+  const AgentConfig* agent = config.find_agent(asker->agent_id);
+  if (!agent) return done(failed(config, request, SessionService::not_found_error()));
+  if (log_session_id != id && !sessions_.live(*asker, now))
+    return done(failed(config, request, sessions_.expired_error(*asker)));
+  Owner who = sessions_.owner_for(*caller, *agent, now);
+  who.agent_id = agent->id;
+  std::vector<SessionRecord> links;
+  if (log_session_id == id) {
+    links.push_back(std::move(*asker));
+  } else {
+    auto target = sessions_.owned_session(log_session_id, *caller, now);
+    if (!target || target->agent_id != agent->id)
+      return done(failed(config, request,
+                         target || target.error().code == "not_found"
+                             ? SessionService::not_found_error()
+                             : target.error()));
+    links.push_back(std::move(*target));
+  }
+  if (chain) {
+    auto owned = sessions_.owned_chain(links.front().id, who, now);
+    if (!owned) return done(failed(config, request, owned.error()));
+    links = std::move(*owned);
+  }
   json logs = json::array();
-  const AgentConfig* agent = config.find_agent(session->agent_id);
-  if (agent && !agent->opt_out_data_collection) {
-    auto chain = sessions_.chain(log_session_id);
-    if (!chain) return done(failed(config, request, chain.error()));
-    for (const auto& link : *chain) {
-      if (link.agent_id != session->agent_id) continue;
+  if (!agent->opt_out_data_collection) {
+    for (const auto& link : links) {
       auto lines = sessions_.store().lines_of(link.id);
       if (!lines) return done(failed(config, request, lines.error()));
       if (lines->empty()) continue;
@@ -425,8 +516,18 @@ void MemoriApi::session_chat_logs(const HttpRequest& request, const std::string&
 void MemoriApi::user_chat_logs(const HttpRequest& request, HttpDone done) {
   const HostConfig& config = sessions_.config();
   auto fail = [&](const Error& e) { done(failed(config, request, e)); };
+  auto caller = caller_of(request);
+  if (!caller) return fail(caller.error());
   auto body = parse_body(request);
   if (!body) return fail(body.error());
+  // The token as Authorization: Bearer works here too (the body's loginToken is then optional).
+  if (!caller->login_token.empty()) {
+    auto given = body->find("loginToken");
+    if (given == body->end() || given->is_null())
+      (*body)["loginToken"] = caller->login_token;
+    else if (!given->is_string() || *given != caller->login_token)
+      return fail(bad_request("loginToken and Authorization: two different loginTokens; give one"));
+  }
   auto filters = parse_chat_log_filters_body(*body);
   if (!filters) return fail(filters.error());
   const AgentConfig* agent = config.find_agent(filters->memori_id);
@@ -439,6 +540,10 @@ void MemoriApi::user_chat_logs(const HttpRequest& request, HttpDone done) {
   if (!user) return fail(user.error());
   json logs = json::array();
   std::uint32_t total = 0;
+  const std::int64_t now = now_epoch_ms();
+  Owner who = sessions_.owner_for(*caller, *agent, now);
+  who.agent_id = agent->id;
+  who.user_id = user->user_id;
   if (!agent->opt_out_data_collection) {
     UserLogQuery query;
     query.agent_id = agent->id;
@@ -450,7 +555,7 @@ void MemoriApi::user_chat_logs(const HttpRequest& request, HttpDone done) {
     query.include_empty = filters->show_chats_with_no_history.value_or(false);
     query.from = static_cast<std::uint32_t>(std::min<std::int64_t>(filters->from, UINT32_MAX));
     query.how_many = static_cast<std::uint32_t>(filters->how_many);
-    auto sessions = sessions_.store().user_sessions(query, &total);
+    auto sessions = sessions_.owned_user_sessions(query, who, &total, now);
     if (!sessions) return fail(sessions.error());
     for (const auto& s : *sessions) {
       auto lines = sessions_.store().lines_of(s.id);

@@ -4,8 +4,9 @@
 //
 // Result codes (README "Result codes"): 0 ok, -103 session expired, -263 not found (also a
 // closed, purged or foreign session, and an unknown memoriID's sessions), -400 bad request
-// (the message names the field), -401 bad or expired loginToken, -403 origin not allowed,
-// -404 unknown memoriID, -500 internal error. The HTTP status mirrors the class of error.
+// (the message names the field), -401 bad or expired loginToken, or a public key not the
+// agent's, -403 origin not allowed, -404 unknown memoriID, -500 internal error. The HTTP
+// status mirrors the class of error.
 #pragma once
 
 #include <string>

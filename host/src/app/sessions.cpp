@@ -53,23 +53,112 @@ SessionService::SessionService(boost::asio::io_context& io, const HostConfig& co
                                OutboxDeliverer& outbox)
     : io_(io), config_(config), store_(store), metrics_(metrics), http_(http), outbox_(outbox) {}
 
-Result<std::optional<SessionRecord>> SessionService::find_owned(const std::string& session_id,
-                                                                const AgentConfig& agent,
-                                                                const OpenRequest& request,
-                                                                const std::string& user_id) {
+bool SessionService::owns(const Owner& who, const SessionRecord& s, std::int64_t now_ms) const {
+  const AgentConfig* agent = config_.find_agent(s.agent_id);
+  if (!agent || deleted(s)) return false;
+  if (now_ms - s.last_activity_ms >= retention_ms(*agent)) return false;
+  if (!who.agent_id.empty() && s.agent_id != who.agent_id) return false;
+  if (!agent->origin_allowed(who.origin ? std::optional<std::string_view>(*who.origin)
+                                        : std::nullopt))
+    return false;
+  if (!s.public_key.empty() && (!who.public_key || *who.public_key != s.public_key)) return false;
+  if (!s.user_id.empty() && s.user_id != who.user_id) return false;
+  return true;
+}
+
+Owner SessionService::owner_for(const Caller& caller, const AgentConfig& agent,
+                                std::int64_t now_ms) const {
+  Owner who;
+  who.public_key = caller.public_key;
+  who.origin = caller.origin;
+  if (!caller.login_token.empty() && !agent.secret.empty()) {
+    if (auto user = verify_login_token(agent.secret, caller.login_token, now_ms / 1000))
+      who.user_id = user->user_id;
+  }
+  return who;
+}
+
+Error SessionService::not_found_error() { return make_error("not_found", "no such session"); }
+
+Result<SessionRecord> SessionService::owned_session(const std::string& session_id,
+                                                    const Caller& caller, std::int64_t now_ms) {
   auto found = store_.find_session(session_id);
   if (!found) return std::move(found).error();
-  if (!found->has_value()) return std::optional<SessionRecord>();
-  const SessionRecord& s = **found;
-  const bool same_agent = s.agent_id == agent.id;
-  // A session opened with a key goes on only with that key; a REST session (no key) goes on
-  // with any valid key of its agent.
-  const bool same_key = s.public_key.empty() || !request.public_key ||
-                        request.public_key->empty() || s.public_key == *request.public_key;
-  const bool same_user = s.user_id.empty() || s.user_id == user_id;
-  const bool retained = now_epoch_ms() - s.last_activity_ms < retention_ms(agent);
-  if (!same_agent || !same_key || !same_user || !retained) return std::optional<SessionRecord>();
+  if (!found->has_value()) return not_found_error();
+  const AgentConfig* agent = config_.find_agent((*found)->agent_id);
+  if (!agent || !owns(owner_for(caller, *agent, now_ms), **found, now_ms))
+    return not_found_error();
+  return std::move(**found);
+}
+
+bool SessionService::live(const SessionRecord& session, std::int64_t now_ms) const {
+  const AgentConfig* agent = config_.find_agent(session.agent_id);
+  return agent && now_ms - session.last_activity_ms < window_ms(*agent);
+}
+
+Error SessionService::expired_error(const SessionRecord& session) const {
+  const AgentConfig* agent = config_.find_agent(session.agent_id);
+  return make_error("expired", "the session expired after " +
+                                   std::to_string(agent ? agent->resume_window_s : 0) +
+                                   " s without activity");
+}
+
+Result<std::optional<SessionRecord>> SessionService::find_owned(const std::string& session_id,
+                                                                const Owner& who,
+                                                                std::int64_t now_ms) {
+  auto found = store_.find_session(session_id);
+  if (!found) return std::move(found).error();
+  if (!found->has_value() || !owns(who, **found, now_ms)) return std::optional<SessionRecord>();
   return found;
+}
+
+Result<std::vector<SessionRecord>> SessionService::owned_chain(const std::string& session_id,
+                                                               const Owner& who,
+                                                               std::int64_t now_ms) {
+  auto chain = store_.session_chain(session_id);
+  if (!chain) return chain;
+  std::vector<SessionRecord> out;
+  for (auto& link : *chain)
+    if (owns(who, link, now_ms)) out.push_back(std::move(link));
+  return out;
+}
+
+Result<std::vector<ChatLine>> SessionService::owned_history(const std::string& session_id,
+                                                            const Owner& who,
+                                                            std::int64_t now_ms) {
+  auto chain = owned_chain(session_id, who, now_ms);
+  if (!chain) return std::move(chain).error();
+  std::vector<ChatLine> history;
+  for (const auto& link : *chain) {
+    auto lines = store_.lines_of(link.id);
+    if (!lines) return std::move(lines).error();
+    for (auto& line : *lines) history.push_back(std::move(line));
+  }
+  return history;
+}
+
+Result<std::vector<SessionRecord>> SessionService::owned_user_sessions(UserLogQuery query,
+                                                                       const Owner& who,
+                                                                       std::uint32_t* total,
+                                                                       std::int64_t now_ms) {
+  // The store pages by user; ownership (key, deletion, retention) is this service's rule, so
+  // the whole list is read and paged here. A user's sessions are bounded by retention.
+  constexpr std::uint32_t max_listed = 10000;
+  const std::uint32_t from = query.from;
+  const std::uint32_t how_many = query.how_many;
+  query.from = 0;
+  query.how_many = max_listed;
+  auto all = store_.user_sessions(query, nullptr);
+  if (!all) return all;
+  std::vector<SessionRecord> page;
+  std::uint32_t count = 0;
+  for (auto& s : *all) {
+    if (!owns(who, s, now_ms)) continue;
+    if (count >= from && page.size() < how_many) page.push_back(std::move(s));
+    ++count;
+  }
+  if (total) *total = count;
+  return page;
 }
 
 void SessionService::open(OpenRequest request,
@@ -77,18 +166,18 @@ void SessionService::open(OpenRequest request,
   const AgentConfig* agent = config_.find_agent(request.agent_id);
   if (!agent)
     return done(make_error("unknown_agent", "no agent with id " + quote_name(request.agent_id)));
-  if (request.channel == "voice") {
-    if (!request.public_key || request.public_key->empty())
-      return done(make_error("bad_public_key", "public_key is required"));
-    if (!agent->has_public_key(*request.public_key))
-      return done(make_error("bad_public_key",
-                             "public_key is not a key of agent " + quote_name(agent->id)));
-  }
+  // The voice socket must present a key; REST may (then the session is bound to it).
+  if (request.channel == "voice" && (!request.public_key || request.public_key->empty()))
+    return done(make_error("bad_public_key", "public_key is required"));
+  if (request.public_key && !agent->has_public_key(*request.public_key))
+    return done(make_error("bad_public_key",
+                           "public_key is not a key of agent " + quote_name(agent->id)));
   if (!agent->origin_allowed(request.origin ? std::optional<std::string_view>(*request.origin)
                                             : std::nullopt))
     return done(make_error("origin_not_allowed", "origin " + quote_name(*request.origin) +
                                                      " is not allowed for agent " +
                                                      quote_name(agent->id)));
+  const std::int64_t opened_ms = now_epoch_ms();
   std::string user_id;
   if (!request.login_token.empty()) {
     if (agent->secret.empty())
@@ -100,7 +189,13 @@ void SessionService::open(OpenRequest request,
     user_id = user->user_id;
   }
 
-  // Which past session, if any, this one continues.
+  // Which past session, if any, this one continues: only one the caller owns (the one rule,
+  // `owns`); any other id continues nothing ("not_found"), whatever the reason.
+  Owner who;
+  who.agent_id = agent->id;
+  who.public_key = request.public_key;
+  who.user_id = user_id;
+  who.origin = request.origin;
   std::optional<SessionRecord> past;
   bool asked = false;
   if (!request.continue_chat_log_id.empty()) {
@@ -108,14 +203,14 @@ void SessionService::open(OpenRequest request,
     auto by_log = store_.find_session_by_chat_log(request.continue_chat_log_id);
     if (!by_log) return done(std::move(by_log).error());
     if (by_log->has_value()) {
-      auto owned = find_owned((*by_log)->id, *agent, request, user_id);
+      auto owned = find_owned((*by_log)->id, who, opened_ms);
       if (!owned) return done(std::move(owned).error());
       past = std::move(*owned);
     } else {
       auto line_of = store_.session_of_line(request.continue_chat_log_id);
       if (!line_of) return done(std::move(line_of).error());
       if (line_of->has_value()) {
-        auto owned = find_owned(**line_of, *agent, request, user_id);
+        auto owned = find_owned(**line_of, who, opened_ms);
         if (owned && owned->has_value())
           return done(make_error(
               "chat_line_id",
@@ -125,14 +220,20 @@ void SessionService::open(OpenRequest request,
     }
   } else if (!request.continue_session_id.empty()) {
     asked = true;
-    auto owned = find_owned(request.continue_session_id, *agent, request, user_id);
+    auto owned = find_owned(request.continue_session_id, who, opened_ms);
     if (!owned) return done(std::move(owned).error());
     past = std::move(*owned);
   } else if (request.continue_latest_for_user && !user_id.empty()) {
     asked = true;
-    auto latest = store_.latest_user_session(agent->id, user_id);
-    if (!latest) return done(std::move(latest).error());
-    past = std::move(*latest);
+    // The user's latest session by last activity, among those the caller owns.
+    UserLogQuery query;
+    query.agent_id = agent->id;
+    query.user_id = user_id;
+    query.include_empty = true;
+    auto mine = owned_user_sessions(query, who, nullptr, opened_ms);
+    if (!mine) return done(std::move(mine).error());
+    for (auto& s : *mine)
+      if (!past || s.last_activity_ms > past->last_activity_ms) past = std::move(s);
   }
 
   const std::int64_t now = now_epoch_ms();
@@ -146,16 +247,12 @@ void SessionService::open(OpenRequest request,
     } else if (!past) {
       continuation = Continuation::not_found;
     } else {
-      const bool fresh = !deleted(*past) && now - past->last_activity_ms < window_ms(*agent);
+      const bool fresh = now - past->last_activity_ms < window_ms(*agent);
       continuation = fresh ? Continuation::resumed : Continuation::expired;
       resumed = fresh && request.resume_in_place;
-      auto chain = store_.session_chain(past->id);
-      if (!chain) return done(std::move(chain).error());
-      for (const auto& link : *chain) {
-        auto lines = store_.lines_of(link.id);
-        if (!lines) return done(std::move(lines).error());
-        for (auto& line : *lines) history.push_back(std::move(line));
-      }
+      auto lines = owned_history(past->id, who, now);
+      if (!lines) return done(std::move(lines).error());
+      history = std::move(*lines);
     }
   }
 
@@ -292,33 +389,18 @@ std::shared_ptr<Conversation> SessionService::conversation_for(const SessionReco
     return it->second.conversation;
   }
   // A REST session after a restart, or one whose conversation was evicted: rebuild it from
-  // the stored lines of its chain.
+  // the stored lines of its chain (each link was owned when it was continued; a link deleted
+  // since is left out).
   std::vector<ChatLine> history;
   if (auto chain = store_.session_chain(session.id)) {
     for (const auto& link : *chain)
-      if (auto lines = store_.lines_of(link.id))
-        for (auto& line : *lines) history.push_back(std::move(line));
+      if (!deleted(link))
+        if (auto lines = store_.lines_of(link.id))
+          for (auto& line : *lines) history.push_back(std::move(line));
   }
   auto conversation = make_for(session, std::move(history));
   conversation->start([](Status) {});
   return conversation;
-}
-
-Result<SessionRecord> SessionService::valid_session(const std::string& session_id,
-                                                    std::int64_t now_ms) {
-  auto found = store_.find_session(session_id);
-  if (!found) return std::move(found).error();
-  if (!found->has_value()) return make_error("not_found", "no such session");
-  const SessionRecord& s = **found;
-  const AgentConfig* agent = config_.find_agent(s.agent_id);
-  if (!agent || now_ms - s.last_activity_ms >= retention_ms(*agent))
-    return make_error("not_found", "no such session");
-  if (deleted(s)) return make_error("deleted", "the session was closed");
-  if (now_ms - s.last_activity_ms >= window_ms(*agent))
-    return make_error("expired", "the session expired after " +
-                                     std::to_string(agent->resume_window_s) +
-                                     " s without activity");
-  return std::move(**found);
 }
 
 void SessionService::turn(const SessionRecord& session, std::string text, TurnHooks hooks,
@@ -415,10 +497,6 @@ void SessionService::end(const std::string& session_id, const std::string& reaso
       outbox_.kick();
     }
   }
-}
-
-Result<std::vector<SessionRecord>> SessionService::chain(const std::string& session_id) {
-  return store_.session_chain(session_id);
 }
 
 const std::string* SessionService::prompt_of(const std::string& session_id) const {

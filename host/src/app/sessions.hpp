@@ -27,13 +27,31 @@ namespace parley::host {
 
 std::int64_t now_epoch_ms();
 
+// Who asks for a session (DESIGN §5), as the request presents it. The voice socket: the
+// initiate's public_key and the page's Origin. REST (memori_api.cpp, README "Security"): the
+// X-Parley-Public-Key header (or additionalInfo.publicKey on POST /Session), the loginToken as
+// Authorization: Bearer (or additionalInfo.loginToken on POST /Session), and the Origin.
+struct Caller {
+  std::optional<std::string> public_key;
+  std::string login_token;  // as presented: verified against the agent of the session asked for
+  std::optional<std::string> origin;
+};
+
+// The caller as ownership is checked: its token verified into a user id.
+struct Owner {
+  std::string agent_id;                   // the agent the session must belong to; "" = any
+  std::optional<std::string> public_key;  // presented key, if any
+  std::string user_id;                    // verified loginToken's user; "" = none
+  std::optional<std::string> origin;
+};
+
 // Error codes this service answers with (the voice socket maps them to close codes, the REST
 // API to result codes): bad_request, unknown_agent, bad_public_key, origin_not_allowed,
 // token_* (ids.hpp), not_found, expired, deleted, chat_line_id, db_error, internal.
 struct OpenRequest {
   std::string channel;  // "voice" or "rest"
   std::string agent_id;
-  std::optional<std::string> public_key;  // voice: required; REST: none
+  std::optional<std::string> public_key;  // voice: required; REST: optional (binds the session)
   std::optional<std::string> origin;      // the browser's Origin, if any
   json metadata = json::object();         // validated by the caller (validate_metadata)
   json context_vars = json::object();     // REST initialContextVars (strings)
@@ -72,10 +90,27 @@ class SessionService {
   // Checks, continuation, prefetch webhook, conversation start; `done` runs once.
   void open(OpenRequest request, std::function<void(Result<OpenedSession>)> done);
 
-  // A session usable now by the agent `agent_id` (empty = any): exists, not deleted, last
-  // activity inside the agent's window. Errors: not_found (also for a foreign or purged
-  // id), expired, deleted.
-  Result<SessionRecord> valid_session(const std::string& session_id, std::int64_t now_ms);
+  // THE ownership rule (DESIGN §5), the one every session route applies (GET/DELETE /Session,
+  // TextEnteredEvent, SessionChatLogs for both ids, continuation by session id, chat log id or
+  // user, the voice socket's session_continuation, UserChatLogsByTokenPaged): the session is
+  // not deleted, its agent is configured and it is inside the agent's retention; it belongs to
+  // `who.agent_id` when one is named; the agent allows the caller's origin; the session's public
+  // key, when it was opened with one, is the caller's; its user, when it was opened with a
+  // loginToken, is the caller's verified user.
+  bool owns(const Owner& who, const SessionRecord& session, std::int64_t now_ms) const;
+  // The caller as an Owner for `agent`: its token verified with the agent's secret (a token
+  // that does not verify is no user).
+  Owner owner_for(const Caller& caller, const AgentConfig& agent, std::int64_t now_ms) const;
+  // The session `session_id` if `caller` owns it (its token verified against the session's own
+  // agent), expired or not (the route decides). Anything else, whatever the reason (unknown,
+  // deleted, purged, another agent's, key's or user's, an origin the agent does not allow),
+  // is not_found_error(): the same code and message, so that no answer tells them apart.
+  Result<SessionRecord> owned_session(const std::string& session_id, const Caller& caller,
+                                      std::int64_t now_ms);
+  static Error not_found_error();
+  // Inside the agent's resume window (the session goes on under its id).
+  bool live(const SessionRecord& session, std::int64_t now_ms) const;
+  Error expired_error(const SessionRecord& session) const;
 
   // One user turn: stores the user's line, asks the conversation, stores the agent's line,
   // then calls done. The conversation is the live one of the session (created on demand).
@@ -93,9 +128,15 @@ class SessionService {
   // Ends the session (once), enqueues the end-of-call webhook, drops its conversation.
   void end(const std::string& session_id, const std::string& reason);
 
-  // The chat logs (one per session) of `session_id`'s chain, oldest first; empty when the
-  // agent opts out of data collection.
-  Result<std::vector<SessionRecord>> chain(const std::string& session_id);
+  // The sessions of `session_id`'s chain (it, the one it continues, ...), oldest first, that
+  // `who` owns: a deleted or foreign link is left out with its lines.
+  Result<std::vector<SessionRecord>> owned_chain(const std::string& session_id, const Owner& who,
+                                                 std::int64_t now_ms);
+  // The user's sessions of `who.agent_id` that `who` owns, newest created first, after `from`
+  // and at most `how_many` of them; `total` counts all that match (query's paging is ignored).
+  Result<std::vector<SessionRecord>> owned_user_sessions(UserLogQuery query, const Owner& who,
+                                                         std::uint32_t* total,
+                                                         std::int64_t now_ms);
 
   const std::string* prompt_of(const std::string& session_id) const;
 
@@ -117,10 +158,12 @@ class SessionService {
     std::shared_ptr<Conversation> conversation;
     std::int64_t last_used_ms = 0;
   };
-  Result<std::optional<SessionRecord>> find_owned(const std::string& session_id,
-                                                  const AgentConfig& agent,
-                                                  const OpenRequest& request,
-                                                  const std::string& user_id);
+  // The session if `who` owns it, else nothing (also for a missing one).
+  Result<std::optional<SessionRecord>> find_owned(const std::string& session_id, const Owner& who,
+                                                  std::int64_t now_ms);
+  // The lines of the chain `who` owns, oldest first (a continuation's history).
+  Result<std::vector<ChatLine>> owned_history(const std::string& session_id, const Owner& who,
+                                              std::int64_t now_ms);
   void finish_open(OpenRequest request, const AgentConfig& agent, SessionRecord record,
                    std::optional<Continuation> continuation, std::vector<ChatLine> history,
                    bool resumed, std::function<void(Result<OpenedSession>)> done);

@@ -7,7 +7,7 @@
 //     no candidate ----------------------------------------------------------+
 //     stored last activity outside the window (local check) -----------------+
 //     otherwise: GET /Session/{id}                                           |
-//        resultCode 0 --> GET /SessionChatLogs/{id}/{id} --> Resumed         |
+//        resultCode 0 --> GET /SessionChatLogs/{id}/{id}?chain=true --> Resumed |
 //        resultCode -103 / -263 ---------------------------------------------+
 //                                                                            v
 //        (then, when the page has non-identity metadata that the session's contextVars do
@@ -17,7 +17,7 @@
 //                    initialContextVars?, additionalInfo?}
 //        refused (HTTP 4xx or resultCode != 0) while continuing
 //            --> POST /Session again, without continueFromSessionID
-//        ok, continued --> GET /SessionChatLogs/{new}/{new} --> NewSession (earlier lines)
+//        ok, continued --> GET /SessionChatLogs/{new}/{new}?chain=true --> NewSession (earlier lines)
 //        ok, not continued --> NewSession
 //   anything else (transport error, HTTP 5xx, a reply that is not JSON, lacks resultCode or a
 //   valid sessionID...) --> Failed, naming the route and what was wrong.
@@ -26,7 +26,8 @@
 //  - The history fetch comes after the session is in hand. If it fails, the outcome is still
 //    Resumed/NewSession with `history_error` set: losing the live session because the history
 //    did not load would be worse for the user (DESIGN §9: nothing else changes).
-//  - Earlier lines after a continuation come from SessionChatLogs/{new}/{new}, which holds the
+//  - Earlier lines after a continuation come from SessionChatLogs/{new}/{new}?chain=true, the
+//    host's option (the default is the session's own log only), which holds the
 //    new session's logs and those of the sessions it continues (DESIGN §4). Lines of the new
 //    session itself are left out: at this point they can only be the welcome message, which
 //    NewSession::welcome already carries (so it is not shown twice).
