@@ -56,22 +56,11 @@ bool contains_whole_word(const std::string& folded_text, const std::string& word
   return false;
 }
 
-// Backreferences need the backtracking matcher, which can take exponential time; a rule with
-// one never matches (the config check should refuse it at load).
-bool has_backreference(const std::string& pattern) {
-  for (std::size_t i = 0; i + 1 < pattern.size(); ++i) {
-    if (pattern[i] != '\\') continue;
-    char next = pattern[i + 1];
-    if ((next >= '1' && next <= '9') || next == 'k') return true;
-    ++i;  // skip the escaped character ("\\1" is a literal backslash and a 1)
-  }
-  return false;
-}
-
 std::optional<std::regex> compile_pattern(const std::string& pattern, std::size_t rule_index,
                                           const std::string& agent_id) {
   if (pattern.empty()) return std::nullopt;
-  if (has_backreference(pattern)) {
+  // The config check refuses these; a config built in code may still hold one.
+  if (!pattern_backreference(pattern).empty()) {
     log_event(LogLevel::warn, "agent.rule_pattern",
               "agent=" + agent_id + " rule=" + std::to_string(rule_index) +
                   " pattern has a backreference; the rule's pattern never matches");

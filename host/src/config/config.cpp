@@ -28,6 +28,26 @@ namespace parley::host {
 
 using namespace config_detail;
 
+std::string pattern_backreference(std::string_view pattern) {
+  for (std::size_t i = 0; i + 1 < pattern.size(); ++i) {
+    if (pattern[i] != '\\') continue;
+    const char next = pattern[i + 1];
+    if (next >= '1' && next <= '9') {
+      std::size_t end = i + 2;
+      while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9') ++end;
+      return std::string(pattern.substr(i, end - i));
+    }
+    if (next == 'k') {
+      const std::size_t close = pattern.find('>', i);
+      return std::string(pattern.substr(i, close == std::string_view::npos || close - i > 40
+                                                ? 2
+                                                : close - i + 1));
+    }
+    ++i;  // an escaped character: "\\1" is a backslash and a 1
+  }
+  return {};
+}
+
 namespace {
 
 constexpr std::size_t max_config_bytes = 4 * 1024 * 1024;
@@ -171,6 +191,11 @@ Status check_pattern(const std::string& path, const std::string& pattern) {
   if (pattern.size() > max_pattern_bytes) {
     return invalid(path, "is " + std::to_string(pattern.size()) +
                              " bytes, over the limit of " + std::to_string(max_pattern_bytes));
+  }
+  if (const std::string backreference = pattern_backreference(pattern); !backreference.empty()) {
+    return invalid(path, to_json_text(json(pattern)) + " has a backreference (" + backreference +
+                             "); rule patterns are matched without backreferences, so the rule "
+                             "would never match: rewrite it without one");
   }
   try {
     std::regex compiled(pattern, std::regex::ECMAScript | std::regex::icase);

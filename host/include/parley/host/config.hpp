@@ -64,6 +64,12 @@ struct ReplyRule {
   json tool_arguments = json::object();  // the model-side arguments; metadata overrides
 };
 
+// The first backreference in an ECMAScript pattern (`\1`..`\9`, `\k<name>`), or "" when there
+// is none. The responder matches with libstdc++'s polynomial-time matcher, which has no
+// backreferences, so the config check refuses a pattern that holds one (naming it) instead of
+// loading a rule that could never match.
+std::string pattern_backreference(std::string_view pattern);
+
 struct SessionTimeout {
   std::uint32_t max_duration_s = 0;  // 0 = no limit
   std::uint32_t max_idle_s = 0;      // 0 = no limit
