@@ -44,12 +44,21 @@ cleanup() {
     kill -KILL "$host_pid" 2>/dev/null || true
   fi
   rm -rf "$work"
+  if [[ -n ${load_config:-} ]]; then rm -f "$load_config"; fi
 }
 trap cleanup EXIT
 
 # Each stream is one socket on each side; leave room for the largest N.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# Every stream comes from 127.0.0.1: the per-address rate limits (server.limits, issue 14) are
+# turned off for the run, in a copy of the config beside it (so its relative paths still hold).
+load_config="$(dirname "$config")/.load-$$.config.json"
+node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  c.server = c.server || {}; c.server.limits = Object.assign({}, c.server.limits,
+    { max_requests_per_s: 0, max_sessions_per_min: 0 });
+  fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));' "$config" "$load_config"
+config=$load_config
 ${prio[@]+"${prio[@]}"} taskset -c "$host_cpu" "$host_bin" --config "$config" --listen 127.0.0.1:0 \
   --db "$work/load.db" >"$work/host.log" 2>&1 &
 host_pid=$!

@@ -112,6 +112,14 @@ std::string Metrics::prometheus_text() const {
   out += "# HELP parley_errors_total Errors by kind.\n# TYPE parley_errors_total counter\n";
   for (const auto& [kind, count] : errors)
     out += "parley_errors_total{kind=\"" + kind + "\"} " + std::to_string(count) + '\n';
+  out += "# HELP parley_rate_limited_total Requests and messages refused by a rate limit, by "
+         "limit.\n# TYPE parley_rate_limited_total counter\n";
+  for (const char* limit : {"requests_per_address", "sessions_per_address",
+                            "requests_per_session", "text_per_session", "audio_per_session"}) {
+    auto it = rate_limited.find(limit);
+    out += std::string("parley_rate_limited_total{limit=\"") + limit + "\"} " +
+           std::to_string(it == rate_limited.end() ? 0 : it->second) + '\n';
+  }
   out += "# HELP parley_ws_message_handling_seconds Time the host took to handle one received "
          "WebSocket message.\n# TYPE parley_ws_message_handling_seconds histogram\n";
   ws_handling_text.render(out, "ws_message_handling_seconds", "kind=\"text\"");

@@ -1,5 +1,5 @@
-// Issue 14 in the config: rule patterns with a backreference refused at load, naming the
-// backreference.
+// Issue 14 in the config: the rate limits of server.limits (0 turns one off, ranges checked by
+// path), and rule patterns with a backreference refused at load, naming the backreference.
 #include <catch2/catch.hpp>
 
 #include "parley/host/config.hpp"
@@ -12,6 +12,11 @@ parley::Result<parley::host::HostConfig> parse(const json& config) {
   return parley::host::parse_host_config(parley::to_json_text(config), {});
 }
 
+json with_limits(json limits) {
+  return json{{"server", {{"limits", std::move(limits)}}},
+              {"agents", {{{"id", "a"}, {"public_keys", {"k"}}}}}};
+}
+
 json with_pattern(const std::string& pattern) {
   return json{{"agents",
                {{{"id", "a"},
@@ -21,6 +26,35 @@ json with_pattern(const std::string& pattern) {
 }
 
 }  // namespace
+
+TEST_CASE("issue 14: the rate limits are read from server.limits, 0 turning one off",
+          "[config-limits]") {
+  auto defaults = parse(with_limits(json::object()));
+  REQUIRE(defaults.ok());
+  CHECK(defaults->server.limits.max_requests_per_s == 200);
+  CHECK(defaults->server.limits.max_sessions_per_min == 120);
+  CHECK(defaults->server.limits.max_session_requests_per_s == 20);
+  auto set = parse(with_limits({{"max_requests_per_s", 0},
+                                {"max_sessions_per_min", 30},
+                                {"max_session_requests_per_s", 5}}));
+  REQUIRE(set.ok());
+  CHECK(set->server.limits.max_requests_per_s == 0);
+  CHECK(set->server.limits.max_sessions_per_min == 30);
+  CHECK(set->server.limits.max_session_requests_per_s == 5);
+  for (const auto& [key, value] : std::vector<std::pair<const char*, json>>{
+           {"max_requests_per_s", -1},
+           {"max_sessions_per_min", "10"},
+           {"max_session_requests_per_s", 10001}}) {
+    INFO(key);
+    auto bad = parse(with_limits({{key, value}}));
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find(std::string("server.limits.") + key) != std::string::npos);
+  }
+  auto demo = parley::host::load_host_config(std::string(PARLEY_SOURCE_DIR) +
+                                             "/host/demo/config.json");
+  REQUIRE(demo.ok());
+  CHECK(demo->server.limits.max_sessions_per_min == 120);
+}
 
 TEST_CASE("issue 14: a rule pattern with a backreference is refused, naming it",
           "[config-limits]") {

@@ -101,6 +101,14 @@ class HostApplication final : public Application {
     done();
   }
 
+  std::optional<HttpResponse> refusal(const HttpRequest& request, unsigned status,
+                                      const std::string& code,
+                                      const std::string& message) override {
+    if (starts_with(request.path, MemoriApi::prefix))
+      return memori_.refusal(request, status, code, message);
+    return std::nullopt;
+  }
+
   std::string metrics_text() const override {
     std::string out;
     out += "# HELP parley_conversations_live Conversations held in memory.\n";

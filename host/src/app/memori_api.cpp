@@ -42,6 +42,7 @@ Outcome outcome_of(const std::string& code) {
   if (code == "unknown_agent") return {-404, 404};
   if (code == "origin_not_allowed") return {-403, 403};
   if (code.rfind("token_", 0) == 0 || code == "bad_public_key") return {-401, 401};
+  if (code == "rate_limited") return {-429, 429};
   if (code == "db_error" || code == "internal" || code == "agent_unavailable") return {-500, 500};
   return {-400, 400};  // bad_request, chat_line_id, metadata_*, chat_log_filters_invalid, ...
 }
@@ -207,7 +208,26 @@ std::vector<std::string> split_path(std::string_view rest) {
 }  // namespace
 
 MemoriApi::MemoriApi(SessionService& sessions, Metrics& metrics)
-    : sessions_(sessions), metrics_(metrics) {}
+    : sessions_(sessions),
+      metrics_(metrics),
+      per_session_(sessions.config().server.limits.max_session_requests_per_s,
+                   sessions.config().server.limits.max_session_requests_per_s) {}
+
+HttpResponse MemoriApi::refusal(const HttpRequest& request, unsigned status,
+                                const std::string& code, const std::string& message) const {
+  HttpResponse response = failed(sessions_.config(), request, make_error(code, message));
+  response.status = status;
+  return response;
+}
+
+namespace {
+HttpResponse rate_limited(const HostConfig& config, const HttpRequest& request,
+                          const std::string& message, std::uint32_t wait_s) {
+  HttpResponse response = failed(config, request, make_error("rate_limited", message));
+  response.headers.emplace_back("Retry-After", std::to_string(wait_s));
+  return response;
+}
+}  // namespace
 
 void MemoriApi::handle(const HttpRequest& request, HttpDone done) {
   const HostConfig& config = sessions_.config();
@@ -239,6 +259,23 @@ void MemoriApi::handle(const HttpRequest& request, HttpDone done) {
   auto no_such_session = [&] {
     done(failed(config, request, SessionService::not_found_error()));
   };
+  // limits.max_session_requests_per_s for the session a route names, before it is looked up
+  // (so an unknown id is limited as a known one is).
+  const bool names_session =
+      ((route == "Session" || route == "TextEnteredEvent") && parts.size() == 2) ||
+      (route == "SessionChatLogs" && parts.size() == 3);
+  if (names_session && valid_id_segment(parts[1])) {
+    if (const auto wait = per_session_.take(parts[1])) {
+      metrics_.limited("requests_per_session");
+      return done(rate_limited(
+          config, request,
+          "too many requests for this session: at most " +
+              std::to_string(config.server.limits.max_session_requests_per_s) +
+              " a second (limits.max_session_requests_per_s); retry in " + std::to_string(wait) +
+              " s",
+          wait));
+    }
+  }
   if (route == "Session" && parts.size() == 1 && method == "POST")
     return open_session(request, std::move(done));
   if (route == "Session" && parts.size() == 2 &&
@@ -339,6 +376,9 @@ void MemoriApi::open_session(const HttpRequest& request, HttpDone done) {
   }
   const bool asked = !open.continue_session_id.empty() || !open.continue_chat_log_id.empty() ||
                      open.continue_latest_for_user;
+  // Last, so that a request refused for its content costs no session of the address's budget.
+  if (const auto wait = sessions_.session_opening_wait(request.remote))
+    return done(rate_limited(config, request, sessions_.session_opening_refusal(wait), wait));
   sessions_.open(std::move(open), [this, request, asked, done = std::move(done)](
                                       Result<OpenedSession> opened) {
     const HostConfig& cfg = sessions_.config();

@@ -51,7 +51,26 @@ json merge_variables(const json& context_vars, const json& metadata) {
 SessionService::SessionService(boost::asio::io_context& io, const HostConfig& config,
                                Store& store, Metrics& metrics, HttpClient& http,
                                OutboxDeliverer& outbox)
-    : io_(io), config_(config), store_(store), metrics_(metrics), http_(http), outbox_(outbox) {}
+    : io_(io),
+      config_(config),
+      store_(store),
+      metrics_(metrics),
+      http_(http),
+      outbox_(outbox),
+      openings_(config.server.limits.max_sessions_per_min / 60.0,
+                config.server.limits.max_sessions_per_min) {}
+
+std::uint32_t SessionService::session_opening_wait(const std::string& remote) {
+  const std::uint32_t wait = openings_.take(client_address_key(remote));
+  if (wait > 0) metrics_.limited("sessions_per_address");
+  return wait;
+}
+
+std::string SessionService::session_opening_refusal(std::uint32_t wait_s) const {
+  return "too many sessions opened from this address: at most " +
+         std::to_string(config_.server.limits.max_sessions_per_min) +
+         " a minute (limits.max_sessions_per_min); retry in " + std::to_string(wait_s) + " s";
+}
 
 bool SessionService::owns(const Owner& who, const SessionRecord& s, std::int64_t now_ms) const {
   const AgentConfig* agent = config_.find_agent(s.agent_id);

@@ -18,6 +18,7 @@
 #include "parley/host/agent.hpp"
 #include "parley/host/config.hpp"
 #include "parley/host/metrics.hpp"
+#include "parley/host/rate_limiter.hpp"
 #include "parley/host/store.hpp"
 #include "parley/json.hpp"
 #include "parley/protocol.hpp"
@@ -89,6 +90,12 @@ class SessionService {
 
   // Checks, continuation, prefetch webhook, conversation start; `done` runs once.
   void open(OpenRequest request, std::function<void(Result<OpenedSession>)> done);
+
+  // limits.max_sessions_per_min for the client address in `remote` ("ip:port"): 0 when one
+  // more session may be opened from it (and it is counted), else the seconds to wait. Every
+  // door a stranger opens sessions by asks first (POST /Session, the voice socket's initiate).
+  std::uint32_t session_opening_wait(const std::string& remote);
+  std::string session_opening_refusal(std::uint32_t wait_s) const;
 
   // THE ownership rule (DESIGN §5), the one every session route applies (GET/DELETE /Session,
   // TextEnteredEvent, SessionChatLogs for both ids, continuation by session id, chat log id or
@@ -177,6 +184,7 @@ class SessionService {
   HttpClient& http_;
   OutboxDeliverer& outbox_;
   std::map<std::string, Live> conversations_;
+  RateLimiter openings_;  // limits.max_sessions_per_min, by client address
   std::map<std::string, int> calls_;
 };
 

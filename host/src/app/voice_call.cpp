@@ -98,10 +98,12 @@ void VoiceCall::on_text(std::string_view text) {
     return refuse(CloseCode::bad_request, "bad_request",
                   "text: send initiate and wait for onready before sending text");
   const auto& limits = sessions_.config().server.limits;
-  if (!take_tokens(text_bucket_, 1))
+  if (!take_tokens(text_bucket_, 1)) {
+    metrics_.limited("text_per_session");
     return refuse(CloseCode::rate_limited, "rate_limited",
                   "text: more than " + std::to_string(limits.max_text_messages_per_s) +
                       " messages per second");
+  }
   call_->user_text(std::move(typed.text));
 }
 
@@ -111,6 +113,11 @@ void VoiceCall::handle_initiate(InitiateMessage initiate) {
     return refuse(CloseCode::bad_request, "bad_request",
                   "agent.agent_config: this host serves configured agents only; send "
                   "agent.agent_id");
+  // Every session opened is held for its resume window: openings per address are limited
+  // (the same budget as POST /Session).
+  if (const auto wait = sessions_.session_opening_wait(remote_))
+    return refuse(CloseCode::rate_limited, "rate_limited",
+                  sessions_.session_opening_refusal(wait));
   OpenRequest request;
   request.channel = "voice";
   request.agent_id = start.agent_id.value_or("");
@@ -134,10 +141,12 @@ void VoiceCall::on_binary(const std::uint8_t* data, std::size_t size) {
     return refuse(close_code_for_error(valid.error()), valid.error().code,
                   valid.error().message);
   const auto& limits = sessions_.config().server.limits;
-  if (!take_tokens(audio_bucket_, static_cast<double>(size)))
+  if (!take_tokens(audio_bucket_, static_cast<double>(size))) {
+    metrics_.limited("audio_per_session");
     return refuse(CloseCode::rate_limited, "rate_limited",
                   "audio: more than " + std::to_string(limits.max_audio_bytes_per_s) +
                       " bytes per second");
+  }
   // Audio before onready is accepted and dropped: the Millis SDK starts streaming as soon as
   // the socket opens.
   if (state_ == State::live) call_->user_audio(data, size);

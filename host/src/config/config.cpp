@@ -581,6 +581,9 @@ const FieldTable<ServerLimits>& limits_table() {
       whole("max_audio_bytes_per_s", &ServerLimits::max_audio_bytes_per_s, 1000,
             10 * 1024 * 1024),
       whole("max_text_messages_per_s", &ServerLimits::max_text_messages_per_s, 1, 10000),
+      whole("max_requests_per_s", &ServerLimits::max_requests_per_s, 0, 1000000),
+      whole("max_sessions_per_min", &ServerLimits::max_sessions_per_min, 0, 1000000),
+      whole("max_session_requests_per_s", &ServerLimits::max_session_requests_per_s, 0, 10000),
   });
   return table;
 }

@@ -16,6 +16,7 @@
 #include "parley/host/config.hpp"
 #include "parley/host/metrics.hpp"
 #include "parley/host/net_types.hpp"
+#include "parley/host/rate_limiter.hpp"
 
 namespace parley::host::net {
 
@@ -31,12 +32,19 @@ class Connection {
 struct ServerState {
   ServerState(boost::asio::io_context& io_context, const HostConfig& host_config,
               Application& application, Metrics& counters)
-      : io(io_context), config(host_config), app(application), metrics(counters) {}
+      : io(io_context),
+        config(host_config),
+        app(application),
+        metrics(counters),
+        requests_per_address(host_config.server.limits.max_requests_per_s,
+                             host_config.server.limits.max_requests_per_s) {}
 
   boost::asio::io_context& io;
   const HostConfig& config;
   Application& app;
   Metrics& metrics;
+  // limits.max_requests_per_s per client address: every request and upgrade but /healthz.
+  RateLimiter requests_per_address;
   bool stopping = false;  // set by Server::close_all: no new WebSocket is opened
 
   const ServerLimits& limits() const { return config.server.limits; }

@@ -64,7 +64,13 @@ void HttpSession::run() {
   registry_id_ = state_->add(weak_from_this());
   beast::error_code ec;
   const auto peer = stream_.socket().remote_endpoint(ec);
-  if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  if (!ec) {
+    // "[v6]:port" for IPv6, so that the address can be told from the port (rate limits key
+    // on the address).
+    const std::string address = peer.address().to_string();
+    remote_ = (peer.address().is_v6() ? "[" + address + "]" : address) + ":" +
+              std::to_string(peer.port());
+  }
   read_request();
 }
 
@@ -170,10 +176,31 @@ void HttpSession::dispatch(Request request) {
   method_ = std::string(request.method_string());
   path_ = std::string(request.target().substr(0, request.target().find('?')));
   const HttpRequest plain = to_plain_request(request, remote_);
+  const bool get_or_head = plain.method == "GET" || plain.method == "HEAD";
+
+  // Per client address, before anything else runs: every route a stranger can call, upgrades
+  // included. /healthz is left out (a load balancer polls it from one address).
+  if (!(plain.path == "/healthz" && get_or_head)) {
+    if (const auto wait = state_->requests_per_address.take(client_address_key(remote_))) {
+      state_->metrics.limited("requests_per_address");
+      const std::string message =
+          "too many requests from this address: at most " +
+          std::to_string(state_->limits().max_requests_per_s) +
+          " a second (limits.max_requests_per_s); retry in " + std::to_string(wait) + " s";
+      std::optional<HttpResponse> shaped;
+      try {
+        shaped = state_->app.refusal(plain, 429, "rate_limited", message);
+      } catch (const std::exception& e) {
+        log_event(LogLevel::error, "http.app_failed", std::string("refusal: ") + e.what());
+      }
+      HttpResponse response = shaped ? std::move(*shaped) : json_error(429, "rate_limited", message);
+      response.headers.emplace_back("Retry-After", std::to_string(wait));
+      return send(std::move(response));
+    }
+  }
 
   if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request), plain);
 
-  const bool get_or_head = plain.method == "GET" || plain.method == "HEAD";
   if (plain.path == "/healthz" && get_or_head) {
     HttpResponse response;
     response.body = "{\"status\":\"ok\"}";

@@ -136,6 +136,17 @@ struct ServerLimits {
   std::uint32_t max_connections = 10000;
   std::uint32_t max_audio_bytes_per_s = 64000;  // 2× real time of 16 kHz PCM16, averaged
   std::uint32_t max_text_messages_per_s = 20;
+  // Rate limits on what a stranger can call (issue 14; README "Security"). Refused with 429 and
+  // Retry-After (REST, upgrades) or onerror + 4429 (the voice socket). 0 turns a limit off.
+  // Every HTTP request and WebSocket upgrade from one client address (IPv6: its /64), burst one
+  // second's worth; /healthz is not counted (load balancers).
+  std::uint32_t max_requests_per_s = 200;
+  // Sessions opened from one client address (POST /Session, the voice socket's initiate), burst
+  // one minute's worth: each is held in memory for its resume window.
+  std::uint32_t max_sessions_per_min = 120;
+  // REST requests naming one session (GET/DELETE /Session, TextEnteredEvent, SessionChatLogs),
+  // burst one second's worth: the socket's max_text_messages_per_s, for the REST door.
+  std::uint32_t max_session_requests_per_s = 20;
 };
 
 // Speech on /v1/voice (issue 5): the user's audio is recognised (pocketsphinx), the agent's

@@ -95,6 +95,16 @@ struct Metrics {
     if (it == llm_errors.end()) it = llm_errors.emplace(std::string(kind), 0).first;
     ++it->second;
   }
+
+  // Refusals by rate limit (issue 14): requests_per_address, sessions_per_address,
+  // requests_per_session, text_per_session, audio_per_session (each rendered, 0 included).
+  std::map<std::string, std::uint64_t, std::less<>> rate_limited;
+  void limited(std::string_view limit) {
+    auto it = rate_limited.find(limit);
+    if (it == rate_limited.end()) it = rate_limited.emplace(std::string(limit), 0).first;
+    ++it->second;
+  }
+
   void error(std::string_view kind) {
     auto it = errors.find(kind);
     if (it == errors.end()) it = errors.emplace(std::string(kind), 0).first;

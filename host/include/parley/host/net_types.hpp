@@ -88,6 +88,15 @@ class Application {
   virtual void shutdown(std::function<void()> done) = 0;
   // Extra Prometheus lines for /metrics (already formatted, each ending in '\n').
   virtual std::string metrics_text() const = 0;
+  // How a refusal by the network layer (429 from the per-address rate limit) is answered on
+  // `request`'s route, in the application's own shape (the Memori envelope under /memori/v2);
+  // nullopt: the network layer's JSON error. The network layer adds Retry-After.
+  virtual std::optional<HttpResponse> refusal(const HttpRequest& request, unsigned status,
+                                              const std::string& code,
+                                              const std::string& message) {
+    (void)request, (void)status, (void)code, (void)message;
+    return std::nullopt;
+  }
 };
 
 }  // namespace parley::host
