@@ -257,6 +257,8 @@ TEST_CASE("a host runs on the moved database: a session continued there has the 
           .count();
   SessionRecord old = session("alpha", now - 60000);
   old.user_id.clear();
+  old.public_key = "pk-alpha";  // bound to the agent's key: the REST calls below present it
+  const parley::test::Headers key = {{"X-Parley-Public-Key", "pk-alpha"}};
   {
     auto lite = open_store(file);
     REQUIRE(lite->create_session(old).ok());
@@ -271,13 +273,17 @@ TEST_CASE("a host runs on the moved database: a session continued there has the 
 
   HostFixture host(parley::test::base_host_config(), uri);
   json opened = parley::test::body_of(
-      host.rest("POST", "Session", json{{"memoriID", "alpha"}, {"continueFromSessionID", old.id}}));
+      host.rest("POST", "Session", json{{"memoriID", "alpha"}, {"continueFromSessionID", old.id}},
+                key));
   INFO(opened.dump());
   REQUIRE(opened["resultCode"] == 0);
   const std::string id = opened["sessionID"];
-  json reply = parley::test::body_of(host.rest("POST", "TextEnteredEvent/" + id, json{{"text", "hello"}}));
+  CHECK(opened["continuation"] == "resumed");
+  json reply = parley::test::body_of(
+      host.rest("POST", "TextEnteredEvent/" + id, json{{"text", "hello"}}, key));
   CHECK(reply["resultCode"] == 0);
-  json logs = parley::test::body_of(host.rest("GET", "SessionChatLogs/" + id + "/" + old.id));
+  json logs =
+      parley::test::body_of(host.rest("GET", "SessionChatLogs/" + id + "/" + old.id, nullptr, key));
   INFO(logs.dump());
   REQUIRE(logs["chatLogs"].size() >= 1);
   CHECK(logs["chatLogs"][0]["lines"].size() == 2);
