@@ -153,6 +153,8 @@ TEST_CASE("issue 14: the ownership matrix, every wrong answer identical to an un
         INFO("session " << kind.name << ", route " << route_name << ", caller " << caller.name);
         const HttpResult mine = route(host, id, caller);
         const json reply = body_of(mine);
+        // Personal data, served or refused: never kept by a cache (DESIGN §9).
+        CHECK(mine.header("cache-control") == std::optional<std::string>("no-store"));
         if (owns) {
           CHECK(mine.status == 200);
           CHECK(reply["resultCode"] == 0);
