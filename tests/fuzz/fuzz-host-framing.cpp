@@ -224,6 +224,9 @@ Reference reference(std::string_view in) {
       host_valid = host_valid && host_ok(value);
     } else if (same_ignoring_case(name, "transfer-encoding")) {
       has_te = true;
+      // Stricter than RFC 9110 §5.6.1 on purpose (as the reader is): a Transfer-Encoding field
+      // with no coding in it is refused, not ignored beside another one.
+      if (list_elements(value).empty()) return r.kind = Reference::misframed, r;
       for (auto e : list_elements(value)) codings.push_back(e);
     } else if (same_ignoring_case(name, "content-length")) {
       has_cl = true;
