@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the release build's suites (core, CLI, host, official clients, phone,
-# several hosts), the sanitizer-worthy suites again with ASan+UBSan (the core, the parsers and
+# Runs every test: the release build's suites (core, CLI, host, official clients, both
+# stores), the sanitizer-worthy suites again with ASan+UBSan (the core, the parsers and
 # the host suites that feed them stranger input: ctest label "sanitize"), the core suite as
 # WebAssembly under node with the browser SDK's tests and the widget in headless Chromium,
 # and the fuzz targets for a bounded time each. Stops at the first failing stage, exits
