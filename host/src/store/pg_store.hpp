@@ -25,6 +25,7 @@ class PgStore final : public Store {
   pg::Connection& connection() { return *db_; }
 
   int user_version() const override { return version_; }
+  Status ping() override { return db_->ping(); }
 
   // ---- SessionStore
   Status create_session(const SessionRecord& session) override;

@@ -242,6 +242,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), *version));
 }
 
+Status SqliteStore::ping() { return db_.exec("SELECT 1", "check the database"); }
+
 // ---- sessions
 
 Status SqliteStore::create_session(const SessionRecord& session) {

@@ -18,6 +18,7 @@ class SqliteStore final : public Store {
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
 
   int user_version() const override { return version_; }
+  Status ping() override;
 
   // ---- SessionStore
   Status create_session(const SessionRecord& session) override;

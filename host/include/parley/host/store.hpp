@@ -196,6 +196,8 @@ class Store : public SessionStore, public LineStore, public ChatLogStore, public
   static constexpr int schema_version = 2;
   // The schema version of the opened database (== schema_version once open succeeded).
   virtual int user_version() const = 0;
+  // One round trip to the database (PostgreSQL reconnects first if it must): for health.
+  virtual Status ping() = 0;
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
