@@ -278,13 +278,13 @@ int run(const Options& options) {
   // application, then the store (which closes the database); the io_context last, as the
   // objects above own timers and sockets of it.
   asio::io_context io(1);
-  auto opened = Store::open(config.server.database);
+  auto opened = AsyncStore::open(io, config.server.database);
   if (!opened) {
     std::cerr << "parley-host: database " << redact_location(config.server.database) << ": "
               << opened.error().message << "\n";
     return exit_failed;
   }
-  std::unique_ptr<Store> store = std::move(opened).value();
+  std::unique_ptr<AsyncStore> store = std::move(opened).value();
   Metrics metrics;
   std::unique_ptr<Application> app = make_application(io, config, *store, metrics);
   auto server = std::make_unique<Server>(io, config, *app, metrics);
@@ -303,6 +303,7 @@ int run(const Options& options) {
   io.run();
 
   server.reset();
+  store->stop();  // the database threads finish what was queued before the application goes
   app.reset();
   store.reset();
   log_event(LogLevel::info, "host.stopped", "");

@@ -166,7 +166,8 @@ TEST_CASE("a 2xx reply marks the item delivered", "[outbox]") {
   REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   Rig rig;
-  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 5);
+  AsyncStore async_store(rig.io, *store);
+  OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 5);
   deliverer.set_base_delay_ms(50);
   deliverer.start();
   REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).delivered_ms.has_value(); },
@@ -190,7 +191,8 @@ TEST_CASE("a receiver that is down, then up, gets the call with the same key", "
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
   REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s, now_ms(), "ended").ok());
   Rig rig;
-  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 10);
+  AsyncStore async_store(rig.io, *store);
+  OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 10);
   deliverer.set_base_delay_ms(30);
   deliverer.start();
   REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).attempts >= 2; }, 5s));
@@ -217,7 +219,8 @@ TEST_CASE("the backoff grows and delivery gives up after max attempts", "[outbox
   REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   Rig rig;
-  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 4);
+  AsyncStore async_store(rig.io, *store);
+  OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 4);
   deliverer.set_base_delay_ms(100);
   deliverer.start();
   REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).gave_up; }, 10s));
@@ -247,7 +250,8 @@ TEST_CASE("a receiver that refuses the payload (422) is not retried", "[outbox]"
   REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   Rig rig;
-  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+  AsyncStore async_store(rig.io, *store);
+  OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 8);
   deliverer.set_base_delay_ms(20);
   deliverer.start();
   REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).gave_up; }, 5s));
@@ -268,7 +272,8 @@ TEST_CASE("after a restart, a new store and deliverer deliver what was pending",
     REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s1, now_ms(), "ended").ok());
     REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s2, now_ms(), "shutdown").ok());
     Rig rig;  // one failed round while the receiver is down, then the "host" goes away
-    OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+    AsyncStore async_store(rig.io, *store);
+    OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 8);
     deliverer.set_base_delay_ms(20);
     deliverer.start();
     REQUIRE(parley::test::run_until(rig.io, [&] { return rig.metrics.webhook_failures >= 2; },
@@ -280,7 +285,8 @@ TEST_CASE("after a restart, a new store and deliverer deliver what was pending",
   auto store = open_store(db.path);
   REQUIRE(store->pending_count().value() == 2);
   Rig rig;
-  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+  AsyncStore async_store(rig.io, *store);
+  OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 8);
   deliverer.set_base_delay_ms(20);
   deliverer.start();
   REQUIRE(parley::test::run_until(rig.io, [&] { return store->pending_count().value() == 0; },
@@ -297,7 +303,8 @@ TEST_CASE("kick() delivers a new item without waiting for the poll", "[outbox]")
   receiver.script("/hook", ScriptedReply{200, "{}"});
   auto store = open_store();
   Rig rig;
-  OutboxDeliverer deliverer(rig.io, *store, rig.http, rig.metrics, 8);
+  AsyncStore async_store(rig.io, *store);
+  OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 8);
   deliverer.set_base_delay_ms(60000);  // the poll would come in a minute
   deliverer.start();
   parley::test::run_until(rig.io, [] { return false; }, 50ms);

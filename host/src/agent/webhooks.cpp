@@ -168,12 +168,17 @@ Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const Session
 // ---- the outbox deliverer ---------------------------------------------------------------
 
 struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Impl> {
-  Impl(asio::io_context& context, Store& s, HttpClient& h, Metrics& m, std::uint32_t attempts)
-      : io(context), store(s), http(h), metrics(m), max_attempts(std::max(1u, attempts)),
+  Impl(asio::io_context& context, AsyncStore& s, HttpClient& h, Metrics& m,
+       std::uint32_t attempts)
+      : io(context), db(s), http(h), metrics(m), max_attempts(std::max(1u, attempts)),
         timer(context), rng(std::random_device{}()) {}
 
+  // Every outbox write and read is keyed alike, so they run in the order they were asked for
+  // (a delivery marked before the next scan looks for due items).
+  static constexpr const char* key = "outbox";
+
   asio::io_context& io;
-  Store& store;
+  AsyncStore& db;
   HttpClient& http;
   Metrics& metrics;
   std::uint32_t max_attempts;
@@ -182,7 +187,8 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
   std::mt19937 rng;
   bool running = false;
   std::uint32_t in_flight = 0;
-  bool rescan = false;  // asked to look again while a batch was in flight
+  bool scanning = false;  // a look for due items is with the database
+  bool rescan = false;    // asked to look again while a batch was in flight
 
   void schedule_poll() {
     timer.expires_after(std::chrono::milliseconds(std::max(10u, base_delay_ms)));
@@ -194,19 +200,29 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
   // Sends one batch of due items; the next look comes when the batch is done.
   void scan() {
     if (!running) return;
-    if (in_flight > 0) {
+    if (in_flight > 0 || scanning) {
       rescan = true;
       return;
     }
     rescan = false;
-    auto due = store.due_items(now_epoch_ms(), outbox_batch);
-    if (!due) {
-      log_event(LogLevel::error, "webhook.outbox", due.error().message);
-      return schedule_poll();
-    }
-    if (due->empty()) return schedule_poll();
-    rescan = due->size() == outbox_batch;  // more may be waiting
-    for (auto& item : due.value()) send(std::move(item));
+    scanning = true;
+    db.run(
+        key,
+        [now = now_epoch_ms()](Store& store) { return store.due_items(now, outbox_batch); },
+        [self = shared_from_this()](Result<std::vector<OutboxItem>> due) {
+          self->scanning = false;
+          if (!self->running) return;
+          if (!due) {
+            log_event(LogLevel::error, "webhook.outbox", due.error().message);
+            return self->schedule_poll();
+          }
+          if (due->empty()) {
+            if (self->rescan) return self->scan();
+            return self->schedule_poll();
+          }
+          self->rescan = self->rescan || due->size() == outbox_batch;  // more may be waiting
+          for (auto& item : due.value()) self->send(std::move(item));
+        });
   }
 
   void send(OutboxItem item) {
@@ -251,9 +267,11 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
     const std::int64_t now = now_epoch_ms();
     if (response && response->status >= 200 && response->status <= 299) {
       ++metrics.webhook_deliveries;
-      if (auto s = store.mark_delivered(item.id, now); !s) {
-        log_event(LogLevel::error, "webhook.outbox", s.error().message);
-      }
+      db.run(
+          key, [id = item.id, now](Store& store) { return store.mark_delivered(id, now); },
+          [](Status s) {
+            if (!s) log_event(LogLevel::error, "webhook.outbox", s.error().message);
+          });
       log_event(LogLevel::debug, "webhook.delivered",
                 "kind=" + item.kind + " host=" + url_host(item.url));
     } else {
@@ -284,8 +302,14 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
     // A permanent failure uses up the attempts now: mark_failed gives up when attempts
     // reaches the limit it is given.
     const std::uint32_t limit = permanent ? item.attempts + 1 : max_attempts;
-    auto marked = store.mark_failed(item.id, now + backoff_ms(item.attempts), error, limit);
-    if (!marked) log_event(LogLevel::error, "webhook.outbox", marked.error().message);
+    db.run(
+        key,
+        [id = item.id, next = now + backoff_ms(item.attempts), error, limit](Store& store) {
+          return store.mark_failed(id, next, error, limit);
+        },
+        [](Status marked) {
+          if (!marked) log_event(LogLevel::error, "webhook.outbox", marked.error().message);
+        });
     const bool gave_up = item.attempts + 1 >= limit;
     log_event(gave_up ? LogLevel::warn : LogLevel::info,
               gave_up ? "webhook.gave_up" : "webhook.retry",
@@ -294,9 +318,9 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
   }
 };
 
-OutboxDeliverer::OutboxDeliverer(asio::io_context& io, Store& store, HttpClient& http,
+OutboxDeliverer::OutboxDeliverer(asio::io_context& io, AsyncStore& db, HttpClient& http,
                                  Metrics& metrics, std::uint32_t max_attempts)
-    : impl_(std::make_shared<Impl>(io, store, http, metrics, max_attempts)) {}
+    : impl_(std::make_shared<Impl>(io, db, http, metrics, max_attempts)) {}
 
 OutboxDeliverer::~OutboxDeliverer() { stop(); }
 

@@ -101,17 +101,30 @@ void AgentCall::greet(const std::string& greeting) {
   reply->generating = false;
   reply->text = greeting;
   if (!record_.opted_out) {
+    // Stored before it is said (an acknowledged line survives a crash); the io thread does
+    // not wait for the database meanwhile.
     ChatLine line;
     line.timestamp_ms = now_epoch_ms();
     line.inbound = false;
     line.text = greeting;
-    auto stored = sessions_.store().append_line(record_.id, std::move(line));
-    if (!stored) {
-      if (auto t = transport()) t->call_failed(make_error("db_error", stored.error().message));
-      return;
-    }
-    reply->line_id = stored->line_id;
+    std::weak_ptr<AgentCall> weak = weak_from_this();
+    sessions_.append_line(record_.id, std::move(line),
+                          [weak, reply, greeting](Result<ChatLine> stored) {
+                            auto self = weak.lock();
+                            if (!self || self->state_ != State::live) return;
+                            if (!stored) {
+                              if (auto t = self->transport()) t->call_failed(stored.error());
+                              return;
+                            }
+                            reply->line_id = stored->line_id;
+                            self->say_greeting(reply, greeting);
+                          });
+    return;
   }
+  say_greeting(reply, greeting);
+}
+
+void AgentCall::say_greeting(const std::shared_ptr<Reply>& reply, const std::string& greeting) {
   reply_ = reply;
   if (auto t = transport()) t->response_text(greeting, true);
   speak(reply, greeting);
@@ -222,7 +235,7 @@ void AgentCall::on_reply(const std::shared_ptr<Reply>& reply, Result<TurnResult>
 // The line of a reply the user cut: flagged, and emptied when the agent keeps no cut messages.
 void AgentCall::after_reply_stored(const std::shared_ptr<Reply>& reply) {
   if (reply->line_id.empty() || !agent_) return;
-  (void)sessions_.store().mark_interrupted(reply->line_id, agent_->flow.keep_interruption_message);
+  sessions_.mark_interrupted(record_.id, reply->line_id, agent_->flow.keep_interruption_message);
 }
 
 void AgentCall::on_barge_in() {
@@ -333,7 +346,8 @@ void AgentCall::end_call(const std::string& reason, const std::string& spoken) {
       line.timestamp_ms = now_epoch_ms();
       line.inbound = false;
       line.text = text;
-      (void)sessions_.store().append_line(record_.id, std::move(line));
+      // In order with the session's other writes, before its end and report (same key).
+      sessions_.append_line(record_.id, std::move(line), [](Result<ChatLine>) {});
     }
     if (auto t = transport()) t->response_text(text, true);
   }

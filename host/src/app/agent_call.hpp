@@ -92,6 +92,8 @@ class AgentCall final : public SpeechOutput, public std::enable_shared_from_this
 
   void on_opened(Result<OpenedSession> opened);
   void greet(const std::string& greeting);
+  // The greeting said (after it is stored, unless the agent opts out of storage).
+  void say_greeting(const std::shared_ptr<Reply>& reply, const std::string& greeting);
   void take_turn(std::string text);
   void on_piece(const std::shared_ptr<Reply>& reply, std::string_view piece);
   void on_reply(const std::shared_ptr<Reply>& reply, Result<TurnResult> result);

@@ -29,22 +29,27 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 
 class HostApplication final : public Application {
  public:
-  HostApplication(boost::asio::io_context& io, const HostConfig& config, Store& store,
+  HostApplication(boost::asio::io_context& io, const HostConfig& config, AsyncStore& db,
                   Metrics& metrics)
       : io_(io),
         config_(config),
-        store_(store),
+        db_(db),
+
         metrics_(metrics),
         http_(io),
-        outbox_(io, store, http_, metrics, config.server.webhook_max_attempts),
-        sessions_(io, config, store, metrics, http_, outbox_),
+        outbox_(io, db, http_, metrics, config.server.webhook_max_attempts),
+        sessions_(io, config, db, metrics, http_, outbox_),
         memori_(sessions_, metrics),
         speech_(SpeechService::create(io, config)),
         sweep_timer_(io) {
-    if (auto open = store_.open_sessions(); open && !open->empty())
-      log_event(LogLevel::info, "startup.sessions",
-                std::to_string(open->size()) +
-                    " sessions from an earlier run stay resumable inside their window");
+    db_.run(
+        "", [](Store& store) { return store.open_sessions(); },
+        [](Result<std::vector<SessionRecord>> open) {
+          if (open && !open->empty())
+            log_event(LogLevel::info, "startup.sessions",
+                      std::to_string(open->size()) +
+                          " sessions from an earlier run stay resumable inside their window");
+        });
     for (const auto& agent : config_.agents) {
       if (!agent.llm) continue;
       const LlmConfig& llm = *agent.llm;
@@ -114,10 +119,11 @@ class HostApplication final : public Application {
     out += "# HELP parley_conversations_live Conversations held in memory.\n";
     out += "# TYPE parley_conversations_live gauge\n";
     out += "parley_conversations_live " + std::to_string(sessions_.live_conversations()) + "\n";
-    if (auto pending = store_.pending_count()) {
+    if (outbox_pending_ >= 0) {
+      // As of the last sweep (every 5 s): /metrics never waits for the database.
       out += "# HELP parley_webhook_outbox_pending Webhook deliveries waiting in the outbox.\n";
       out += "# TYPE parley_webhook_outbox_pending gauge\n";
-      out += "parley_webhook_outbox_pending " + std::to_string(*pending) + "\n";
+      out += "parley_webhook_outbox_pending " + std::to_string(outbox_pending_) + "\n";
     }
     out += speech_->metrics_text();
     return out;
@@ -129,8 +135,17 @@ class HostApplication final : public Application {
     sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       sessions_.sweep(now_epoch_ms());
+      count_pending();
       schedule_sweep();
     });
+  }
+
+  void count_pending() {
+    db_.run(
+        "outbox", [](Store& store) { return store.pending_count(); },
+        [this](Result<std::uint32_t> pending) {
+          if (pending) outbox_pending_ = *pending;
+        });
   }
 
   // GET /admin/sessions/{id}/prompt with "Authorization: Bearer <admin_key>": the system
@@ -162,26 +177,38 @@ class HostApplication final : public Application {
       return reply(404, {{"error", "no such admin route; try GET /admin/sessions/ID/prompt"}});
     const std::string id =
         path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
-    auto found = store_.find_session(id);
-    if (!found) return reply(500, {{"error", found.error().message}});
-    if (!found->has_value()) return reply(404, {{"error", "no such session"}});
-    const SessionRecord& s = **found;
-    const AgentConfig* agent = config_.find_agent(s.agent_id);
-    if (!agent) return reply(404, {{"error", "the session's agent is no longer configured"}});
-    const std::string* live = sessions_.prompt_of(id);
-    const std::string prompt =
-        live ? *live
-             : assemble_system_prompt(*agent, s.variables, s.metadata,
-                                      s.include_metadata_in_prompt);
-    reply(200, {{"session_id", s.id},
-                {"agent_id", s.agent_id},
-                {"include_metadata_in_prompt", s.include_metadata_in_prompt},
-                {"prompt", prompt}});
+    db_.run(
+        id, [id](Store& store) { return store.find_session(id); },
+        [this, id, done = std::move(done)](Result<std::optional<SessionRecord>> found) {
+          auto answer = [&](unsigned status, json body) {
+            HttpResponse response;
+            response.status = status;
+            response.body = to_json_text(body);
+            response.headers.emplace_back("Cache-Control", "no-store");
+            done(std::move(response));
+          };
+          if (!found) return answer(500, {{"error", found.error().message}});
+          if (!found->has_value()) return answer(404, {{"error", "no such session"}});
+          const SessionRecord& s = **found;
+          const AgentConfig* agent = config_.find_agent(s.agent_id);
+          if (!agent)
+            return answer(404, {{"error", "the session's agent is no longer configured"}});
+          const std::string* live = sessions_.prompt_of(id);
+          const std::string prompt =
+              live ? *live
+                   : assemble_system_prompt(*agent, s.variables, s.metadata,
+                                            s.include_metadata_in_prompt);
+          answer(200, {{"session_id", s.id},
+                      {"agent_id", s.agent_id},
+                      {"include_metadata_in_prompt", s.include_metadata_in_prompt},
+                      {"prompt", prompt}});
+        });
   }
 
   boost::asio::io_context& io_;
   const HostConfig& config_;
-  Store& store_;
+  AsyncStore& db_;
+  std::int64_t outbox_pending_ = -1;  // as of the last sweep; -1 = not counted yet
   Metrics& metrics_;
   HttpClient http_;
   OutboxDeliverer outbox_;
@@ -195,9 +222,9 @@ class HostApplication final : public Application {
 }  // namespace
 
 std::unique_ptr<Application> make_application(boost::asio::io_context& io,
-                                               const HostConfig& config, Store& store,
+                                               const HostConfig& config, AsyncStore& db,
                                                Metrics& metrics) {
-  return std::make_unique<HostApplication>(io, config, store, metrics);
+  return std::make_unique<HostApplication>(io, config, db, metrics);
 }
 
 }  // namespace parley::host

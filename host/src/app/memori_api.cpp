@@ -44,6 +44,8 @@ Outcome outcome_of(const std::string& code) {
   if (code.rfind("token_", 0) == 0 || code == "bad_public_key") return {-401, 401};
   if (code == "rate_limited") return {-429, 429};
   if (code == "db_error" || code == "internal" || code == "agent_unavailable") return {-500, 500};
+  // The database is unreachable or saturated: this host refuses new work until it is back.
+  if (code == "db_unavailable" || code == "db_busy" || code == "db_closed") return {-500, 503};
   return {-400, 400};  // bad_request, chat_line_id, metadata_*, chat_log_filters_invalid, ...
 }
 
@@ -386,79 +388,125 @@ void MemoriApi::open_session(const HttpRequest& request, HttpDone done) {
       metrics_.error(opened.error().code);
       return done(failed(cfg, request, opened.error()));
     }
-    OpenedSession& s = *opened;
-    if (!s.greeting.empty() && !s.record.opted_out) {
-      ChatLine line;
-      line.timestamp_ms = now_epoch_ms();
-      line.inbound = false;
-      line.text = s.greeting;
-      if (auto stored = sessions_.store().append_line(s.record.id, std::move(line)); !stored)
-        return done(failed(cfg, request, stored.error()));
-    }
-    json reply = {{"sessionID", s.record.id}, {"currentState", current_state(s.record, s.greeting)}};
-    if (asked && s.continuation) {
-      reply["continuation"] = std::string(to_string(*s.continuation));
-      if (!s.record.continued_from.empty()) reply["continuedFromSessionID"] = s.record.continued_from;
-    }
-    done(ok(cfg, request, std::move(reply)));
+    auto s = std::make_shared<OpenedSession>(std::move(*opened));
+    auto reply = [this, request, asked, s, done]() {
+      json answer = {{"sessionID", s->record.id},
+                     {"currentState", current_state(s->record, s->greeting)}};
+      if (asked && s->continuation) {
+        answer["continuation"] = std::string(to_string(*s->continuation));
+        if (!s->record.continued_from.empty())
+          answer["continuedFromSessionID"] = s->record.continued_from;
+      }
+      done(ok(sessions_.config(), request, std::move(answer)));
+    };
+    if (s->greeting.empty() || s->record.opted_out) return reply();
+    ChatLine line;
+    line.timestamp_ms = now_epoch_ms();
+    line.inbound = false;
+    line.text = s->greeting;
+    sessions_.append_line(s->record.id, std::move(line),
+                          [this, request, reply, done](Result<ChatLine> stored) {
+                            if (!stored) return done(failed(sessions_.config(), request, stored.error()));
+                            reply();
+                          });
   });
 }
 
+// Every route below reads the store on a database thread (AsyncStore, keyed by the session it
+// names so that its work keeps order with the session's other writes) and answers on the io
+// thread. The ownership rule is SessionService::owns, applied inside that work.
+
 void MemoriApi::get_session(const HttpRequest& request, const std::string& id, HttpDone done) {
-  const HostConfig& config = sessions_.config();
-  const std::int64_t now = now_epoch_ms();
+  const HostConfig* config = &sessions_.config();
   auto caller = caller_of(request);
-  if (!caller) return done(failed(config, request, caller.error()));
-  auto session = sessions_.owned_session(id, *caller, now);
-  if (!session) return done(failed(config, request, session.error()));
-  if (!sessions_.live(*session, now))
-    return done(failed(config, request, sessions_.expired_error(*session)));
-  auto lines = sessions_.store().lines_of(id);
-  if (!lines) return done(failed(config, request, lines.error()));
-  std::string emission;
-  for (auto it = lines->rbegin(); it != lines->rend(); ++it)
-    if (!it->inbound) {
-      emission = it->text;
-      break;
-    }
-  if (auto touched = sessions_.store().touch_session(id, now); !touched)
-    return done(failed(config, request, touched.error()));
-  done(ok(config, request, json{{"currentState", current_state(*session, emission)}}));
+  if (!caller) return done(failed(*config, request, caller.error()));
+  struct Got {
+    SessionRecord session;
+    std::string emission;
+  };
+  SessionService* sessions = &sessions_;
+  sessions_.db().run(
+      id,
+      [sessions, caller = std::move(*caller), id](Store& store) -> Result<Got> {
+        const std::int64_t now = now_epoch_ms();
+        auto session = sessions->owned_session(store, id, caller, now);
+        if (!session) return std::move(session).error();
+        if (!sessions->live(*session, now)) return sessions->expired_error(*session);
+        auto lines = store.lines_of(id);
+        if (!lines) return std::move(lines).error();
+        Got got{std::move(*session), {}};
+        for (auto it = lines->rbegin(); it != lines->rend(); ++it)
+          if (!it->inbound) {
+            got.emission = it->text;
+            break;
+          }
+        if (auto touched = store.touch_session(id, now); !touched)
+          return std::move(touched).error();
+        return got;
+      },
+      [config, request, done = std::move(done)](Result<Got> got) {
+        if (!got) return done(failed(*config, request, got.error()));
+        done(ok(*config, request,
+                json{{"currentState", current_state(got->session, got->emission)}}));
+      });
 }
 
 void MemoriApi::delete_session(const HttpRequest& request, const std::string& id, HttpDone done) {
-  const HostConfig& config = sessions_.config();
+  const HostConfig* config = &sessions_.config();
   auto caller = caller_of(request);
-  if (!caller) return done(failed(config, request, caller.error()));
-  // An expired session may still be closed by its owner; after that it is gone for everyone.
-  auto session = sessions_.owned_session(id, *caller, now_epoch_ms());
-  if (!session) return done(failed(config, request, session.error()));
-  sessions_.end(id, "deleted");
-  done(ok(config, request, json::object()));
+  if (!caller) return done(failed(*config, request, caller.error()));
+  SessionService* sessions = &sessions_;
+  sessions_.db().run(
+      id,
+      [sessions, caller = std::move(*caller), id](Store& store) -> Status {
+        // An expired session may still be closed by its owner; after that it is gone for
+        // everyone.
+        auto session = sessions->owned_session(store, id, caller, now_epoch_ms());
+        if (!session) return std::move(session).error();
+        return ok_status();
+      },
+      [this, config, request, id, done = std::move(done)](Status closable) {
+        if (!closable) return done(failed(*config, request, closable.error()));
+        sessions_.end(id, "deleted",
+                      [config, request, done]() { done(ok(*config, request, json::object())); });
+      });
 }
 
 // Parley's extension: PATCH /Session/{id} {metadata}: the widget's page, resuming the session,
 // hands it its metadata that is not identity (DESIGN §5 step 6: the page path, the plan). The
 // values are merged over the session's (the page's win), within the DESIGN §6 limits.
 void MemoriApi::patch_session(const HttpRequest& request, const std::string& id, HttpDone done) {
-  const HostConfig& config = sessions_.config();
+  const HostConfig* config = &sessions_.config();
   auto body = parse_body(request);
-  if (!body) return done(failed(config, request, body.error()));
+  if (!body) return done(failed(*config, request, body.error()));
   auto metadata = body->find("metadata");
   if (metadata == body->end() || !metadata->is_object())
-    return done(failed(config, request, bad_request("metadata: expected an object of the page's metadata")));
+    return done(failed(*config, request,
+                       bad_request("metadata: expected an object of the page's metadata")));
   if (auto valid = validate_metadata(*metadata); !valid)
-    return done(failed(config, request, bad_request("metadata: " + valid.error().message)));
+    return done(failed(*config, request, bad_request("metadata: " + valid.error().message)));
   auto caller = caller_of(request);
-  if (!caller) return done(failed(config, request, caller.error()));
-  const std::int64_t now = now_epoch_ms();
-  auto session = sessions_.owned_session(id, *caller, now);
-  if (!session) return done(failed(config, request, session.error()));
-  if (!sessions_.live(*session, now))
-    return done(failed(config, request, sessions_.expired_error(*session)));
-  if (auto updated = sessions_.update_metadata(*session, *metadata); !updated)
-    return done(failed(config, request, updated.error()));
-  done(ok(config, request, json::object()));
+  if (!caller) return done(failed(*config, request, caller.error()));
+  SessionService* sessions = &sessions_;
+  sessions_.db().run(
+      id,
+      [sessions, caller = std::move(*caller), id](Store& store) -> Result<SessionRecord> {
+        const std::int64_t now = now_epoch_ms();
+        auto session = sessions->owned_session(store, id, caller, now);
+        if (!session) return session;
+        if (!sessions->live(*session, now)) return sessions->expired_error(*session);
+        return session;
+      },
+      [this, config, request, page = std::move(*metadata),
+       done = std::move(done)](Result<SessionRecord> session) mutable {
+        if (!session) return done(failed(*config, request, session.error()));
+        sessions_.update_metadata(*session, page,
+                                  [config, request, done = std::move(done)](Status updated) {
+                                    if (!updated)
+                                      return done(failed(*config, request, updated.error()));
+                                    done(ok(*config, request, json::object()));
+                                  });
+      });
 }
 
 void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, HttpDone done) {
@@ -474,28 +522,38 @@ void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, 
     return done(failed(config, request,
                        bad_request("text: " + std::to_string(text->size()) +
                                    " bytes; at most " + std::to_string(max_text_bytes))));
-  const std::int64_t now = now_epoch_ms();
-  auto session = sessions_.owned_session(id, *caller, now);
-  if (!session) return done(failed(config, request, session.error()));
-  if (!sessions_.live(*session, now))
-    return done(failed(config, request, sessions_.expired_error(*session)));
-  auto record = std::make_shared<SessionRecord>(std::move(*session));
-  sessions_.turn(*record, std::move(*text), nullptr,
-                 [this, request, record, done = std::move(done)](Result<TurnResult> result) {
-                   const HostConfig& cfg = sessions_.config();
-                   if (!result) return done(failed(cfg, request, result.error()));
-                   json state = current_state(*record, result->reply.text);
-                   if (!result->reply.actions.empty()) {
-                     json actions = json::array();
-                     for (const auto& a : result->reply.actions)
-                       actions.push_back({{"name", a.name},
-                                          {"arguments", a.arguments},
-                                          {"result", a.result},
-                                          {"error", a.error}});
-                     state["actions"] = std::move(actions);  // ours
-                   }
-                   done(ok(cfg, request, json{{"currentState", std::move(state)}}));
-                 });
+  SessionService* sessions = &sessions_;
+  sessions_.db().run(
+      id,
+      [sessions, caller = std::move(*caller), id](Store& store) -> Result<SessionRecord> {
+        const std::int64_t now = now_epoch_ms();
+        auto session = sessions->owned_session(store, id, caller, now);
+        if (!session) return session;
+        if (!sessions->live(*session, now)) return sessions->expired_error(*session);
+        return session;
+      },
+      [this, request, text = std::move(*text), done = std::move(done)](
+          Result<SessionRecord> session) mutable {
+        if (!session) return done(failed(sessions_.config(), request, session.error()));
+        auto record = std::make_shared<SessionRecord>(std::move(*session));
+        sessions_.turn(
+            *record, std::move(text), nullptr,
+            [this, request, record, done = std::move(done)](Result<TurnResult> result) {
+              const HostConfig& cfg = sessions_.config();
+              if (!result) return done(failed(cfg, request, result.error()));
+              json state = current_state(*record, result->reply.text);
+              if (!result->reply.actions.empty()) {
+                json actions = json::array();
+                for (const auto& a : result->reply.actions)
+                  actions.push_back({{"name", a.name},
+                                     {"arguments", a.arguments},
+                                     {"result", a.result},
+                                     {"error", a.error}});
+                state["actions"] = std::move(actions);  // ours
+              }
+              done(ok(cfg, request, json{{"currentState", std::move(state)}}));
+            });
+      });
 }
 
 // GET /SessionChatLogs/{sessionID}/{chatLogSessionID}[?chain=true]: the chat log of
@@ -506,51 +564,60 @@ void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, 
 // session without lines gives chatLogs: [] (memori-react reads chatLogs[0].lines' last line).
 void MemoriApi::session_chat_logs(const HttpRequest& request, const std::string& id,
                                   const std::string& log_session_id, HttpDone done) {
-  const HostConfig& config = sessions_.config();
+  const HostConfig* config = &sessions_.config();
   auto caller = caller_of(request);
-  if (!caller) return done(failed(config, request, caller.error()));
+  if (!caller) return done(failed(*config, request, caller.error()));
   bool chain = false;
   if (auto value = query_value(request.query, "chain")) {
     if (*value != "true" && *value != "false")
-      return done(failed(config, request, bad_request("chain: expected true or false")));
+      return done(failed(*config, request, bad_request("chain: expected true or false")));
     chain = *value == "true";
   }
-  const std::int64_t now = now_epoch_ms();
-  auto asker = sessions_.owned_session(id, *caller, now);
-  if (!asker) return done(failed(config, request, asker.error()));
-  const AgentConfig* agent = config.find_agent(asker->agent_id);
-  if (!agent) return done(failed(config, request, SessionService::not_found_error()));
-  if (log_session_id != id && !sessions_.live(*asker, now))
-    return done(failed(config, request, sessions_.expired_error(*asker)));
-  Owner who = sessions_.owner_for(*caller, *agent, now);
-  who.agent_id = agent->id;
-  std::vector<SessionRecord> links;
-  if (log_session_id == id) {
-    links.push_back(std::move(*asker));
-  } else {
-    auto target = sessions_.owned_session(log_session_id, *caller, now);
-    if (!target || target->agent_id != agent->id)
-      return done(failed(config, request,
-                         target || target.error().code == "not_found"
-                             ? SessionService::not_found_error()
-                             : target.error()));
-    links.push_back(std::move(*target));
-  }
-  if (chain) {
-    auto owned = sessions_.owned_chain(links.front().id, who, now);
-    if (!owned) return done(failed(config, request, owned.error()));
-    links = std::move(*owned);
-  }
-  json logs = json::array();
-  if (!agent->opt_out_data_collection) {
-    for (const auto& link : links) {
-      auto lines = sessions_.store().lines_of(link.id);
-      if (!lines) return done(failed(config, request, lines.error()));
-      if (lines->empty()) continue;
-      logs.push_back(chat_log_json(link, *lines));
-    }
-  }
-  done(ok(config, request, json{{"chatLogs", std::move(logs)}}));
+  SessionService* sessions = &sessions_;
+  sessions_.db().run(
+      log_session_id,
+      [sessions, config, caller = std::move(*caller), id, log_session_id,
+       chain](Store& store) -> Result<json> {
+        const std::int64_t now = now_epoch_ms();
+        auto asker = sessions->owned_session(store, id, caller, now);
+        if (!asker) return std::move(asker).error();
+        const AgentConfig* agent = config->find_agent(asker->agent_id);
+        if (!agent) return SessionService::not_found_error();
+        if (log_session_id != id && !sessions->live(*asker, now))
+          return sessions->expired_error(*asker);
+        Owner who = sessions->owner_for(caller, *agent, now);
+        who.agent_id = agent->id;
+        std::vector<SessionRecord> links;
+        if (log_session_id == id) {
+          links.push_back(std::move(*asker));
+        } else {
+          auto target = sessions->owned_session(store, log_session_id, caller, now);
+          if (!target || target->agent_id != agent->id)
+            return target || target.error().code == "not_found"
+                       ? SessionService::not_found_error()
+                       : target.error();
+          links.push_back(std::move(*target));
+        }
+        if (chain) {
+          auto owned = sessions->owned_chain(store, links.front().id, who, now);
+          if (!owned) return std::move(owned).error();
+          links = std::move(*owned);
+        }
+        json logs = json::array();
+        if (!agent->opt_out_data_collection) {
+          for (const auto& link : links) {
+            auto lines = store.lines_of(link.id);
+            if (!lines) return std::move(lines).error();
+            if (lines->empty()) continue;
+            logs.push_back(chat_log_json(link, *lines));
+          }
+        }
+        return logs;
+      },
+      [config, request, done = std::move(done)](Result<json> logs) {
+        if (!logs) return done(failed(*config, request, logs.error()));
+        done(ok(*config, request, json{{"chatLogs", std::move(*logs)}}));
+      });
 }
 
 void MemoriApi::user_chat_logs(const HttpRequest& request, HttpDone done) {
@@ -576,36 +643,45 @@ void MemoriApi::user_chat_logs(const HttpRequest& request, HttpDone done) {
     return fail(make_error("origin_not_allowed", "this origin is not allowed for the agent"));
   if (agent->secret.empty())
     return fail(make_error("token_no_secret", "loginToken: this agent does not accept user tokens"));
-  auto user = verify_login_token(agent->secret, filters->login_token, now_epoch_ms() / 1000);
-  if (!user) return fail(user.error());
-  json logs = json::array();
-  std::uint32_t total = 0;
   const std::int64_t now = now_epoch_ms();
+  auto user = verify_login_token(agent->secret, filters->login_token, now / 1000);
+  if (!user) return fail(user.error());
+  if (agent->opt_out_data_collection)
+    return done(ok(config, request,
+                   json{{"chatLogs", json::array()}, {"count", 0}, {"totalCount", 0}}));
   Owner who = sessions_.owner_for(*caller, *agent, now);
   who.agent_id = agent->id;
   who.user_id = user->user_id;
-  if (!agent->opt_out_data_collection) {
-    UserLogQuery query;
-    query.agent_id = agent->id;
-    query.user_id = user->user_id;
-    query.date_from_ms = filters->date_from_ms;
-    query.date_to_ms = filters->date_to_ms;
-    query.minimum_messages =
-        static_cast<std::uint32_t>(filters->minimum_messages_per_chat.value_or(0));
-    query.include_empty = filters->show_chats_with_no_history.value_or(false);
-    query.from = static_cast<std::uint32_t>(std::min<std::int64_t>(filters->from, UINT32_MAX));
-    query.how_many = static_cast<std::uint32_t>(filters->how_many);
-    auto sessions = sessions_.owned_user_sessions(query, who, &total, now);
-    if (!sessions) return fail(sessions.error());
-    for (const auto& s : *sessions) {
-      auto lines = sessions_.store().lines_of(s.id);
-      if (!lines) return fail(lines.error());
-      logs.push_back(chat_log_json(s, *lines));
-    }
-  }
-  const std::size_t count = logs.size();
-  done(ok(config, request,
-          json{{"chatLogs", std::move(logs)}, {"count", count}, {"totalCount", total}}));
+  UserLogQuery query;
+  query.agent_id = agent->id;
+  query.user_id = user->user_id;
+  query.date_from_ms = filters->date_from_ms;
+  query.date_to_ms = filters->date_to_ms;
+  query.minimum_messages =
+      static_cast<std::uint32_t>(filters->minimum_messages_per_chat.value_or(0));
+  query.include_empty = filters->show_chats_with_no_history.value_or(false);
+  query.from = static_cast<std::uint32_t>(std::min<std::int64_t>(filters->from, UINT32_MAX));
+  query.how_many = static_cast<std::uint32_t>(filters->how_many);
+  SessionService* sessions = &sessions_;
+  sessions_.db().run(
+      user->user_id,
+      [sessions, query, who, now](Store& store) -> Result<json> {
+        std::uint32_t total = 0;
+        auto owned = sessions->owned_user_sessions(store, query, who, &total, now);
+        if (!owned) return std::move(owned).error();
+        json logs = json::array();
+        for (const auto& s : *owned) {
+          auto lines = store.lines_of(s.id);
+          if (!lines) return std::move(lines).error();
+          logs.push_back(chat_log_json(s, *lines));
+        }
+        const std::size_t count = logs.size();
+        return json{{"chatLogs", std::move(logs)}, {"count", count}, {"totalCount", total}};
+      },
+      [config = &config, request, done = std::move(done)](Result<json> page) {
+        if (!page) return done(failed(*config, request, page.error()));
+        done(ok(*config, request, std::move(*page)));
+      });
 }
 
 }  // namespace parley::host

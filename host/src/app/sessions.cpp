@@ -48,12 +48,19 @@ json merge_variables(const json& context_vars, const json& metadata) {
 
 }  // namespace
 
+// What open() reads from the store, in one piece of work on a database thread.
+struct SessionService::Lookup {
+  std::optional<SessionRecord> past;
+  bool asked = false;
+  std::vector<ChatLine> history;
+};
+
 SessionService::SessionService(boost::asio::io_context& io, const HostConfig& config,
-                               Store& store, Metrics& metrics, HttpClient& http,
+                               AsyncStore& db, Metrics& metrics, HttpClient& http,
                                OutboxDeliverer& outbox)
     : io_(io),
       config_(config),
-      store_(store),
+      db_(db),
       metrics_(metrics),
       http_(http),
       outbox_(outbox),
@@ -99,9 +106,10 @@ Owner SessionService::owner_for(const Caller& caller, const AgentConfig& agent,
 
 Error SessionService::not_found_error() { return make_error("not_found", "no such session"); }
 
-Result<SessionRecord> SessionService::owned_session(const std::string& session_id,
-                                                    const Caller& caller, std::int64_t now_ms) {
-  auto found = store_.find_session(session_id);
+Result<SessionRecord> SessionService::owned_session(Store& store, const std::string& session_id,
+                                                    const Caller& caller,
+                                                    std::int64_t now_ms) const {
+  auto found = store.find_session(session_id);
   if (!found) return std::move(found).error();
   if (!found->has_value()) return not_found_error();
   const AgentConfig* agent = config_.find_agent((*found)->agent_id);
@@ -122,19 +130,21 @@ Error SessionService::expired_error(const SessionRecord& session) const {
                                    " s without activity");
 }
 
-Result<std::optional<SessionRecord>> SessionService::find_owned(const std::string& session_id,
+Result<std::optional<SessionRecord>> SessionService::find_owned(Store& store,
+                                                                const std::string& session_id,
                                                                 const Owner& who,
-                                                                std::int64_t now_ms) {
-  auto found = store_.find_session(session_id);
+                                                                std::int64_t now_ms) const {
+  auto found = store.find_session(session_id);
   if (!found) return std::move(found).error();
   if (!found->has_value() || !owns(who, **found, now_ms)) return std::optional<SessionRecord>();
   return found;
 }
 
-Result<std::vector<SessionRecord>> SessionService::owned_chain(const std::string& session_id,
+Result<std::vector<SessionRecord>> SessionService::owned_chain(Store& store,
+                                                               const std::string& session_id,
                                                                const Owner& who,
-                                                               std::int64_t now_ms) {
-  auto chain = store_.session_chain(session_id);
+                                                               std::int64_t now_ms) const {
+  auto chain = store.session_chain(session_id);
   if (!chain) return chain;
   std::vector<SessionRecord> out;
   for (auto& link : *chain)
@@ -142,24 +152,24 @@ Result<std::vector<SessionRecord>> SessionService::owned_chain(const std::string
   return out;
 }
 
-Result<std::vector<ChatLine>> SessionService::owned_history(const std::string& session_id,
+Result<std::vector<ChatLine>> SessionService::owned_history(Store& store,
+                                                            const std::string& session_id,
                                                             const Owner& who,
-                                                            std::int64_t now_ms) {
-  auto chain = owned_chain(session_id, who, now_ms);
+                                                            std::int64_t now_ms) const {
+  auto chain = owned_chain(store, session_id, who, now_ms);
   if (!chain) return std::move(chain).error();
   std::vector<ChatLine> history;
   for (const auto& link : *chain) {
-    auto lines = store_.lines_of(link.id);
+    auto lines = store.lines_of(link.id);
     if (!lines) return std::move(lines).error();
     for (auto& line : *lines) history.push_back(std::move(line));
   }
   return history;
 }
 
-Result<std::vector<SessionRecord>> SessionService::owned_user_sessions(UserLogQuery query,
-                                                                       const Owner& who,
-                                                                       std::uint32_t* total,
-                                                                       std::int64_t now_ms) {
+Result<std::vector<SessionRecord>> SessionService::owned_user_sessions(
+    Store& store, UserLogQuery query, const Owner& who, std::uint32_t* total,
+    std::int64_t now_ms) const {
   // The store pages by user; ownership (key, deletion, retention) is this service's rule, so
   // the whole list is read and paged here. A user's sessions are bounded by retention.
   constexpr std::uint32_t max_listed = 10000;
@@ -167,7 +177,7 @@ Result<std::vector<SessionRecord>> SessionService::owned_user_sessions(UserLogQu
   const std::uint32_t how_many = query.how_many;
   query.from = 0;
   query.how_many = max_listed;
-  auto all = store_.user_sessions(query, nullptr);
+  auto all = store.user_sessions(query, nullptr);
   if (!all) return all;
   std::vector<SessionRecord> page;
   std::uint32_t count = 0;
@@ -209,52 +219,82 @@ void SessionService::open(OpenRequest request,
   }
 
   // Which past session, if any, this one continues: only one the caller owns (the one rule,
-  // `owns`); any other id continues nothing ("not_found"), whatever the reason.
+  // `owns`); any other id continues nothing ("not_found"), whatever the reason. It and its
+  // history are read on a database thread (the request and the agent are immutable; `owns`
+  // reads only the config, which outlives the service).
   Owner who;
   who.agent_id = agent->id;
   who.public_key = request.public_key;
   who.user_id = user_id;
   who.origin = request.origin;
-  std::optional<SessionRecord> past;
-  bool asked = false;
-  if (!request.continue_chat_log_id.empty()) {
-    asked = true;
-    auto by_log = store_.find_session_by_chat_log(request.continue_chat_log_id);
-    if (!by_log) return done(std::move(by_log).error());
-    if (by_log->has_value()) {
-      auto owned = find_owned((*by_log)->id, who, opened_ms);
-      if (!owned) return done(std::move(owned).error());
-      past = std::move(*owned);
-    } else {
-      auto line_of = store_.session_of_line(request.continue_chat_log_id);
-      if (!line_of) return done(std::move(line_of).error());
-      if (line_of->has_value()) {
-        auto owned = find_owned(**line_of, who, opened_ms);
-        if (owned && owned->has_value())
-          return done(make_error(
-              "chat_line_id",
-              "continueFromChatLogID names a chat line, not a chat log: use the chatLogID of "
-              "the ChatLog that holds the line"));
+  const std::string key = !request.continue_session_id.empty() ? request.continue_session_id
+                                                                : request.continue_chat_log_id;
+  // (The work is built before the callback takes `request` by move: argument order is
+  // unspecified.)
+  auto lookup_work = [this, request, agent, user_id, who,
+                      opened_ms](Store& store) -> Result<Lookup> {
+    Lookup lookup;
+    std::optional<SessionRecord>& past = lookup.past;
+    if (!request.continue_chat_log_id.empty()) {
+      lookup.asked = true;
+      auto by_log = store.find_session_by_chat_log(request.continue_chat_log_id);
+      if (!by_log) return std::move(by_log).error();
+      if (by_log->has_value()) {
+        auto owned = find_owned(store, (*by_log)->id, who, opened_ms);
+        if (!owned) return std::move(owned).error();
+        past = std::move(*owned);
+      } else {
+        auto line_of = store.session_of_line(request.continue_chat_log_id);
+        if (!line_of) return std::move(line_of).error();
+        if (line_of->has_value()) {
+          auto owned = find_owned(store, **line_of, who, opened_ms);
+          if (owned && owned->has_value())
+            return make_error(
+                "chat_line_id",
+                "continueFromChatLogID names a chat line, not a chat log: use the "
+                "chatLogID of the ChatLog that holds the line");
+        }
       }
+    } else if (!request.continue_session_id.empty()) {
+      lookup.asked = true;
+      auto owned = find_owned(store, request.continue_session_id, who, opened_ms);
+      if (!owned) return std::move(owned).error();
+      past = std::move(*owned);
+    } else if (request.continue_latest_for_user && !user_id.empty()) {
+      lookup.asked = true;
+      // The user's latest session by last activity, among those the caller owns.
+      UserLogQuery query;
+      query.agent_id = agent->id;
+      query.user_id = user_id;
+      query.include_empty = true;
+      auto mine = owned_user_sessions(store, query, who, nullptr, opened_ms);
+      if (!mine) return std::move(mine).error();
+      for (auto& s : *mine)
+        if (!past || s.last_activity_ms > past->last_activity_ms) past = std::move(s);
     }
-  } else if (!request.continue_session_id.empty()) {
-    asked = true;
-    auto owned = find_owned(request.continue_session_id, who, opened_ms);
-    if (!owned) return done(std::move(owned).error());
-    past = std::move(*owned);
-  } else if (request.continue_latest_for_user && !user_id.empty()) {
-    asked = true;
-    // The user's latest session by last activity, among those the caller owns.
-    UserLogQuery query;
-    query.agent_id = agent->id;
-    query.user_id = user_id;
-    query.include_empty = true;
-    auto mine = owned_user_sessions(query, who, nullptr, opened_ms);
-    if (!mine) return done(std::move(mine).error());
-    for (auto& s : *mine)
-      if (!past || s.last_activity_ms > past->last_activity_ms) past = std::move(s);
-  }
+    if (past && !agent->opt_out_data_collection) {
+      auto lines = owned_history(store, past->id, who, now_epoch_ms());
+      if (!lines) return std::move(lines).error();
+      lookup.history = std::move(*lines);
+    }
+    return lookup;
+  };
+  db_.run(
+      key, std::move(lookup_work),
+      [this, request = std::move(request), agent, user_id = std::move(user_id),
+       done = std::move(done)](Result<Lookup> lookup) mutable {
+        if (!lookup) return done(std::move(lookup).error());
+        continue_open(std::move(request), *agent, std::move(user_id), std::move(*lookup),
+                      std::move(done));
+      });
+}
 
+void SessionService::continue_open(OpenRequest request, const AgentConfig& agent_config,
+                                   std::string user_id, Lookup lookup,
+                                   std::function<void(Result<OpenedSession>)> done) {
+  const AgentConfig* agent = &agent_config;
+  std::optional<SessionRecord> past = std::move(lookup.past);
+  const bool asked = lookup.asked;
   const std::int64_t now = now_epoch_ms();
   std::optional<Continuation> continuation;
   std::vector<ChatLine> history;
@@ -269,9 +309,7 @@ void SessionService::open(OpenRequest request,
       const bool fresh = now - past->last_activity_ms < window_ms(*agent);
       continuation = fresh ? Continuation::resumed : Continuation::expired;
       resumed = fresh && request.resume_in_place;
-      auto lines = owned_history(past->id, who, now);
-      if (!lines) return done(std::move(lines).error());
-      history = std::move(*lines);
+      history = std::move(lookup.history);
     }
   }
 
@@ -330,21 +368,37 @@ void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
   // not greet again. A call the user ended, or one back later, hears the resume line.
   const bool rejoins = resumed && record.ended_ms && record.end_reason == "connection_lost" &&
                        now - *record.ended_ms <= kRejoinMs;
-  if (resumed) {
-    // The call that ended this session may have reported it; reopening makes this call's
-    // end a report of its own.
-    auto reopened = store_.reopen_session(record.id, now);
-    if (!reopened) return done(std::move(reopened).error());
-    if (record.ended_ms) ++record.reopened;
-    record.ended_ms.reset();
-    record.end_reason.clear();
-    record.last_activity_ms = now;
-  } else {
-    auto created = store_.create_session(record);
-    if (!created) return done(std::move(created).error());
-    ++metrics_.sessions_started;
-  }
+  // The call that ended this session may have reported it; reopening makes this call's
+  // end a report of its own.
+  const std::string key = record.id;
+  auto store_work = [record, resumed, now](Store& store) -> Status {
+    if (resumed) return store.reopen_session(record.id, now);
+    return store.create_session(record);
+  };
+  db_.run(
+      key, std::move(store_work),
+      [this, request = std::move(request), agent = &agent, record = std::move(record),
+       continuation, history = std::move(history), resumed, rejoins, now,
+       done = std::move(done)](Status stored) mutable {
+        if (!stored) return done(std::move(stored).error());
+        if (resumed) {
+          if (record.ended_ms) ++record.reopened;
+          record.ended_ms.reset();
+          record.end_reason.clear();
+          record.last_activity_ms = now;
+        } else {
+          ++metrics_.sessions_started;
+        }
+        start_conversation(*agent, std::move(record), continuation, std::move(history), resumed,
+                           rejoins, std::move(done));
+      });
+}
 
+void SessionService::start_conversation(const AgentConfig& agent, SessionRecord record,
+                                        std::optional<Continuation> continuation,
+                                        std::vector<ChatLine> history, bool resumed,
+                                        bool rejoins,
+                                        std::function<void(Result<OpenedSession>)> done) {
   OpenedSession opened;
   opened.continuation = continuation;
   const bool continues = resumed || !record.continued_from.empty();
@@ -398,27 +452,7 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   if (live.conversation) live.conversation->close();
   live.conversation = conversation;
   live.last_used_ms = now_epoch_ms();
-  return conversation;
-}
-
-std::shared_ptr<Conversation> SessionService::conversation_for(const SessionRecord& session) {
-  auto it = conversations_.find(session.id);
-  if (it != conversations_.end()) {
-    it->second.last_used_ms = now_epoch_ms();
-    return it->second.conversation;
-  }
-  // A REST session after a restart, or one whose conversation was evicted: rebuild it from
-  // the stored lines of its chain (each link was owned when it was continued; a link deleted
-  // since is left out).
-  std::vector<ChatLine> history;
-  if (auto chain = store_.session_chain(session.id)) {
-    for (const auto& link : *chain)
-      if (!deleted(link))
-        if (auto lines = store_.lines_of(link.id))
-          for (auto& line : *lines) history.push_back(std::move(line));
-  }
-  auto conversation = make_for(session, std::move(history));
-  conversation->start([](Status) {});
+  live.agent_id = session.agent_id;
   return conversation;
 }
 
@@ -430,32 +464,80 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
   result->user_line.timestamp_ms = now;
   result->user_line.inbound = true;
   result->user_line.text = text;
-  if (!session.opted_out) {
-    auto stored = store_.append_line(session.id, result->user_line);
-    if (!stored) return done(std::move(stored).error());
-    result->user_line = std::move(*stored);
-  } else if (auto touched = store_.touch_session(session.id, now); !touched) {
-    return done(std::move(touched).error());
-  }
-  auto conversation = conversation_for(session);
-  const std::string session_id = session.id;
-  const bool opted_out = session.opted_out;
-  conversation->respond(
-      std::move(text), std::move(hooks),
-      [this, result, session_id, opted_out, done = std::move(done)](AgentReply reply) {
-        result->agent_line.session_id = session_id;
-        result->agent_line.timestamp_ms = now_epoch_ms();
-        result->agent_line.inbound = false;
-        result->agent_line.text = reply.text;
-        result->agent_line.interrupted = reply.interrupted;
-        // A reply cut before it said anything leaves no line.
-        if (!opted_out && !(reply.interrupted && reply.text.empty())) {
-          auto stored = store_.append_line(session_id, result->agent_line);
-          if (!stored) return done(std::move(stored).error());
-          result->agent_line = std::move(*stored);
+  // A conversation not held here (a REST session after a restart, one evicted, one another
+  // host served) is rebuilt from the stored lines of its chain, read in the same work.
+  const bool live = conversations_.count(session.id) > 0;
+  struct Stored {
+    ChatLine user_line;
+    std::optional<std::vector<ChatLine>> history;
+  };
+  db_.run(
+      session.id,
+      [line = result->user_line, opted_out = session.opted_out, live, id = session.id,
+       now](Store& store) -> Result<Stored> {
+        Stored out;
+        out.user_line = line;
+        if (!live) {
+          // Read before the new line is stored: the history is what came before this turn.
+          std::vector<ChatLine> history;
+          auto chain = store.session_chain(id);
+          if (!chain) return std::move(chain).error();
+          // (Each link was owned when it was continued; a link deleted since is left out.)
+          for (const auto& link : *chain) {
+            if (deleted(link)) continue;
+            auto lines = store.lines_of(link.id);
+            if (!lines) return std::move(lines).error();
+            for (auto& l : *lines) history.push_back(std::move(l));
+          }
+          out.history = std::move(history);
         }
-        result->reply = std::move(reply);
-        done(std::move(*result));
+        if (!opted_out) {
+          auto stored = store.append_line(id, line);
+          if (!stored) return std::move(stored).error();
+          out.user_line = std::move(*stored);
+        } else if (auto touched = store.touch_session(id, now); !touched) {
+          return std::move(touched).error();
+        }
+        return out;
+      },
+      [this, result, session, text = std::move(text), hooks = std::move(hooks),
+       done = std::move(done)](Result<Stored> stored) mutable {
+        if (!stored) return done(std::move(stored).error());
+        result->user_line = std::move(stored->user_line);
+        std::shared_ptr<Conversation> conversation;
+        if (auto it = conversations_.find(session.id); it != conversations_.end()) {
+          it->second.last_used_ms = now_epoch_ms();
+          conversation = it->second.conversation;
+        } else {
+          conversation = make_for(session, stored->history ? std::move(*stored->history)
+                                                           : std::vector<ChatLine>{});
+          conversation->start([](Status) {});
+        }
+        const std::string session_id = session.id;
+        const bool opted_out = session.opted_out;
+        conversation->respond(
+            std::move(text), std::move(hooks),
+            [this, result, session_id, opted_out, done = std::move(done)](AgentReply reply) mutable {
+              result->agent_line.session_id = session_id;
+              result->agent_line.timestamp_ms = now_epoch_ms();
+              result->agent_line.inbound = false;
+              result->agent_line.text = reply.text;
+              result->agent_line.interrupted = reply.interrupted;
+              // A reply cut before it said anything leaves no line.
+              const bool nothing_said = reply.interrupted && reply.text.empty();
+              result->reply = std::move(reply);
+              if (opted_out || nothing_said) return done(std::move(*result));
+              db_.run(
+                  session_id,
+                  [line = result->agent_line, session_id](Store& store) {
+                    return store.append_line(session_id, line);
+                  },
+                  [result, done = std::move(done)](Result<ChatLine> agent_line) mutable {
+                    if (!agent_line) return done(std::move(agent_line).error());
+                    result->agent_line = std::move(*agent_line);
+                    done(std::move(*result));
+                  });
+            });
       });
 }
 
@@ -464,7 +546,8 @@ void SessionService::interrupt(const std::string& session_id, std::string heard)
   if (it != conversations_.end()) it->second.conversation->interrupt(std::move(heard));
 }
 
-Status SessionService::update_metadata(const SessionRecord& session, const json& page_metadata) {
+void SessionService::update_metadata(const SessionRecord& session, const json& page_metadata,
+                                     std::function<void(Status)> done) {
   json metadata = session.metadata.is_object() ? session.metadata : json::object();
   json variables = session.variables.is_object() ? session.variables : json::object();
   bool changed = false;
@@ -474,48 +557,102 @@ Status SessionService::update_metadata(const SessionRecord& session, const json&
     variables[it.key()] = it.value();
     changed = true;
   }
-  if (!changed) return ok_status();
+  if (!changed) return done(ok_status());
   if (auto valid = validate_metadata(metadata); !valid)
-    return make_error("bad_request", "metadata: with the page's values the session's " +
-                                         valid.error().message);
-  if (auto stored = store_.update_metadata(session.id, metadata, variables); !stored)
-    return stored;
-  // Rebuilt with the new values at the next turn.
-  if (auto it = conversations_.find(session.id); it != conversations_.end()) {
-    it->second.conversation->close();
-    conversations_.erase(it);
-  }
-  return ok_status();
+    return done(make_error("bad_request", "metadata: with the page's values the session's " +
+                                              valid.error().message));
+  db_.run(
+      session.id,
+      [id = session.id, metadata = std::move(metadata),
+       variables = std::move(variables)](Store& store) {
+        return store.update_metadata(id, metadata, variables);
+      },
+      [this, id = session.id, done = std::move(done)](Status stored) {
+        if (!stored) return done(std::move(stored));
+        // Rebuilt with the new values at the next turn.
+        if (auto it = conversations_.find(id); it != conversations_.end()) {
+          it->second.conversation->close();
+          conversations_.erase(it);
+        }
+        done(ok_status());
+      });
 }
 
-void SessionService::end(const std::string& session_id, const std::string& reason) {
+void SessionService::append_line(const std::string& session_id, ChatLine line,
+                                 std::function<void(Result<ChatLine>)> done) {
+  db_.run(
+      session_id,
+      [session_id, line = std::move(line)](Store& store) {
+        return store.append_line(session_id, line);
+      },
+      std::move(done));
+}
+
+void SessionService::mark_interrupted(const std::string& session_id, const std::string& line_id,
+                                      bool keep_text) {
+  db_.run(
+      session_id,
+      [line_id, keep_text](Store& store) { return store.mark_interrupted(line_id, keep_text); },
+      [line_id](Status marked) {
+        if (!marked)
+          log_event(LogLevel::warn, "line.interrupt_failed",
+                    "line=" + short_id(line_id) + " error=" + marked.error().message);
+      });
+}
+
+void SessionService::end(const std::string& session_id, const std::string& reason,
+                         std::function<void()> on_ended) {
   const std::int64_t now = now_epoch_ms();
   if (auto it = conversations_.find(session_id); it != conversations_.end()) {
     it->second.conversation->close();
     conversations_.erase(it);
   }
-  auto ended = store_.end_session(session_id, now, reason);
-  if (!ended) {
-    log_event(LogLevel::warn, "session.end_failed",
-              "session=" + short_id(session_id) + " error=" + ended.error().message);
-    return;
-  }
-  auto found = store_.find_session(session_id);
-  if (!found || !found->has_value()) return;
-  const SessionRecord& s = **found;
-  log_event(LogLevel::info, "session.end",
-            "session=" + short_id(session_id) + " reason=" + s.end_reason);
-  const AgentConfig* agent = config_.find_agent(s.agent_id);
-  if (agent && agent->session_data_webhook) {
-    auto queued = enqueue_end_of_call(store_, *agent, s, s.ended_ms.value_or(now), s.end_reason);
-    if (!queued) {
-      log_event(LogLevel::error, "webhook.enqueue_failed",
-                "session=" + short_id(session_id) + " error=" + queued.error().message);
-      metrics_.error("webhook_enqueue_failed");
-    } else {
-      outbox_.kick();
-    }
-  }
+  // Ending, reading the session back and queueing its report: one piece of work, in order
+  // with the session's other writes.
+  struct Ended {
+    SessionRecord session;
+    bool queued = false;
+    std::optional<Error> enqueue_error;
+  };
+  const HostConfig* config = &config_;
+  db_.run(
+      session_id,
+      [session_id, reason, now, config](Store& store) -> Result<Ended> {
+        if (auto ended = store.end_session(session_id, now, reason); !ended)
+          return std::move(ended).error();
+        auto found = store.find_session(session_id);
+        if (!found) return std::move(found).error();
+        if (!found->has_value()) return make_error("not_found", "session not found");
+        Ended out;
+        out.session = std::move(**found);
+        const AgentConfig* agent = config->find_agent(out.session.agent_id);
+        if (agent && agent->session_data_webhook) {
+          auto queued = enqueue_end_of_call(store, *agent, out.session,
+                                            out.session.ended_ms.value_or(now),
+                                            out.session.end_reason);
+          if (!queued) out.enqueue_error = queued.error();
+          else out.queued = true;
+        }
+        return out;
+      },
+      [this, session_id, on_ended = std::move(on_ended)](Result<Ended> ended) {
+        if (on_ended) on_ended();
+        if (!ended) {
+          log_event(LogLevel::warn, "session.end_failed",
+                    "session=" + short_id(session_id) + " error=" + ended.error().message);
+          return;
+        }
+        log_event(LogLevel::info, "session.end",
+                  "session=" + short_id(session_id) + " reason=" + ended->session.end_reason);
+        if (ended->enqueue_error) {
+          log_event(LogLevel::error, "webhook.enqueue_failed",
+                    "session=" + short_id(session_id) +
+                        " error=" + ended->enqueue_error->message);
+          metrics_.error("webhook_enqueue_failed");
+        } else if (ended->queued) {
+          outbox_.kick();
+        }
+      });
 }
 
 const std::string* SessionService::prompt_of(const std::string& session_id) const {
@@ -532,18 +669,22 @@ void SessionService::detach_call(const std::string& session_id) {
 
 void SessionService::sweep(std::int64_t now_ms) {
   // Sessions idle past their window end (and report), unless a call holds them.
-  if (auto open = store_.open_sessions()) {
-    for (const auto& s : *open) {
-      const AgentConfig* agent = config_.find_agent(s.agent_id);
-      if (!agent || calls_.count(s.id)) continue;
-      if (now_ms - s.last_activity_ms >= window_ms(*agent)) end(s.id, "idle_expired");
-    }
-  }
+  db_.run(
+      "", [](Store& store) { return store.open_sessions(); },
+      [this, now_ms](Result<std::vector<SessionRecord>> open) {
+        if (!open) {
+          log_event(LogLevel::warn, "sweep.failed", "error=" + open.error().message);
+          return;
+        }
+        for (const auto& s : *open) {
+          const AgentConfig* agent = config_.find_agent(s.agent_id);
+          if (!agent || calls_.count(s.id)) continue;
+          if (now_ms - s.last_activity_ms >= window_ms(*agent)) end(s.id, "idle_expired");
+        }
+      });
   // Conversations nobody used for a window are dropped (rebuilt on demand).
   for (auto it = conversations_.begin(); it != conversations_.end();) {
-    const AgentConfig* agent = nullptr;
-    if (auto found = store_.find_session(it->first); found && found->has_value())
-      agent = config_.find_agent((*found)->agent_id);
+    const AgentConfig* agent = config_.find_agent(it->second.agent_id);
     const std::int64_t window = agent ? window_ms(*agent) : 3600 * 1000;
     if (!calls_.count(it->first) && now_ms - it->second.last_used_ms >= window) {
       it->second.conversation->close();
@@ -553,10 +694,16 @@ void SessionService::sweep(std::int64_t now_ms) {
     }
   }
   for (const auto& agent : config_.agents) {
-    auto purged = store_.purge_sessions(agent.id, now_ms - retention_ms(agent));
-    if (purged && *purged > 0)
-      log_event(LogLevel::info, "retention.purge",
-                "agent=" + agent.id + " sessions=" + std::to_string(*purged));
+    db_.run(
+        "",
+        [agent_id = agent.id, cutoff = now_ms - retention_ms(agent)](Store& store) {
+          return store.purge_sessions(agent_id, cutoff);
+        },
+        [agent_id = agent.id](Result<std::uint32_t> purged) {
+          if (purged && *purged > 0)
+            log_event(LogLevel::info, "retention.purge",
+                      "agent=" + agent_id + " sessions=" + std::to_string(*purged));
+        });
   }
 }
 

@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "parley/host/agent.hpp"
+#include "parley/host/async_store.hpp"
 #include "parley/host/config.hpp"
 #include "parley/host/metrics.hpp"
 #include "parley/host/rate_limiter.hpp"
@@ -80,13 +81,15 @@ struct TurnResult {
   ChatLine agent_line;
 };
 
+// Every store call goes through AsyncStore (issue 17): the io thread never waits for the
+// database. A callback (`done`) always runs later, on the io thread.
 class SessionService {
  public:
-  SessionService(boost::asio::io_context& io, const HostConfig& config, Store& store,
+  SessionService(boost::asio::io_context& io, const HostConfig& config, AsyncStore& db,
                  Metrics& metrics, HttpClient& http, OutboxDeliverer& outbox);
 
   const HostConfig& config() const { return config_; }
-  Store& store() { return store_; }
+  AsyncStore& db() { return db_; }
 
   // Checks, continuation, prefetch webhook, conversation start; `done` runs once.
   void open(OpenRequest request, std::function<void(Result<OpenedSession>)> done);
@@ -97,13 +100,16 @@ class SessionService {
   std::uint32_t session_opening_wait(const std::string& remote);
   std::string session_opening_refusal(std::uint32_t wait_s) const;
 
-  // THE ownership rule (DESIGN §5), the one every session route applies (GET/DELETE /Session,
-  // TextEnteredEvent, SessionChatLogs for both ids, continuation by session id, chat log id or
-  // user, the voice socket's session_continuation, UserChatLogsByTokenPaged): the session is
-  // not deleted, its agent is configured and it is inside the agent's retention; it belongs to
-  // `who.agent_id` when one is named; the agent allows the caller's origin; the session's public
-  // key, when it was opened with one, is the caller's; its user, when it was opened with a
-  // loginToken, is the caller's verified user.
+  // THE ownership rule (DESIGN §5), the one every session route applies (GET/DELETE/PATCH
+  // /Session, TextEnteredEvent, SessionChatLogs for both ids, continuation by session id, chat
+  // log id or user, the voice socket's session_continuation, UserChatLogsByTokenPaged): the
+  // session is not deleted, its agent is configured and it is inside the agent's retention; it
+  // belongs to `who.agent_id` when one is named; the agent allows the caller's origin; the
+  // session's public key, when it was opened with one, is the caller's; its user, when it was
+  // opened with a loginToken, is the caller's verified user.
+  //
+  // The functions below that take a Store read the database: call them inside AsyncStore
+  // work (a database thread). They read only the config besides, which outlives the service.
   bool owns(const Owner& who, const SessionRecord& session, std::int64_t now_ms) const;
   // The caller as an Owner for `agent`: its token verified with the agent's secret (a token
   // that does not verify is no user).
@@ -112,8 +118,8 @@ class SessionService {
   // agent), expired or not (the route decides). Anything else, whatever the reason (unknown,
   // deleted, purged, another agent's, key's or user's, an origin the agent does not allow),
   // is not_found_error(): the same code and message, so that no answer tells them apart.
-  Result<SessionRecord> owned_session(const std::string& session_id, const Caller& caller,
-                                      std::int64_t now_ms);
+  Result<SessionRecord> owned_session(Store& store, const std::string& session_id,
+                                      const Caller& caller, std::int64_t now_ms) const;
   static Error not_found_error();
   // Inside the agent's resume window (the session goes on under its id).
   bool live(const SessionRecord& session, std::int64_t now_ms) const;
@@ -130,20 +136,32 @@ class SessionService {
   // The page's metadata merged over the session's (its values win), within the DESIGN §6
   // limits (an error names the one exceeded); what templates see follows. The session's next
   // turn sees it (its cached conversation is dropped; a live call keeps its own until it ends).
-  Status update_metadata(const SessionRecord& session, const json& page_metadata);
+  // `done` runs on the io thread once it is stored (or refused).
+  void update_metadata(const SessionRecord& session, const json& page_metadata,
+                       std::function<void(Status)> done);
 
   // Ends the session (once), enqueues the end-of-call webhook, drops its conversation.
-  void end(const std::string& session_id, const std::string& reason);
+  // `ended` (may be empty) runs on the io thread once that is stored (or failed, logged).
+  void end(const std::string& session_id, const std::string& reason,
+           std::function<void()> ended = nullptr);
 
   // The sessions of `session_id`'s chain (it, the one it continues, ...), oldest first, that
-  // `who` owns: a deleted or foreign link is left out with its lines.
-  Result<std::vector<SessionRecord>> owned_chain(const std::string& session_id, const Owner& who,
-                                                 std::int64_t now_ms);
+  // `who` owns: a deleted or foreign link is left out with its lines. (Database thread.)
+  Result<std::vector<SessionRecord>> owned_chain(Store& store, const std::string& session_id,
+                                                 const Owner& who, std::int64_t now_ms) const;
   // The user's sessions of `who.agent_id` that `who` owns, newest created first, after `from`
   // and at most `how_many` of them; `total` counts all that match (query's paging is ignored).
-  Result<std::vector<SessionRecord>> owned_user_sessions(UserLogQuery query, const Owner& who,
-                                                         std::uint32_t* total,
-                                                         std::int64_t now_ms);
+  // (Database thread.)
+  Result<std::vector<SessionRecord>> owned_user_sessions(Store& store, UserLogQuery query,
+                                                         const Owner& who, std::uint32_t* total,
+                                                         std::int64_t now_ms) const;
+
+  // Appends a line the call made itself (greeting, last words), in order with the turns.
+  void append_line(const std::string& session_id, ChatLine line,
+                   std::function<void(Result<ChatLine>)> done);
+  // Marks a line interrupted (barge-in); a failure is logged.
+  void mark_interrupted(const std::string& session_id, const std::string& line_id,
+                        bool keep_text);
 
   const std::string* prompt_of(const std::string& session_id) const;
 
@@ -164,22 +182,30 @@ class SessionService {
   struct Live {
     std::shared_ptr<Conversation> conversation;
     std::int64_t last_used_ms = 0;
+    std::string agent_id;
   };
-  // The session if `who` owns it, else nothing (also for a missing one).
-  Result<std::optional<SessionRecord>> find_owned(const std::string& session_id, const Owner& who,
-                                                  std::int64_t now_ms);
-  // The lines of the chain `who` owns, oldest first (a continuation's history).
-  Result<std::vector<ChatLine>> owned_history(const std::string& session_id, const Owner& who,
-                                              std::int64_t now_ms);
+  // The session if `who` owns it, else nothing (also for a missing one). (Database thread.)
+  Result<std::optional<SessionRecord>> find_owned(Store& store, const std::string& session_id,
+                                                  const Owner& who, std::int64_t now_ms) const;
+  // The lines of the chain `who` owns, oldest first (a continuation's history). (Database
+  // thread.)
+  Result<std::vector<ChatLine>> owned_history(Store& store, const std::string& session_id,
+                                              const Owner& who, std::int64_t now_ms) const;
+  struct Lookup;
+  void continue_open(OpenRequest request, const AgentConfig& agent, std::string user_id,
+                     Lookup lookup, std::function<void(Result<OpenedSession>)> done);
   void finish_open(OpenRequest request, const AgentConfig& agent, SessionRecord record,
                    std::optional<Continuation> continuation, std::vector<ChatLine> history,
                    bool resumed, std::function<void(Result<OpenedSession>)> done);
-  std::shared_ptr<Conversation> conversation_for(const SessionRecord& session);
+  void start_conversation(const AgentConfig& agent, SessionRecord record,
+                          std::optional<Continuation> continuation,
+                          std::vector<ChatLine> history, bool resumed, bool rejoins,
+                          std::function<void(Result<OpenedSession>)> done);
   std::shared_ptr<Conversation> make_for(const SessionRecord& session, std::vector<ChatLine> history);
 
   boost::asio::io_context& io_;
   const HostConfig& config_;
-  Store& store_;
+  AsyncStore& db_;
   Metrics& metrics_;
   HttpClient& http_;
   OutboxDeliverer& outbox_;

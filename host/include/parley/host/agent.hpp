@@ -19,6 +19,7 @@
 #include "parley/host/config.hpp"
 #include "parley/host/http_client.hpp"
 #include "parley/host/metrics.hpp"
+#include "parley/host/async_store.hpp"
 #include "parley/host/store.hpp"
 #include "parley/json.hpp"
 #include "parley/result.hpp"
@@ -166,7 +167,7 @@ json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLin
 // attempt. Looks for due items every base delay (so a retry is late by at most that).
 class OutboxDeliverer {
  public:
-  OutboxDeliverer(boost::asio::io_context& io, Store& store, HttpClient& http, Metrics& metrics,
+  OutboxDeliverer(boost::asio::io_context& io, AsyncStore& db, HttpClient& http, Metrics& metrics,
                   std::uint32_t max_attempts);
   ~OutboxDeliverer();
   void start();
