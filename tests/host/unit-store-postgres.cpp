@@ -80,13 +80,18 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
     REQUIRE(store->create_session(s).ok());
   }
   CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
-        "1,2");
-  // Back to a version 1 database (before sessions.reopened): opening migrates it to 2 and
-  // keeps its sessions.
-  pg.sql(uri, "ALTER TABLE sessions DROP COLUMN reopened; DELETE FROM parley_schema WHERE version = 2");
+        "1,2,3");
+  // Back to a version 1 database (before sessions.reopened and the v3 leases): opening
+  // migrates it step by step and keeps its sessions.
+  pg.sql(uri,
+         "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner, "
+         "DROP COLUMN lease_until_ms; ALTER TABLE sessions DROP COLUMN reopened; "
+         "DELETE FROM parley_schema WHERE version >= 2");
   {
     auto store = open_store(uri);
-    CHECK(store->user_version() == 2);
+    CHECK(store->user_version() == 3);
+    CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
+          "1,2,3");
     auto found = store->find_session(s.id);
     REQUIRE(found.ok());
     REQUIRE(found->has_value());

@@ -130,11 +130,15 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
     CHECK(store->user_version() == Store::schema_version);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
   }
-  // A v1 file (before sessions.reopened) is migrated to v2 and keeps its sessions.
-  raw_exec(dir.db(), "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
+  // A v1 file (before sessions.reopened and the v3 leases) is migrated step by step to the
+  // current version and keeps its sessions.
+  raw_exec(dir.db(),
+           "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner; "
+           "ALTER TABLE outbox DROP COLUMN lease_until_ms; "
+           "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
   {
     auto store = open_store(dir.db());
-    CHECK(store->user_version() == 2);
+    CHECK(store->user_version() == 3);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
     CHECK(find(*store, s.id).reopened == 0);
   }

@@ -18,6 +18,8 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "parley/host/ids.hpp"
 #include "parley/host/store.hpp"
@@ -619,4 +621,137 @@ TEST_CASE("reopen_session: an ended session opens again and counts it; a live on
   parley::Status missing = store->reopen_session("no-such-session", 1);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == "not_found");
+}
+
+TEST_CASE("outbox claims: a claimed item is no one else's until it is marked or its lease lapses",
+          "[store]") {
+  TestDatabase db;
+  auto host_a = db.open();
+  auto host_b = db.open();  // a second connection, as a second host has
+  for (int i = 0; i < 3; ++i) {
+    OutboxItem item;
+    item.kind = "session_data";
+    item.url = "https://hooks.example/end";
+    item.body = "{}";
+    item.idempotency_key = "session_data:" + std::to_string(i);
+    item.created_ms = 1000;
+    item.next_attempt_ms = 1000 + i;
+    REQUIRE(host_a->enqueue(item).ok());
+  }
+  auto a = host_a->claim_due(2000, 2, "host-a", 60000);
+  REQUIRE(a.ok());
+  REQUIRE(a->size() == 2);
+  CHECK((*a)[0].idempotency_key == "session_data:0");  // oldest first
+  CHECK((*a)[0].lease_owner == "host-a");
+  CHECK((*a)[0].lease_until_ms == 62000);
+  auto b = host_b->claim_due(2000, 10, "host-b", 60000);
+  REQUIRE(b.ok());
+  REQUIRE(b->size() == 1);  // only what A did not claim
+  CHECK((*b)[0].idempotency_key == "session_data:2");
+  CHECK(host_b->claim_due(2000, 10, "host-b", 60000)->empty());
+
+  // A delivers one; the other it holds until the lease lapses (A died), then B may send it.
+  REQUIRE(host_a->mark_delivered((*a)[0].id, 2100).ok());
+  CHECK(host_b->claim_due(61999, 10, "host-b", 60000)->empty());
+  auto after = host_b->claim_due(62000, 10, "host-b", 60000);
+  REQUIRE(after.ok());
+  REQUIRE(after->size() == 1);
+  CHECK(after->front().id == (*a)[1].id);
+  CHECK(after->front().lease_owner == "host-b");
+
+  // A failure ends the lease: the retry is anyone's once it is due.
+  REQUIRE(host_b->mark_failed(after->front().id, 70000, "503", 8).ok());
+  auto retry = host_a->claim_due(70000, 10, "host-a", 60000);
+  REQUIRE(retry.ok());
+  // (B's item 2 is still leased by B until 62000: expired at 70000, so A gets it too.)
+  std::set<std::int64_t> ids;
+  for (const auto& item : *retry) ids.insert(item.id);
+  CHECK(ids.count(after->front().id) == 1);
+  CHECK(ids.count((*b)[0].id) == 1);
+  CHECK(ids.count((*a)[0].id) == 0);  // delivered
+}
+
+TEST_CASE("outbox claims from many connections at once never hand one item to two",
+          "[store]") {
+  TestDatabase db;
+  auto writer = db.open();
+  constexpr int items = 60;
+  for (int i = 0; i < items; ++i) {
+    OutboxItem item;
+    item.kind = "session_data";
+    item.url = "https://hooks.example/end";
+    item.body = "{}";
+    item.idempotency_key = "k" + std::to_string(i);
+    item.created_ms = item.next_attempt_ms = 1000;
+    REQUIRE(writer->enqueue(item).ok());
+  }
+  constexpr int hosts = 4;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int h = 0; h < hosts; ++h) stores.push_back(db.open());
+  std::vector<std::vector<std::int64_t>> claimed(hosts);
+  std::vector<std::string> errors(hosts);
+  std::vector<std::thread> threads;
+  for (int h = 0; h < hosts; ++h)
+    threads.emplace_back([&, h] {
+      for (;;) {
+        auto got = stores[static_cast<std::size_t>(h)]->claim_due(2000, 5, "h" + std::to_string(h), 60000);
+        if (!got) {
+          errors[static_cast<std::size_t>(h)] = got.error().message;
+          return;
+        }
+        if (got->empty()) return;
+        for (const auto& item : *got) claimed[static_cast<std::size_t>(h)].push_back(item.id);
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::int64_t> all;
+  std::size_t total = 0;
+  for (int h = 0; h < hosts; ++h) {
+    INFO(errors[static_cast<std::size_t>(h)]);
+    CHECK(errors[static_cast<std::size_t>(h)].empty());
+    total += claimed[static_cast<std::size_t>(h)].size();
+    all.insert(claimed[static_cast<std::size_t>(h)].begin(), claimed[static_cast<std::size_t>(h)].end());
+  }
+  CHECK(total == static_cast<std::size_t>(items));  // each claimed once
+  CHECK(all.size() == static_cast<std::size_t>(items));
+}
+
+TEST_CASE("call leases: taken, renewed by the heartbeat, taken over, released, lapsed",
+          "[store]") {
+  TestDatabase db;
+  auto store = db.open();
+  SessionRecord s = make_session();
+  SessionRecord t = make_session();
+  REQUIRE(store->create_session(s).ok());
+  REQUIRE(store->create_session(t).ok());
+  auto missing = store->take_call_lease("no-such-session", "A", 1000, 20000);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == "not_found");
+
+  REQUIRE(store->take_call_lease(s.id, "A", 1000, 20000).ok());
+  REQUIRE(store->take_call_lease(t.id, "A", 1000, 20000).ok());
+  CHECK(store->call_lease_holder(s.id, 20999).value() == std::optional<std::string>("A"));
+  CHECK_FALSE(store->call_lease_holder(s.id, 21000).value().has_value());  // lapsed
+  auto leased = store->leased_sessions(5000);
+  REQUIRE(leased.ok());
+  CHECK(std::set<std::string>(leased->begin(), leased->end()) ==
+        std::set<std::string>{s.id, t.id});
+
+  // Heartbeat at 15 s: both last until 35 s.
+  auto held = store->renew_call_leases("A", 15000, 20000);
+  REQUIRE(held.ok());
+  CHECK(std::set<std::string>(held->begin(), held->end()) == std::set<std::string>{s.id, t.id});
+  CHECK(store->call_lease_holder(s.id, 34999).value() == std::optional<std::string>("A"));
+
+  // The client of s reconnects to host B: B takes the lease; A's heartbeat no longer has it,
+  // and A's release does not take it from B.
+  REQUIRE(store->take_call_lease(s.id, "B", 16000, 20000).ok());
+  held = store->renew_call_leases("A", 17000, 20000);
+  REQUIRE(held.ok());
+  CHECK(*held == std::vector<std::string>{t.id});
+  REQUIRE(store->release_call_lease(s.id, "A").ok());
+  CHECK(store->call_lease_holder(s.id, 17000).value() == std::optional<std::string>("B"));
+  REQUIRE(store->release_call_lease(s.id, "B").ok());
+  CHECK_FALSE(store->call_lease_holder(s.id, 17000).value().has_value());
+  CHECK(*store->leased_sessions(17000) == std::vector<std::string>{t.id});
 }

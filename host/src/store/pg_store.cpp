@@ -117,7 +117,7 @@ Result<ChatLine> read_line(const Rows& rows, int r) {
 
 #define PARLEY_OUTBOX_COLUMNS                                                               \
   "id, kind, url, method, headers, body, idempotency_key, created_ms, next_attempt_ms, "   \
-  "attempts, delivered_ms, gave_up, last_error"
+  "attempts, delivered_ms, gave_up, last_error, lease_owner, lease_until_ms"
 
 Result<OutboxItem> read_item(const Rows& rows, int r) {
   OutboxItem item;
@@ -136,6 +136,8 @@ Result<OutboxItem> read_item(const Rows& rows, int r) {
   if (!rows.is_null(r, 10)) item.delivered_ms = rows.integer(r, 10);
   item.gave_up = rows.boolean(r, 11);
   item.last_error = rows.text(r, 12);
+  item.lease_owner = rows.text(r, 13);
+  item.lease_until_ms = rows.integer(r, 14);
   return item;
 }
 
@@ -311,6 +313,69 @@ Result<std::uint32_t> PgStore::purge_sessions(std::string_view agent_id,
   return static_cast<std::uint32_t>(rows->affected());
 }
 
+// ---- live-call leases
+
+Status PgStore::take_call_lease(std::string_view session_id, std::string_view host_id,
+                                std::int64_t now_ms, std::int64_t ttl_ms) {
+  Params p;
+  p.add(session_id).add(host_id).add(now_ms + ttl_ms);
+  auto rows = db_->query(
+      "INSERT INTO call_leases (session_id, host_id, expires_ms) SELECT $1, $2, $3 "
+      "WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1) "
+      "ON CONFLICT (session_id) DO UPDATE SET host_id = EXCLUDED.host_id, "
+      "expires_ms = EXCLUDED.expires_ms",
+      p, "take a call lease");
+  if (!rows) return rows.error();
+  if (rows->affected() == 0) return not_found("session");
+  return ok_status();
+}
+
+Result<std::vector<std::string>> PgStore::renew_call_leases(std::string_view host_id,
+                                                            std::int64_t now_ms,
+                                                            std::int64_t ttl_ms) {
+  Params p;
+  p.add(host_id).add(now_ms + ttl_ms);
+  auto rows = db_->query(
+      "UPDATE call_leases SET expires_ms = $2 WHERE host_id = $1 RETURNING session_id", p,
+      "renew call leases");
+  if (!rows) return rows.error();
+  std::vector<std::string> held;
+  for (int r = 0; r < rows->count(); ++r) held.push_back(rows->text(r, 0));
+  return held;
+}
+
+Status PgStore::release_call_lease(std::string_view session_id, std::string_view host_id) {
+  Params p;
+  p.add(session_id).add(host_id);
+  auto rows = db_->query("DELETE FROM call_leases WHERE session_id = $1 AND host_id = $2", p,
+                         "release a call lease");
+  if (!rows) return rows.error();
+  return ok_status();
+}
+
+Result<std::optional<std::string>> PgStore::call_lease_holder(std::string_view session_id,
+                                                              std::int64_t now_ms) {
+  Params p;
+  p.add(session_id).add(now_ms);
+  auto rows = db_->query(
+      "SELECT host_id FROM call_leases WHERE session_id = $1 AND expires_ms > $2", p,
+      "read a call lease");
+  if (!rows) return rows.error();
+  if (rows->count() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(rows->text(0, 0));
+}
+
+Result<std::vector<std::string>> PgStore::leased_sessions(std::int64_t now_ms) {
+  Params p;
+  p.add(now_ms);
+  auto rows = db_->query("SELECT session_id FROM call_leases WHERE expires_ms > $1", p,
+                         "list call leases");
+  if (!rows) return rows.error();
+  std::vector<std::string> out;
+  for (int r = 0; r < rows->count(); ++r) out.push_back(rows->text(r, 0));
+  return out;
+}
+
 // ---- chat lines
 
 Result<ChatLine> PgStore::append_line(std::string_view session_id, ChatLine line) {
@@ -476,11 +541,36 @@ Result<std::vector<OutboxItem>> PgStore::due_items(std::int64_t now_ms, std::uin
   return read_items(*rows);
 }
 
+Result<std::vector<OutboxItem>> PgStore::claim_due(std::int64_t now_ms, std::uint32_t limit,
+                                                   std::string_view owner,
+                                                   std::int64_t lease_ms) {
+  Params p;
+  p.add(now_ms).add(std::int64_t{limit}).add(owner).add(now_ms + lease_ms);
+  // One statement, one transaction: the rows another host is claiming right now are skipped
+  // (not waited for), and a row is claimable again only once its lease has lapsed.
+  auto rows = db_->query(
+      "UPDATE outbox SET lease_owner = $3, lease_until_ms = $4 WHERE id IN ("
+      "SELECT id FROM outbox WHERE delivered_ms IS NULL AND NOT gave_up "
+      "AND next_attempt_ms <= $1 AND lease_until_ms <= $1 "
+      "ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+      "RETURNING " PARLEY_OUTBOX_COLUMNS,
+      p, "claim due webhook deliveries");
+  if (!rows) return rows.error();
+  auto items = read_items(*rows);
+  if (!items) return items;
+  std::sort(items->begin(), items->end(), [](const OutboxItem& a, const OutboxItem& b) {
+    return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms
+                                                  : a.id < b.id;
+  });
+  return items;
+}
+
 Status PgStore::mark_delivered(std::int64_t id, std::int64_t now_ms) {
   Params p;
   p.add(id).add(now_ms);
   return update_one(*db_,
-                    "UPDATE outbox SET delivered_ms = COALESCE(delivered_ms, $2) WHERE id = $1",
+                    "UPDATE outbox SET delivered_ms = COALESCE(delivered_ms, $2), lease_owner = '', "
+                    "lease_until_ms = 0 WHERE id = $1",
                     p, "mark a webhook delivered", "outbox item");
 }
 
@@ -490,7 +580,8 @@ Status PgStore::mark_failed(std::int64_t id, std::int64_t next_attempt_ms,
   p.add(id).add(next_attempt_ms).add(error).add(std::int64_t{max_attempts});
   return update_one(*db_,
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $3, "
-                    "next_attempt_ms = $2, gave_up = (attempts + 1 >= $4) "
+                    "next_attempt_ms = $2, gave_up = (attempts + 1 >= $4), lease_owner = '', "
+                    "lease_until_ms = 0 "
                     "WHERE id = $1 AND delivered_ms IS NULL AND NOT gave_up",
                     p, "mark a webhook attempt failed", "pending outbox item");
 }

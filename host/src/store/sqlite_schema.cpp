@@ -74,7 +74,19 @@ constexpr const char* v2 = R"sql(
 ALTER TABLE sessions ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr const char* migrations[] = {v1, v2};
+// v3 (issue 17, several hosts): the outbox's delivery lease, and live-call leases.
+constexpr const char* v3 = R"sql(
+ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE call_leases (
+  session_id  TEXT PRIMARY KEY NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  host_id     TEXT NOT NULL,
+  expires_ms  INTEGER NOT NULL
+);
+CREATE INDEX call_leases_by_host ON call_leases(host_id);
+)sql";
+
+constexpr const char* migrations[] = {v1, v2, v3};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) == Store::schema_version,
               "one migration per schema version");
 

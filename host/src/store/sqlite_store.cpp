@@ -171,7 +171,7 @@ Status insert_line(Database& db, const ChatLine& line) {
 
 #define PARLEY_OUTBOX_COLUMNS                                                               \
   "id, kind, url, method, headers, body, idempotency_key, created_ms, next_attempt_ms, "   \
-  "attempts, delivered_ms, gave_up, last_error"
+  "attempts, delivered_ms, gave_up, last_error, lease_owner, lease_until_ms"
 
 Result<OutboxItem> read_item(const Statement& row) {
   OutboxItem item;
@@ -190,6 +190,8 @@ Result<OutboxItem> read_item(const Statement& row) {
   if (!row.is_null(10)) item.delivered_ms = row.integer(10);
   item.gave_up = row.integer(11) != 0;
   item.last_error = row.text(12);
+  item.lease_owner = row.text(13);
+  item.lease_until_ms = row.integer(14);
   return item;
 }
 
@@ -503,6 +505,92 @@ Result<std::uint32_t> SqliteStore::purge_sessions(std::string_view agent_id, std
   });
 }
 
+// ---- live-call leases
+
+Status SqliteStore::take_call_lease(std::string_view session_id, std::string_view host_id,
+                                    std::int64_t now_ms, std::int64_t ttl_ms) {
+  const char* operation = "take a call lease";
+  Database& db = db_;
+  return db.transaction(operation, [&]() -> Status {
+    auto statement = db.prepare(
+        "INSERT INTO call_leases (session_id, host_id, expires_ms) SELECT ?1, ?2, ?3 "
+        "WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1) "
+        "ON CONFLICT (session_id) DO UPDATE SET host_id = excluded.host_id, "
+        "expires_ms = excluded.expires_ms",
+        operation);
+    if (!statement) return statement.error();
+    statement->bind(1, session_id).bind(2, host_id).bind(3, now_ms + ttl_ms);
+    if (auto s = statement->run(operation); !s) return s.error();
+    if (db.changes() == 0) return make_error("not_found", "session not found");
+    return ok_status();
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::renew_call_leases(std::string_view host_id,
+                                                                std::int64_t now_ms,
+                                                                std::int64_t ttl_ms) {
+  const char* operation = "renew call leases";
+  Database& db = db_;
+  return db.transaction(operation, [&]() -> Result<std::vector<std::string>> {
+    auto update =
+        db.prepare("UPDATE call_leases SET expires_ms = ?2 WHERE host_id = ?1", operation);
+    if (!update) return update.error();
+    update->bind(1, host_id).bind(2, now_ms + ttl_ms);
+    if (auto s = update->run(operation); !s) return s.error();
+    auto held = db.prepare("SELECT session_id FROM call_leases WHERE host_id = ?1 ORDER BY 1",
+                           operation);
+    if (!held) return held.error();
+    held->bind(1, host_id);
+    std::vector<std::string> out;
+    for (;;) {
+      auto row = held->step(operation);
+      if (!row) return row.error();
+      if (!*row) return out;
+      out.push_back(held->text(0));
+    }
+  });
+}
+
+Status SqliteStore::release_call_lease(std::string_view session_id, std::string_view host_id) {
+  const char* operation = "release a call lease";
+  Database& db = db_;
+  return db.transaction(operation, [&]() -> Status {
+    auto statement =
+        db.prepare("DELETE FROM call_leases WHERE session_id = ?1 AND host_id = ?2", operation);
+    if (!statement) return statement.error();
+    statement->bind(1, session_id).bind(2, host_id);
+    return statement->run(operation);
+  });
+}
+
+Result<std::optional<std::string>> SqliteStore::call_lease_holder(std::string_view session_id,
+                                                                  std::int64_t now_ms) {
+  const char* operation = "read a call lease";
+  auto statement = db_.prepare(
+      "SELECT host_id FROM call_leases WHERE session_id = ?1 AND expires_ms > ?2", operation);
+  if (!statement) return statement.error();
+  statement->bind(1, session_id).bind(2, now_ms);
+  auto row = statement->step(operation);
+  if (!row) return row.error();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(statement->text(0));
+}
+
+Result<std::vector<std::string>> SqliteStore::leased_sessions(std::int64_t now_ms) {
+  const char* operation = "list call leases";
+  auto statement =
+      db_.prepare("SELECT session_id FROM call_leases WHERE expires_ms > ?1", operation);
+  if (!statement) return statement.error();
+  statement->bind(1, now_ms);
+  std::vector<std::string> out;
+  for (;;) {
+    auto row = statement->step(operation);
+    if (!row) return row.error();
+    if (!*row) return out;
+    out.push_back(statement->text(0));
+  }
+}
+
 // ---- outbox
 
 Result<std::int64_t> SqliteStore::enqueue(const OutboxItem& item) {
@@ -543,9 +631,40 @@ Result<std::vector<OutboxItem>> SqliteStore::due_items(std::int64_t now_ms, std:
   return read_items(*statement, operation);
 }
 
+Result<std::vector<OutboxItem>> SqliteStore::claim_due(std::int64_t now_ms, std::uint32_t limit,
+                                                       std::string_view owner,
+                                                       std::int64_t lease_ms) {
+  const char* operation = "claim due webhook deliveries";
+  Database& db = db_;
+  // One transaction (SQLite has one writer at a time): read what is due and unclaimed, then
+  // lease exactly those.
+  return db.transaction(operation, [&]() -> Result<std::vector<OutboxItem>> {
+    auto statement = db.prepare(
+        "SELECT " PARLEY_OUTBOX_COLUMNS " FROM outbox WHERE delivered_ms IS NULL AND gave_up = 0 "
+        "AND next_attempt_ms <= ?1 AND lease_until_ms <= ?1 ORDER BY next_attempt_ms, id "
+        "LIMIT ?2",
+        operation);
+    if (!statement) return statement.error();
+    statement->bind(1, now_ms).bind(2, std::int64_t{limit});
+    auto items = read_items(*statement, operation);
+    if (!items) return items;
+    for (auto& item : *items) {
+      auto lease = db.prepare(
+          "UPDATE outbox SET lease_owner = ?2, lease_until_ms = ?3 WHERE id = ?1", operation);
+      if (!lease) return lease.error();
+      lease->bind(1, item.id).bind(2, owner).bind(3, now_ms + lease_ms);
+      if (auto s = lease->run(operation); !s) return s.error();
+      item.lease_owner = std::string(owner);
+      item.lease_until_ms = now_ms + lease_ms;
+    }
+    return items;
+  });
+}
+
 Status SqliteStore::mark_delivered(std::int64_t id, std::int64_t now_ms) {
   return update_one(db_,
-                    "UPDATE outbox SET delivered_ms = COALESCE(delivered_ms, ?2) WHERE id = ?1",
+                    "UPDATE outbox SET delivered_ms = COALESCE(delivered_ms, ?2), lease_owner = '', "
+                    "lease_until_ms = 0 WHERE id = ?1",
                     "mark a webhook delivered", "outbox item",
                     [&](Statement& s) { s.bind(1, id).bind(2, now_ms); });
 }
@@ -555,7 +674,8 @@ Status SqliteStore::mark_failed(std::int64_t id, std::int64_t next_attempt_ms, s
   // The right-hand sides all see the old row, so `attempts + 1` is the new count.
   return update_one(db_,
                     "UPDATE outbox SET attempts = attempts + 1, last_error = ?3, "
-                    "next_attempt_ms = ?2, gave_up = (attempts + 1 >= ?4) "
+                    "next_attempt_ms = ?2, gave_up = (attempts + 1 >= ?4), lease_owner = '', "
+                    "lease_until_ms = 0 "
                     "WHERE id = ?1 AND delivered_ms IS NULL AND gave_up = 0",
                     "mark a webhook attempt failed", "pending outbox item", [&](Statement& s) {
                       s.bind(1, id)

@@ -20,6 +20,20 @@ class SqliteStore final : public Store {
   int user_version() const override { return version_; }
   Status ping() override;
 
+  // ---- issue 17: leases
+  Status take_call_lease(std::string_view session_id, std::string_view host_id,
+                         std::int64_t now_ms, std::int64_t ttl_ms) override;
+  Result<std::vector<std::string>> renew_call_leases(std::string_view host_id,
+                                                     std::int64_t now_ms,
+                                                     std::int64_t ttl_ms) override;
+  Status release_call_lease(std::string_view session_id, std::string_view host_id) override;
+  Result<std::optional<std::string>> call_lease_holder(std::string_view session_id,
+                                                       std::int64_t now_ms) override;
+  Result<std::vector<std::string>> leased_sessions(std::int64_t now_ms) override;
+  Result<std::vector<OutboxItem>> claim_due(std::int64_t now_ms, std::uint32_t limit,
+                                            std::string_view owner,
+                                            std::int64_t lease_ms) override;
+
   // ---- SessionStore
   Status create_session(const SessionRecord& session) override;
   Result<std::optional<SessionRecord>> find_session(std::string_view session_id) override;

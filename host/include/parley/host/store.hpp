@@ -77,6 +77,8 @@ struct OutboxItem {
   std::optional<std::int64_t> delivered_ms;
   bool gave_up = false;
   std::string last_error;
+  std::string lease_owner;          // the host delivering it now ("" = none)
+  std::int64_t lease_until_ms = 0;  // its claim lapses then
 };
 
 struct UserLogQuery {
@@ -126,6 +128,26 @@ class SessionStore {
   // than cutoff_ms; returns how many sessions went.
   virtual Result<std::uint32_t> purge_sessions(std::string_view agent_id,
                                                std::int64_t cutoff_ms) = 0;
+
+  // ---- live-call leases (DESIGN §12): a live call belongs to one host at a time. A host
+  // renews the leases of its calls (heartbeat); a host that dies stops renewing, and its
+  // leases lapse at expires_ms.
+  // `host_id` takes the lease of `session_id` until now_ms + ttl_ms, whoever held it: the
+  // client that reconnected to this host is the truth about where the call is.
+  virtual Status take_call_lease(std::string_view session_id, std::string_view host_id,
+                                 std::int64_t now_ms, std::int64_t ttl_ms) = 0;
+  // Heartbeat: every lease `host_id` holds now lasts until now_ms + ttl_ms; returns the
+  // session ids it holds (a call missing from them was taken over by another host).
+  virtual Result<std::vector<std::string>> renew_call_leases(std::string_view host_id,
+                                                             std::int64_t now_ms,
+                                                             std::int64_t ttl_ms) = 0;
+  // Drops the lease if `host_id` holds it (a call that ended here).
+  virtual Status release_call_lease(std::string_view session_id, std::string_view host_id) = 0;
+  // The host whose lease on `session_id` is live at now_ms, if any.
+  virtual Result<std::optional<std::string>> call_lease_holder(std::string_view session_id,
+                                                               std::int64_t now_ms) = 0;
+  // The sessions with a live lease at now_ms (any host): the idle sweep leaves them alone.
+  virtual Result<std::vector<std::string>> leased_sessions(std::int64_t now_ms) = 0;
 };
 
 // ---- chat lines
@@ -166,6 +188,15 @@ class OutboxStore {
   // Undelivered, not given up, next_attempt_ms <= now_ms, oldest first, at most `limit`.
   virtual Result<std::vector<OutboxItem>> due_items(std::int64_t now_ms,
                                                     std::uint32_t limit) = 0;
+  // What a deliverer sends: like due_items, but only items no other owner has a live lease
+  // on, and each returned item is leased to `owner` until now_ms + lease_ms, in one
+  // transaction (PostgreSQL: FOR UPDATE SKIP LOCKED, so hosts claiming at once get disjoint
+  // items). mark_delivered and mark_failed end the lease; a host that dies with a claim
+  // leaves it to lapse, and another host sends the item then (at least once, never by two
+  // hosts at the same time while the lease holds).
+  virtual Result<std::vector<OutboxItem>> claim_due(std::int64_t now_ms, std::uint32_t limit,
+                                                    std::string_view owner,
+                                                    std::int64_t lease_ms) = 0;
   virtual Status mark_delivered(std::int64_t id, std::int64_t now_ms) = 0;
   // attempts+1, last_error, next_attempt_ms; gave_up when attempts reaches max_attempts.
   virtual Status mark_failed(std::int64_t id, std::int64_t next_attempt_ms,
@@ -193,7 +224,7 @@ class Store : public SessionStore, public LineStore, public ChatLogStore, public
   static Result<std::unique_ptr<Store>> open(const std::string& location);
 
   // The schema version this build writes; every implementation migrates to it.
-  static constexpr int schema_version = 2;
+  static constexpr int schema_version = 3;
   // The schema version of the opened database (== schema_version once open succeeded).
   virtual int user_version() const = 0;
   // One round trip to the database (PostgreSQL reconnects first if it must): for health.
