@@ -27,6 +27,10 @@ namespace asio = boost::asio;
 
 constexpr std::uint32_t outbox_batch = 32;
 constexpr std::uint32_t outbox_request_timeout_ms = 10000;
+// How long a claimed batch is this host's alone (several hosts share the outbox): well past
+// one request's timeout, so a live host always marks its items before the claim lapses; a
+// host that dies leaves its claim to lapse, and another host sends those items then.
+constexpr std::int64_t outbox_lease_ms = 60000;
 constexpr std::uint64_t backoff_cap_ms = 5 * 60 * 1000;
 
 std::int64_t now_epoch_ms() {
@@ -208,7 +212,9 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
     scanning = true;
     db.run(
         key,
-        [now = now_epoch_ms()](Store& store) { return store.due_items(now, outbox_batch); },
+        [now = now_epoch_ms(), owner = db.host_id()](Store& store) {
+          return store.claim_due(now, outbox_batch, owner, outbox_lease_ms);
+        },
         [self = shared_from_this()](Result<std::vector<OutboxItem>> due) {
           self->scanning = false;
           if (!self->running) return;

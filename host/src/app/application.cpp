@@ -148,6 +148,30 @@ class HostApplication final : public Application {
         });
   }
 
+  HttpResponse health() const override {
+    const StoreHealth db = db_.health();
+    json database = {{"backend", db.backend},
+                     {"ok", db.ok},
+                     {"since_ms", db.since_ms},
+                     {"queued", db.queued},
+                     {"threads", db.threads},
+                     {"host_id", db_.host_id()}};
+    if (!db.ok) database["error"] = db.error;
+    HttpResponse response;
+    if (db.ok) {
+      response.body = to_json_text(json{{"status", "ok"}, {"database", database}});
+    } else {
+      // A load balancer's check takes this host out of rotation; its live calls go on.
+      response.status = 503;
+      response.body = to_json_text(
+          json{{"status", "unavailable"},
+               {"reason", "the database is unreachable: this host takes no new sessions until "
+                          "it is back (live calls go on where they can)"},
+               {"database", database}});
+    }
+    return response;
+  }
+
   // GET /admin/sessions/{id}/prompt with "Authorization: Bearer <admin_key>": the system
   // prompt as assembled for that session (what the agent was really told).
   void admin(const HttpRequest& request, HttpDone done) {

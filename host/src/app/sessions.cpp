@@ -1,5 +1,7 @@
 #include "sessions.hpp"
 
+#include <set>
+
 #include <chrono>
 #include <utility>
 
@@ -53,6 +55,9 @@ struct SessionService::Lookup {
   std::optional<SessionRecord> past;
   bool asked = false;
   std::vector<ChatLine> history;
+  // The past session's call was live on another host within the rejoin grace (that host
+  // died or lost the client): a call coming back here is the same call going on.
+  bool live_elsewhere = false;
 };
 
 SessionService::SessionService(boost::asio::io_context& io, const HostConfig& config,
@@ -192,6 +197,10 @@ Result<std::vector<SessionRecord>> SessionService::owned_user_sessions(
 
 void SessionService::open(OpenRequest request,
                           std::function<void(Result<OpenedSession>)> done) {
+  if (!db_.health().ok)
+    return done(make_error("db_unavailable",
+                           "the database is unreachable: this host takes no new sessions until "
+                           "it is back; try again shortly"));
   const AgentConfig* agent = config_.find_agent(request.agent_id);
   if (!agent)
     return done(make_error("unknown_agent", "no agent with id " + quote_name(request.agent_id)));
@@ -231,8 +240,8 @@ void SessionService::open(OpenRequest request,
                                                                 : request.continue_chat_log_id;
   // (The work is built before the callback takes `request` by move: argument order is
   // unspecified.)
-  auto lookup_work = [this, request, agent, user_id, who,
-                      opened_ms](Store& store) -> Result<Lookup> {
+  auto lookup_work = [this, request, agent, user_id, who, opened_ms,
+                      host = db_.host_id()](Store& store) -> Result<Lookup> {
     Lookup lookup;
     std::optional<SessionRecord>& past = lookup.past;
     if (!request.continue_chat_log_id.empty()) {
@@ -271,6 +280,11 @@ void SessionService::open(OpenRequest request,
       if (!mine) return std::move(mine).error();
       for (auto& s : *mine)
         if (!past || s.last_activity_ms > past->last_activity_ms) past = std::move(s);
+    }
+    if (past) {
+      auto holder = store.call_lease_holder(past->id, opened_ms - kRejoinMs);
+      if (!holder) return std::move(holder).error();
+      lookup.live_elsewhere = holder->has_value() && **holder != host;
     }
     if (past && !agent->opt_out_data_collection) {
       auto lines = owned_history(store, past->id, who, now_epoch_ms());
@@ -349,25 +363,29 @@ void SessionService::continue_open(OpenRequest request, const AgentConfig& agent
             self->metrics_.error("prefetch_failed");
           }
           self->finish_open(std::move(request), *agent, std::move(record), continuation,
-                            std::move(history), false, std::move(done));
+                            std::move(history), false, false, std::move(done));
         });
     return;
   }
   finish_open(std::move(request), *agent, std::move(record), continuation, std::move(history),
-              resumed, std::move(done));
+              resumed, resumed && lookup.live_elsewhere, std::move(done));
 }
 
 void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
                                  SessionRecord record, std::optional<Continuation> continuation,
                                  std::vector<ChatLine> history, bool resumed,
+                                 bool live_elsewhere,
                                  std::function<void(Result<OpenedSession>)> done) {
   (void)request;
   const std::int64_t now = now_epoch_ms();
   // A call whose socket dropped (connection_lost) and that comes back within kRejoinMs is the
   // same conversation going on (the SDK reconnects by itself within seconds): the agent does
   // not greet again. A call the user ended, or one back later, hears the resume line.
-  const bool rejoins = resumed && record.ended_ms && record.end_reason == "connection_lost" &&
-                       now - *record.ended_ms <= kRejoinMs;
+  // The same holds for a call that was live on another host (which died: kill -9 leaves no
+  // end behind, only its lapsing lease) and reconnected here through the load balancer.
+  const bool rejoins = (resumed && record.ended_ms && record.end_reason == "connection_lost" &&
+                        now - *record.ended_ms <= kRejoinMs) ||
+                       live_elsewhere;
   // The call that ended this session may have reported it; reopening makes this call's
   // end a report of its own.
   const std::string key = record.id;
@@ -617,7 +635,13 @@ void SessionService::end(const std::string& session_id, const std::string& reaso
   const HostConfig* config = &config_;
   db_.run(
       session_id,
-      [session_id, reason, now, config](Store& store) -> Result<Ended> {
+      [session_id, reason, now, config, host = db_.host_id()](Store& store) -> Result<Ended> {
+        // A call that went on elsewhere (its client reconnected to another host, which took
+        // the lease) is not ended here: that host reports its end.
+        auto holder = store.call_lease_holder(session_id, now);
+        if (!holder) return std::move(holder).error();
+        if (holder->has_value() && **holder != host)
+          return make_error("held_elsewhere", "the session's call is live on host " + **holder);
         if (auto ended = store.end_session(session_id, now, reason); !ended)
           return std::move(ended).error();
         auto found = store.find_session(session_id);
@@ -637,6 +661,11 @@ void SessionService::end(const std::string& session_id, const std::string& reaso
       },
       [this, session_id, on_ended = std::move(on_ended)](Result<Ended> ended) {
         if (on_ended) on_ended();
+        if (!ended && ended.error().code == "held_elsewhere") {
+          log_event(LogLevel::info, "session.end_skipped",
+                    "session=" + short_id(session_id) + " " + ended.error().message);
+          return;
+        }
         if (!ended) {
           log_event(LogLevel::warn, "session.end_failed",
                     "session=" + short_id(session_id) + " error=" + ended.error().message);
@@ -661,24 +690,78 @@ const std::string* SessionService::prompt_of(const std::string& session_id) cons
   return &it->second.conversation->system_prompt();
 }
 
+void SessionService::attach_call(const std::string& session_id) {
+  if (calls_[session_id]++ > 0) return;
+  db_.run(
+      session_id,
+      [session_id, host = db_.host_id(), now = now_epoch_ms()](Store& store) {
+        return store.take_call_lease(session_id, host, now, call_lease_ttl_ms);
+      },
+      [session_id](Status taken) {
+        // The call goes on without it (the database may be down): its session is then
+        // protected only by this host's own sweep, as with one host.
+        if (!taken)
+          log_event(LogLevel::warn, "call.lease_failed",
+                    "session=" + short_id(session_id) + " error=" + taken.error().message);
+      });
+}
+
 void SessionService::detach_call(const std::string& session_id) {
   auto it = calls_.find(session_id);
   if (it == calls_.end()) return;
-  if (--it->second <= 0) calls_.erase(it);
+  if (--it->second > 0) return;
+  calls_.erase(it);
+  db_.run(
+      session_id,
+      [session_id, host = db_.host_id()](Store& store) {
+        return store.release_call_lease(session_id, host);
+      },
+      [](Status) {});  // a lease not released lapses within call_lease_ttl_ms
+}
+
+void SessionService::heartbeat(std::int64_t now_ms) {
+  if (calls_.empty()) return;
+  db_.run(
+      "", [host = db_.host_id(), now_ms](Store& store) {
+        return store.renew_call_leases(host, now_ms, call_lease_ttl_ms);
+      },
+      [this](Result<std::vector<std::string>> held) {
+        if (!held) {
+          log_event(LogLevel::warn, "call.heartbeat_failed", "error=" + held.error().message);
+          return;
+        }
+        const std::set<std::string> mine(held->begin(), held->end());
+        for (const auto& [id, count] : calls_)
+          if (!mine.count(id))
+            log_event(LogLevel::info, "call.lease_lost",
+                      "session=" + short_id(id) + " (taken over by another host, or never taken)");
+      });
 }
 
 void SessionService::sweep(std::int64_t now_ms) {
   // Sessions idle past their window end (and report), unless a call holds them.
+  heartbeat(now_ms);
+  struct Open {
+    std::vector<SessionRecord> sessions;
+    std::set<std::string> leased;  // live on some host (this one included)
+  };
   db_.run(
-      "", [](Store& store) { return store.open_sessions(); },
-      [this, now_ms](Result<std::vector<SessionRecord>> open) {
+      "",
+      [now_ms](Store& store) -> Result<Open> {
+        auto open = store.open_sessions();
+        if (!open) return std::move(open).error();
+        auto leased = store.leased_sessions(now_ms);
+        if (!leased) return std::move(leased).error();
+        return Open{std::move(*open), {leased->begin(), leased->end()}};
+      },
+      [this, now_ms](Result<Open> open) {
         if (!open) {
           log_event(LogLevel::warn, "sweep.failed", "error=" + open.error().message);
           return;
         }
-        for (const auto& s : *open) {
+        for (const auto& s : open->sessions) {
           const AgentConfig* agent = config_.find_agent(s.agent_id);
-          if (!agent || calls_.count(s.id)) continue;
+          if (!agent || calls_.count(s.id) || open->leased.count(s.id)) continue;
           if (now_ms - s.last_activity_ms >= window_ms(*agent)) end(s.id, "idle_expired");
         }
       });

@@ -171,9 +171,14 @@ class SessionService {
   // Shutdown: closes every conversation (pending turns get their fallback).
   void close_all();
 
-  // A live voice call holds the session: the sweep does not end it while it lasts.
-  void attach_call(const std::string& session_id) { ++calls_[session_id]; }
+  // A live voice call holds the session: the sweep does not end it while it lasts. The first
+  // call of a session on this host takes the session's call lease in the database (DESIGN
+  // §12), renewed by sweep() every few seconds and dropped by the last detach: no host's
+  // sweep or end-of-call acts on a session another live host holds.
+  void attach_call(const std::string& session_id);
   void detach_call(const std::string& session_id);
+  // How long a call lease lasts without a heartbeat (a dead host's calls are free then).
+  static constexpr std::int64_t call_lease_ttl_ms = 20000;
 
   // Conversations held in memory (tests, metrics).
   std::size_t live_conversations() const { return conversations_.size(); }
@@ -192,11 +197,14 @@ class SessionService {
   Result<std::vector<ChatLine>> owned_history(Store& store, const std::string& session_id,
                                               const Owner& who, std::int64_t now_ms) const;
   struct Lookup;
+  // Renews this host's call leases (from sweep); logs calls another host took over.
+  void heartbeat(std::int64_t now_ms);
   void continue_open(OpenRequest request, const AgentConfig& agent, std::string user_id,
                      Lookup lookup, std::function<void(Result<OpenedSession>)> done);
   void finish_open(OpenRequest request, const AgentConfig& agent, SessionRecord record,
                    std::optional<Continuation> continuation, std::vector<ChatLine> history,
-                   bool resumed, std::function<void(Result<OpenedSession>)> done);
+                   bool resumed, bool live_elsewhere,
+                   std::function<void(Result<OpenedSession>)> done);
   void start_conversation(const AgentConfig& agent, SessionRecord record,
                           std::optional<Continuation> continuation,
                           std::vector<ChatLine> history, bool resumed, bool rejoins,

@@ -202,8 +202,7 @@ void HttpSession::dispatch(Request request) {
   if (beast::websocket::is_upgrade(request)) return upgrade(std::move(request), plain);
 
   if (plain.path == "/healthz" && get_or_head) {
-    HttpResponse response;
-    response.body = "{\"status\":\"ok\"}";
+    HttpResponse response = state_->app.health();
     response.headers.emplace_back("Cache-Control", "no-store");
     return send(std::move(response));
   }

@@ -1,11 +1,15 @@
 #include "parley/host/async_store.hpp"
 
+#include <unistd.h>
+
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <thread>
 #include <vector>
 
+#include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
 #include "pg_db.hpp"
 #include "pg_store.hpp"
@@ -13,6 +17,12 @@
 namespace parley::host {
 
 namespace {
+
+std::string make_host_id() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) std::snprintf(name, sizeof(name), "host");
+  return std::string(name) + ":" + std::to_string(::getpid()) + ":" + random_hex(4);
+}
 
 std::int64_t epoch_ms() {
   using namespace std::chrono;
@@ -104,17 +114,20 @@ AsyncStore::AsyncStore(boost::asio::io_context& io, std::unique_ptr<Store> inlin
       owned_inline_(std::move(inline_store)),
       location_(std::move(location)) {
   since_ms_ = epoch_ms();
+  host_id_ = make_host_id();
 }
 
 AsyncStore::AsyncStore(boost::asio::io_context& io, Store& borrowed_inline_store)
     : io_(io), inline_(&borrowed_inline_store), location_("(borrowed)") {
   since_ms_ = epoch_ms();
+  host_id_ = make_host_id();
 }
 
 AsyncStore::AsyncStore(boost::asio::io_context& io, std::unique_ptr<Pool> pool,
                        std::string location)
     : io_(io), pool_(std::move(pool)), location_(std::move(location)) {
   since_ms_ = epoch_ms();
+  host_id_ = make_host_id();
 }
 
 AsyncStore::~AsyncStore() { stop(); }

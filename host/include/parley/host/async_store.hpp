@@ -88,6 +88,9 @@ class AsyncStore {
   bool is_inline() const { return inline_ != nullptr; }
 
   StoreHealth health() const;
+  // This host's identity in the database (lease owner): hostname, pid and 32 random bits,
+  // fixed for the life of the process.
+  const std::string& host_id() const { return host_id_; }
   // Finishes the work already queued, then joins the database threads. Work submitted
   // afterwards is refused ("db_closed"). Called by the destructor.
   void stop();
@@ -105,6 +108,7 @@ class AsyncStore {
   std::unique_ptr<Store> owned_inline_;  // ... when this object owns it
   std::unique_ptr<Pool> pool_;
   std::string location_;
+  std::string host_id_;
   std::atomic<bool> down_{false};
   mutable std::mutex health_mutex_;  // guards the two below (written by database threads)
   std::string error_;

@@ -97,6 +97,13 @@ class Application {
     (void)request, (void)status, (void)code, (void)message;
     return std::nullopt;
   }
+  // GET /healthz: 200 {"status":"ok", ...} while the host takes new work; 503 with the
+  // reason when it does not (its database is unreachable). Never waits on the database.
+  virtual HttpResponse health() const {
+    HttpResponse response;
+    response.body = "{\"status\":\"ok\"}";
+    return response;
+  }
 };
 
 }  // namespace parley::host
