@@ -463,6 +463,9 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   context.metadata = session.metadata;
   context.variables = session.variables;
   context.include_metadata_in_prompt = session.include_metadata_in_prompt;
+  std::int64_t own = 0;
+  for (const auto& line : history)
+    if (line.session_id == session.id) ++own;
   context.history = std::move(history);
   context.metrics = &metrics_;
   auto conversation = make_conversation(io_, http_, std::move(context));
@@ -471,7 +474,15 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   live.conversation = conversation;
   live.last_used_ms = now_epoch_ms();
   live.agent_id = session.agent_id;
+  live.seen = session.opted_out ? -1 : own;
   return conversation;
+}
+
+void SessionService::note_seen(const std::string& session_id, std::int64_t seq) {
+  auto it = conversations_.find(session_id);
+  if (it == conversations_.end() || it->second.seen < 0) return;
+  // The next line in order, or a gap (another host wrote between): the next turn reloads.
+  it->second.seen = it->second.seen + 1 == seq ? seq : -2;
 }
 
 void SessionService::turn(const SessionRecord& session, std::string text, TurnHooks hooks,
@@ -484,18 +495,28 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
   result->user_line.text = text;
   // A conversation not held here (a REST session after a restart, one evicted, one another
   // host served) is rebuilt from the stored lines of its chain, read in the same work.
-  const bool live = conversations_.count(session.id) > 0;
+  // A conversation held here that missed lines another host stored (-2, or fewer than the
+  // store has) is rebuilt too: the conversation state lives in the store.
+  auto held = conversations_.find(session.id);
+  const bool live = held != conversations_.end();
+  const std::int64_t seen = live ? held->second.seen : -1;
   struct Stored {
     ChatLine user_line;
     std::optional<std::vector<ChatLine>> history;
   };
   db_.run(
       session.id,
-      [line = result->user_line, opted_out = session.opted_out, live, id = session.id,
+      [line = result->user_line, opted_out = session.opted_out, live, seen, id = session.id,
        now](Store& store) -> Result<Stored> {
         Stored out;
         out.user_line = line;
-        if (!live) {
+        bool reload = !live;
+        if (live && seen != -1) {
+          auto count = store.count_lines(id);
+          if (!count) return std::move(count).error();
+          reload = static_cast<std::int64_t>(*count) != seen;
+        }
+        if (reload) {
           // Read before the new line is stored: the history is what came before this turn.
           std::vector<ChatLine> history;
           auto chain = store.session_chain(id);
@@ -523,7 +544,8 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
         if (!stored) return done(std::move(stored).error());
         result->user_line = std::move(stored->user_line);
         std::shared_ptr<Conversation> conversation;
-        if (auto it = conversations_.find(session.id); it != conversations_.end()) {
+        if (auto it = conversations_.find(session.id);
+            it != conversations_.end() && !stored->history) {
           it->second.last_used_ms = now_epoch_ms();
           conversation = it->second.conversation;
         } else {
@@ -531,6 +553,7 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
                                                            : std::vector<ChatLine>{});
           conversation->start([](Status) {});
         }
+        if (!session.opted_out) note_seen(session.id, result->user_line.seq);
         const std::string session_id = session.id;
         const bool opted_out = session.opted_out;
         conversation->respond(
@@ -550,9 +573,10 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
                   [line = result->agent_line, session_id](Store& store) {
                     return store.append_line(session_id, line);
                   },
-                  [result, done = std::move(done)](Result<ChatLine> agent_line) mutable {
+                  [this, result, done = std::move(done)](Result<ChatLine> agent_line) mutable {
                     if (!agent_line) return done(std::move(agent_line).error());
                     result->agent_line = std::move(*agent_line);
+                    note_seen(result->agent_line.session_id, result->agent_line.seq);
                     done(std::move(*result));
                   });
             });
@@ -603,7 +627,10 @@ void SessionService::append_line(const std::string& session_id, ChatLine line,
       [session_id, line = std::move(line)](Store& store) {
         return store.append_line(session_id, line);
       },
-      std::move(done));
+      [this, session_id, done = std::move(done)](Result<ChatLine> stored) {
+        if (stored) note_seen(session_id, stored->seq);
+        if (done) done(std::move(stored));
+      });
 }
 
 void SessionService::mark_interrupted(const std::string& session_id, const std::string& line_id,

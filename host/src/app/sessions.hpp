@@ -188,6 +188,10 @@ class SessionService {
     std::shared_ptr<Conversation> conversation;
     std::int64_t last_used_ms = 0;
     std::string agent_id;
+    // How many of the session's own stored lines this conversation has seen (-1: not
+    // tracked, e.g. opted out). Another host may have added lines (round robin): a turn that
+    // finds more in the store rebuilds the conversation from them first.
+    std::int64_t seen = -1;
   };
   // The session if `who` owns it, else nothing (also for a missing one). (Database thread.)
   Result<std::optional<SessionRecord>> find_owned(Store& store, const std::string& session_id,
@@ -210,6 +214,8 @@ class SessionService {
                           std::vector<ChatLine> history, bool resumed, bool rejoins,
                           std::function<void(Result<OpenedSession>)> done);
   std::shared_ptr<Conversation> make_for(const SessionRecord& session, std::vector<ChatLine> history);
+  // A line of `session_id` stored by this host at `seq`: seen by its live conversation.
+  void note_seen(const std::string& session_id, std::int64_t seq);
 
   boost::asio::io_context& io_;
   const HostConfig& config_;
