@@ -89,7 +89,7 @@ HttpResult rest(std::uint16_t port, const std::string& method, const std::string
 // The parley_http_requests_total counter of one host (asked directly, not through HAProxy).
 long requests_served(std::uint16_t host_port) {
   HttpResult r = http(host_port, "GET", "/metrics");
-  const std::string key = "parley_http_requests_total ";
+  const std::string key = "\nparley_http_requests_total ";  // the sample, not its # HELP
   auto at = r.body.find(key);
   if (at == std::string::npos) return -1;
   return std::stol(r.body.substr(at + key.size()));

@@ -212,8 +212,10 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
     scanning = true;
     db.run(
         key,
-        [now = now_epoch_ms(), owner = db.host_id()](Store& store) {
-          return store.claim_due(now, outbox_batch, owner, outbox_lease_ms);
+        [now = now_epoch_ms(), owner = db.host_id(),
+         // An SQLite file belongs to one host: no lease to wait for after a crash.
+         lease = db.is_inline() ? std::int64_t{0} : outbox_lease_ms](Store& store) {
+          return store.claim_due(now, outbox_batch, owner, lease);
         },
         [self = shared_from_this()](Result<std::vector<OutboxItem>> due) {
           self->scanning = false;
