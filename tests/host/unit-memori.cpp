@@ -155,6 +155,48 @@ TEST_CASE("continuation from a session and from a chat log, oldest first", "[mem
   }
 }
 
+TEST_CASE("SessionChatLogs?lastLines=N: the newest N lines of the chain and totalLines", "[memori]") {
+  HostFixture host;
+  const std::string first = open_session(host, {{"memoriID", "alpha"}});
+  say(host, first, "hello");  // first: the welcome, "hello", the answer
+  json reply = body_of(host.rest("POST", "Session",
+                                 json{{"memoriID", "alpha"}, {"continueFromSessionID", first}}));
+  REQUIRE(reply["resultCode"] == 0);
+  const std::string second = reply["sessionID"];
+  say(host, second, "plan");  // second: the welcome, "plan", the answer
+  const std::string route = "SessionChatLogs/" + second + "/" + second;
+
+  json whole = body_of(host.rest("GET", route));
+  CHECK(whole["totalLines"] == 6);
+  REQUIRE(whole["chatLogs"].size() == 2);
+
+  json last2 = body_of(host.rest("GET", route + "?lastLines=2"));
+  CHECK(last2["resultCode"] == 0);
+  CHECK(last2["totalLines"] == 6);
+  REQUIRE(last2["chatLogs"].size() == 1);  // the first session's log has no line left
+  CHECK(last2["chatLogs"][0]["sessionID"] == second);
+  REQUIRE(last2["chatLogs"][0]["lines"].size() == 2);
+  CHECK(last2["chatLogs"][0]["lines"][0] == whole["chatLogs"][1]["lines"][1]);
+  CHECK(last2["chatLogs"][0]["lines"][1] == whole["chatLogs"][1]["lines"][2]);
+
+  json last4 = body_of(host.rest("GET", route + "?lastLines=4"));  // across the two logs
+  REQUIRE(last4["chatLogs"].size() == 2);
+  CHECK(last4["chatLogs"][0]["sessionID"] == first);
+  REQUIRE(last4["chatLogs"][0]["lines"].size() == 1);
+  CHECK(last4["chatLogs"][0]["lines"][0] == whole["chatLogs"][0]["lines"][2]);
+  CHECK(last4["chatLogs"][1]["lines"] == whole["chatLogs"][1]["lines"]);
+
+  json more = body_of(host.rest("GET", route + "?lastLines=100000"));
+  CHECK(more["chatLogs"] == whole["chatLogs"]);
+  CHECK(more["totalLines"] == 6);
+
+  for (const char* bad : {"0", "-1", "abc", "", "100001", "1e3", "9999999999"}) {
+    INFO(bad);
+    check_refused(host.rest("GET", route + "?lastLines=" + bad), 400, -400,
+                  {"lastLines", "from 1 to 100000"});
+  }
+}
+
 TEST_CASE("a session expires after its window without activity", "[memori]") {
   HostFixture host;
   const std::string id = open_session(host, {{"memoriID", "brief"}});

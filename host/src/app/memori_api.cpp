@@ -29,6 +29,7 @@ std::string iso8601_utc(std::int64_t epoch_ms) {
 namespace {
 
 constexpr std::size_t max_text_bytes = 8 * 1024;
+constexpr std::size_t max_last_lines = 100000;  // ChatLogLimits::max_lines
 
 struct Outcome {
   int result_code;
@@ -573,11 +574,28 @@ void MemoriApi::session_chat_logs(const HttpRequest& request, const std::string&
       return done(failed(*config, request, bad_request("chain: expected true or false")));
     chain = *value == "true";
   }
+  // Ours: ?lastLines=N keeps only the newest N lines of what is asked for (a log left without
+  // lines is omitted), so that a widget resuming a long conversation fetches what it shows;
+  // totalLines always counts every line, fetched or not.
+  std::optional<std::size_t> last_lines;
+  if (auto text = query_value(request.query, "lastLines")) {
+    std::size_t n = 0;
+    bool valid = !text->empty() && text->size() <= 6;
+    for (char c : *text) valid = valid && c >= '0' && c <= '9';
+    if (valid) n = std::stoul(std::string(*text));
+    if (!valid || n < 1 || n > max_last_lines) {
+      return done(failed(*config, request,
+                         bad_request("lastLines: expected a whole number from 1 to " +
+                                     std::to_string(max_last_lines) + ", got \"" +
+                                     std::string(text->substr(0, 32)) + "\"")));
+    }
+    last_lines = n;
+  }
   SessionService* sessions = &sessions_;
   sessions_.db().run(
       log_session_id,
       [sessions, config, caller = std::move(*caller), id, log_session_id,
-       chain](Store& store) -> Result<json> {
+       chain, last_lines](Store& store) -> Result<json> {
         const std::int64_t now = now_epoch_ms();
         auto asker = sessions->owned_session(store, id, caller, now);
         if (!asker) return std::move(asker).error();
@@ -603,20 +621,33 @@ void MemoriApi::session_chat_logs(const HttpRequest& request, const std::string&
           if (!owned) return std::move(owned).error();
           links = std::move(*owned);
         }
-        json logs = json::array();
+        std::vector<std::pair<const SessionRecord*, std::vector<ChatLine>>> parts;
+        std::size_t total = 0;
         if (!agent->opt_out_data_collection) {
           for (const auto& link : links) {
             auto lines = store.lines_of(link.id);
             if (!lines) return std::move(lines).error();
             if (lines->empty()) continue;
-            logs.push_back(chat_log_json(link, *lines));
+            total += lines->size();
+            parts.emplace_back(&link, std::move(*lines));
           }
         }
-        return logs;
+        std::size_t skip = last_lines && *last_lines < total ? total - *last_lines : 0;
+        json logs = json::array();
+        for (auto& [link, lines] : parts) {
+          if (skip >= lines.size()) {
+            skip -= lines.size();
+            continue;
+          }
+          lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(skip));
+          skip = 0;
+          logs.push_back(chat_log_json(*link, lines));
+        }
+        return json{{"chatLogs", std::move(logs)}, {"totalLines", total}};
       },
-      [config, request, done = std::move(done)](Result<json> logs) {
-        if (!logs) return done(failed(*config, request, logs.error()));
-        done(ok(*config, request, json{{"chatLogs", std::move(*logs)}}));
+      [config, request, done = std::move(done)](Result<json> reply) {
+        if (!reply) return done(failed(*config, request, reply.error()));
+        done(ok(*config, request, std::move(*reply)));
       });
 }
 
