@@ -204,30 +204,43 @@ async function logout() {
   setVoice('idle');
   clearError();
   past = [];
+  omitted = 0;
   current = null;
   moreItem = null;
   ui.transcript.replaceChildren();
   await openSession({ fresh: true });
 }
 
-// The transcript of a resumed conversation: only its latest PAGE lines are put on the page,
-// built off-document and inserted at once (one style and layout pass for the whole page, and
-// one scroll), however long the history. "Show earlier" puts the PAGE lines before them in
-// front the same way, keeping what is on screen where it was.
+// The transcript of a resumed conversation: only its latest PAGE lines are fetched and put on
+// the page, built off-document and inserted at once (one style and layout pass for the whole
+// page, and one scroll), however long the history. "Show earlier" fetches the older lines
+// the first time it is pressed, and puts the PAGE lines before those shown in front the same
+// way, keeping what is on screen where it was.
 const PAGE = 100;
 let past = [];           // the resumed lines, oldest first
+let omitted = 0;         // older lines not fetched yet (they come before past[0])
 let shownFrom = 0;       // past[shownFrom..] are on the page
 let resumeInfo = null;
 let moreItem = null;     // the "Show earlier" list item, first in the transcript
+
+// The divider that goes before past[i], or null (none, or not known yet: the line before it
+// has not been fetched).
+function dividerBefore(i) {
+  const line = past[i];
+  const before = past[i - 1];
+  if (!before && omitted > 0) return null;
+  if (line.earlier && (!before || !before.earlier)) return divider('Earlier conversation');
+  if (!line.earlier && before && before.earlier) return divider('Today');
+  return null;
+}
 
 // Lines past[from..to) with their dividers, as a fragment.
 function historyFragment(from, to) {
   const fragment = document.createDocumentFragment();
   for (let i = from; i < to; ++i) {
     const line = past[i];
-    const before = past[i - 1];
-    if (line.earlier && (!before || !before.earlier)) fragment.append(divider('Earlier conversation'));
-    if (!line.earlier && before && before.earlier) fragment.append(divider('Today'));
+    const d = dividerBefore(i);
+    if (d) fragment.append(d);
     const extra = [];
     if (line.earlier) extra.push('earlier');
     const li = lineElement(line.text, line.inbound ? 'user' : 'agent', extra);
@@ -241,7 +254,7 @@ function historyFragment(from, to) {
 }
 
 function updateMore() {
-  if (shownFrom === 0) {
+  if (shownFrom + omitted === 0) {
     if (moreItem) moreItem.remove();
     moreItem = null;
     return;
@@ -254,16 +267,39 @@ function updateMore() {
     button.addEventListener('click', showEarlier);
     moreItem.append(button);
   }
-  moreItem.firstChild.textContent = `Show earlier (${shownFrom})`;
+  moreItem.firstChild.textContent = `Show earlier (${shownFrom + omitted})`;
   if (ui.transcript.firstChild !== moreItem) ui.transcript.prepend(moreItem);
 }
 
-function showEarlier() {
+async function showEarlier() {
+  let boundary = null;
+  if (shownFrom === 0 && omitted > 0) {
+    const button = moreItem.firstChild;
+    button.disabled = true;
+    try {
+      // Lines are only ever added at the end: the first `omitted` of the whole history are
+      // the ones not fetched at load (later lines may have come since).
+      const older = (await client.history()).slice(0, omitted);
+      if (older.length !== omitted) throw new Error('the conversation changed; reload to see its start');
+      past = older.concat(past);
+      shownFrom = omitted;
+      if (resumeInfo.lastAgentIndex !== null) resumeInfo.lastAgentIndex += omitted;
+      omitted = 0;
+      // The first line shown so far was put there without the line before it.
+      boundary = dividerBefore(shownFrom);
+    } catch (error) {
+      showError(error);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+  }
   const from = Math.max(0, shownFrom - PAGE);
   const box = ui.transcript;
   const height = box.scrollHeight;
   const top = box.scrollTop;
   const fragment = historyFragment(from, shownFrom);
+  if (boundary) fragment.append(boundary);
   shownFrom = from;
   (moreItem ? moreItem.nextSibling : box.firstChild).before(fragment);
   updateMore();
@@ -274,6 +310,7 @@ function showEarlier() {
 function renderResume(r) {
   ui.transcript.setAttribute('aria-busy', 'true');
   past = r.history || [];
+  omitted = r.omittedLines || 0;
   resumeInfo = r;
   shownFrom = Math.max(0, past.length - PAGE);
   const fragment = historyFragment(shownFrom, past.length);
@@ -377,6 +414,7 @@ async function openSession({ fresh }) {
       sessionId: (!fresh && config.session_id) || undefined,
       metadata: config.metadata,
       identityKeys: config.identity_keys ?? undefined,
+      historyLines: PAGE,
     });
     sessionId = r.sessionID;
     renderResume(r);

@@ -636,12 +636,20 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
     checkEqual(await count(), 100, 'the latest 100 lines are on the page');
     checkEqual(await frame.textContent('#transcript .more button'), `Show earlier (${seeded.lines - 100})`, 'the "Show earlier" button');
     checkEqual((await frame.evaluate(() => window.parleyClient.getState())).sessionID, seeded.sessionID, 'getState().sessionID is the link\'s session');
+    // Only what is shown was fetched (SessionChatLogs?lastLines=100), not the whole history.
+    const historyFetches = () => frame.evaluate(() => performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('/SessionChatLogs/')).map((e) => ({ url: e.name, bytes: e.encodedBodySize })));
+    const first = await historyFetches();
+    checkEqual(first.length, 1, 'one history fetch at load');
+    check(first[0].url.endsWith('?lastLines=100') && first[0].bytes < 40000,
+          `the load fetched the latest 100 lines only (${first[0].bytes} B; the whole history is ~470 KB)`);
     // The visitor scrolls up to the button (as the click would), then presses it.
     await frame.$eval('#transcript', (t) => { t.scrollTop = 0; });
     await shot(frame, 'long-history');
     const anchorBefore = await frame.$eval('#transcript > li.msg', (li) => ({ text: li.textContent, top: li.getBoundingClientRect().top }));
     await frame.$eval('#transcript .more button', (b) => b.click());  // (no scrolling by the driver)
-    checkEqual(await count(), 200, '"Show earlier" adds the 100 lines before');
+    await waitFor(async () => (await count()) === 200, 10000, '"Show earlier" fetches the older lines and adds the 100 before');
+    checkEqual((await historyFetches()).length, 2, 'the older lines fetched once, when asked for');
     const anchorAfter = await frame.evaluate((text) => {
       const li = [...document.querySelectorAll('#transcript > li.msg')].find((l) => l.textContent === text);
       return li && li.getBoundingClientRect().top;

@@ -29,6 +29,8 @@ parley::ResumeInput input_from(const json& in) {
   if (in.contains("additional_info")) input.options.additional_info = in["additional_info"];
   if (in.contains("identity")) input.identity = in["identity"].get<std::string>();
   if (in.contains("metadata_update")) input.metadata_update = in["metadata_update"];
+  if (in.contains("history_lines"))
+    input.options.history_lines = in["history_lines"].get<std::size_t>();
   return input;
 }
 
@@ -86,6 +88,7 @@ void check_outcome(const parley::ResumeOutcome& outcome, const json& want) {
     }
     check_optional_error(r->history_error, want["history_error"],
                          want.value("history_mentions", json::array()));
+    CHECK(r->omitted_lines == want.value("omitted_lines", std::size_t{0}));
   } else if (kind == "new") {
     const auto* n = std::get_if<parley::NewSession>(&outcome);
     REQUIRE(n != nullptr);
@@ -101,6 +104,7 @@ void check_outcome(const parley::ResumeOutcome& outcome, const json& want) {
     check_lines(n->earlier_lines, want["earlier_lines"]);
     check_optional_error(n->history_error, want["history_error"],
                          want.value("history_mentions", json::array()));
+    CHECK(n->omitted_lines == want.value("omitted_lines", std::size_t{0}));
   } else {
     const auto* f = std::get_if<parley::ResumeFailure>(&outcome);
     REQUIRE(f != nullptr);
@@ -266,4 +270,38 @@ TEST_CASE("a huge or hostile reply is an error, not a crash", "[resume-flow]") {
     CHECK_THAT(f->error.message, Catch::Contains("deeper"));
   }
   CHECK(kv.entries().empty());
+}
+
+TEST_CASE("the rest of a history: history_request and read_history", "[resume-flow]") {
+  const std::string s0 = "5f0c1c2e-8d1a-4c3b-9e2f-000000000000";
+  const std::string s1 = "5f0c1c2e-8d1a-4c3b-9e2f-000000000001";
+  const parley::HttpRequest request = parley::history_request(s1);
+  CHECK(request.method == "GET");
+  CHECK(request.path == "/memori/v2/SessionChatLogs/" + s1 + "/" + s1);  // all of it
+  CHECK_FALSE(request.body.has_value());
+
+  auto log = [](const std::string& sid, json lines) {
+    return json{{"chatLogID", "cl-" + sid}, {"sessionID", sid}, {"memoriID", "a"}, {"lines", lines}};
+  };
+  auto line = [](bool inbound, const char* text) {
+    return json{{"timestamp", "2024-05-01T09:00:00.000Z"}, {"inbound", inbound}, {"text", text}};
+  };
+  json reply = {{"resultCode", 0}, {"totalLines", 3},
+                {"chatLogs", {log(s0, {line(true, "old question")}),
+                              log(s1, {line(false, "Hi"), line(true, "new question")})}}};
+  auto lines = parley::read_history({200, parley::to_json_text(reply)}, s1);
+  REQUIRE(lines.ok());
+  REQUIRE(lines->size() == 3);
+  CHECK((*lines)[0].text == "old question");
+  CHECK((*lines)[0].earlier);  // another session's: earlier
+  CHECK_FALSE((*lines)[1].earlier);
+  CHECK((*lines)[2].inbound);
+
+  auto http = parley::read_history({503, "busy"}, s1);
+  REQUIRE_FALSE(http.ok());
+  CHECK_THAT(http.error().message, Catch::Contains("SessionChatLogs") && Catch::Contains("503"));
+  CHECK_THAT(http.error().message, !Catch::Contains(s1));
+  auto bad = parley::read_history({200, "{\"resultCode\":0,\"totalLines\":\"many\"}"}, s1);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("totalLines"));
 }

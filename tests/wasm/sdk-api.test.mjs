@@ -177,6 +177,7 @@ await runSdkTest('sdk-api', 60000, async (args) => {
   checkEqual(audio.opened, 0, 'the microphone is not asked for when the arguments are bad');
   await throws(() => c2.sendText(''), 'bad_value', 'text', 'sendText("")');
   await throws(() => c2.resume(), 'config_invalid', 'agentId', 'resume() without an agent');
+  await throws(() => c2.history(), 'no_session', 'resume()', 'history() before any session');
 
   // A 10,000-line history (the widget shows the latest lines and pages back): resumed whole,
   // in order, over canned replies (the host's side is in the browser test and bench/widget).

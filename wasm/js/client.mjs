@@ -233,7 +233,9 @@ export class Client {
 
   // ---- sessions (DESIGN §5) ----
 
-  // resume(integrationId?) or resume({integrationId, agentId, sessionId, metadata, windowMs}):
+  // resume(integrationId?) or resume({integrationId, agentId, sessionId, metadata, windowMs,
+  // historyLines}) (historyLines: fetch only the newest lines of the history; `omittedLines`
+  // in the result counts the older ones, which history() fetches):
   // finds the session to go on with (the URL's, else the stored one), checks it with the
   // server, and returns {sessionID, resumed, history, lastAgentIndex, welcome, continuedFrom}.
   // A session that is no longer valid is replaced by a new one (continuing the old where it
@@ -253,6 +255,7 @@ export class Client {
       identityKeys: options.identityKeys ?? null,
       additionalInfo: options.additionalInfo || null,
       windowMs: options.windowMs || null,
+      historyLines: options.historyLines || null,
     }));
     try {
       let next = flow.start(Date.now());
@@ -276,10 +279,36 @@ export class Client {
             lastAgentIndex: null, welcome: outcome.welcome, continuedFrom: outcome.continuedFrom,
             reason: outcome.reason };
       if (outcome.historyError) result.historyError = outcome.historyError;
+      result.omittedLines = outcome.omittedLines || 0;
       this._session = { id: result.sessionID, agentId };
       if (integrationId === this._integrationId)
         this._core.setOrigin(result.resumed, outcome.stored, result.continuedFrom || '', result.sessionID, outcome.identity);
       return result;
+    } finally {
+      flow.delete();
+    }
+  }
+
+  // The whole history of the session in use, [{text, inbound, timestamp, earlier, emitter?}]
+  // oldest first: for a page that resumed with `historyLines` and is asked for the older
+  // lines (`omittedLines` of them come first).
+  async history() {
+    if (!this._session) throw new ParleyError('no_session', 'history() needs a session: call resume() first');
+    const flow = new M.ResumeFlow(this._store, JSON.stringify({ historyOf: this._session.id }));
+    try {
+      let next = flow.start(Date.now());
+      while (next) {
+        const response = await this._http(JSON.parse(next));
+        next = response.transportError
+          ? flow.onTransportError(response.transportError, Date.now())
+          : flow.onResponse(response.status, response.body, Date.now());
+      }
+      const outcome = JSON.parse(flow.outcome());
+      if (outcome.kind === 'failed') {
+        if (outcome.transport) throw this._unreachable(outcome.error.message);
+        throw ParleyError.from(outcome.error);
+      }
+      return flow.lines();
     } finally {
       flow.delete();
     }

@@ -114,6 +114,9 @@ export interface ResumeOptions {
   additionalInfo?: Record<string, string>;
   /** The local resume window (default 3600000). */
   windowMs?: number;
+  /** Fetch only the newest N lines of the history (default: all); `omittedLines` in the
+   *  result counts the older ones, which history() fetches. */
+  historyLines?: number;
 }
 
 export interface ResumeResult {
@@ -129,6 +132,8 @@ export interface ResumeResult {
   continuedFrom: string | null;
   reason?: 'no_candidate' | 'expired_locally' | 'invalid_on_server';
   historyError?: { code: string; message: string };
+  /** Older lines not fetched (historyLines): history() returns them first. */
+  omittedLines: number;
 }
 
 export interface WidgetState {
@@ -176,6 +181,8 @@ export declare class Client {
   unmute(): void;
   sendText(text: string): Promise<void>;
   resume(options?: string | ResumeOptions): Promise<ResumeResult>;
+  /** The whole history of the session in use, oldest first. */
+  history(): Promise<ChatLine[]>;
   getState(integrationId?: string): WidgetState;
   getStats(): Record<string, unknown>;
   /** Ends the call and forgets the session stored for this client's integration. */

@@ -86,12 +86,27 @@ Result<ResumeInput> parse_input(std::string_view text) {
     if (!it->is_boolean()) return bad("continuation must be a boolean");
     input.options.try_continuation = it->get<bool>();
   }
+  if (auto it = in.find("historyLines"); it != in.end() && !it->is_null()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 100000)
+      return bad("historyLines must be a whole number from 0 (all) to 100000");
+    input.options.history_lines = it->get<std::size_t>();
+  }
   return input;
 }
 
 }  // namespace
 
 ResumeBridge::ResumeBridge(KeyValueStore& kv, std::string_view input_json) : store_(kv) {
+  // {historyOf: id}: the whole history of a session in use, nothing else.
+  if (auto parsed = parse_json(input_json, "resume input", 16);
+      parsed && parsed->is_object() && parsed->contains("historyOf")) {
+    const json& id = (*parsed)["historyOf"];
+    if (!id.is_string() || !is_valid_session_id(id.get_ref<const std::string&>()))
+      input_error_ = make_error("resume_bad_input", "historyOf must be a session id");
+    else
+      history_of_ = id.get<std::string>();
+    return;
+  }
   auto input = parse_input(input_json);
   if (!input) {
     input_error_ = std::move(input).error();
@@ -106,11 +121,22 @@ std::string ResumeBridge::next(std::optional<HttpRequest> request) {
 }
 
 std::string ResumeBridge::start(std::int64_t now) {
+  if (history_of_ && !history_done_) return next(history_request(*history_of_));
   if (!flow_) return "";
   return next(flow_->start(now));
 }
 
 std::string ResumeBridge::on_response(int status, std::string_view body, std::int64_t now) {
+  if (history_of_) {
+    if (history_done_) return "";
+    history_done_ = true;
+    auto lines = read_history(HttpResponse{status, std::string(body)}, *history_of_);
+    if (lines)
+      history_ = std::move(*lines);
+    else
+      history_error_ = std::move(lines).error();
+    return "";
+  }
   if (!flow_) return "";
   last_status_ = status;
   transport_failed_ = false;
@@ -124,6 +150,13 @@ std::string ResumeBridge::on_response(int status, std::string_view body, std::in
 }
 
 std::string ResumeBridge::on_transport_error(std::string_view message, std::int64_t now) {
+  if (history_of_) {
+    if (history_done_) return "";
+    history_done_ = true;
+    transport_failed_ = true;
+    history_error_ = make_error("unreachable", std::string(message));
+    return "";
+  }
   if (!flow_) return "";
   transport_failed_ = true;
   return next(flow_->on_transport_error(message, now));
@@ -134,6 +167,14 @@ std::string ResumeBridge::outcome() const {
     return to_json_text(json{{"kind", "failed"}, {"error", error_json(*input_error_)},
                              {"transport", false}});
   }
+  if (history_of_) {
+    if (!history_done_) return "null";
+    if (history_error_) {
+      return to_json_text(json{{"kind", "failed"}, {"error", error_json(*history_error_)},
+                               {"transport", transport_failed_}});
+    }
+    return to_json_text(json{{"kind", "history"}, {"sessionID", *history_of_}});
+  }
   const ResumeOutcome* outcome = flow_ ? flow_->outcome() : nullptr;
   if (!outcome) return "null";
   json out;
@@ -143,6 +184,7 @@ std::string ResumeBridge::outcome() const {
            {"lastAgentIndex", resumed->last_agent_index ? json(*resumed->last_agent_index)
                                                         : json(nullptr)}};
     if (resumed->history_error) out["historyError"] = error_json(*resumed->history_error);
+    out["omittedLines"] = resumed->omitted_lines;
   } else if (const auto* opened = std::get_if<NewSession>(outcome)) {
     out = {{"kind", "new"},
            {"sessionID", opened->session_id},
@@ -153,6 +195,7 @@ std::string ResumeBridge::outcome() const {
     if (opened->continuation_refusal)
       out["continuationRefusal"] = error_json(*opened->continuation_refusal);
     if (opened->history_error) out["historyError"] = error_json(*opened->history_error);
+    out["omittedLines"] = opened->omitted_lines;
   } else {
     const Error& error = std::get<ResumeFailure>(*outcome).error;
     out = {{"kind", "failed"}, {"error", error_json(error)}, {"transport", transport_failed_}};
@@ -172,6 +215,7 @@ std::string ResumeBridge::outcome() const {
 }
 
 const std::vector<ChatLine>* ResumeBridge::lines() const {
+  if (history_of_) return history_ ? &*history_ : nullptr;
   const ResumeOutcome* outcome = flow_ ? flow_->outcome() : nullptr;
   if (!outcome) return nullptr;
   if (const auto* resumed = std::get_if<ResumedSession>(outcome)) return &resumed->lines;

@@ -17,7 +17,10 @@ namespace parley::sdk {
 class ResumeBridge {
  public:
   // input: {integrationId?, agentId, sessionId?, metadata?, identityKeys? ("a,b"; default
-  // parley::default_identity_keys), additionalInfo?, windowMs?, continuation? (default true)}.
+  // parley::default_identity_keys), additionalInfo?, windowMs?, continuation? (default true),
+  // historyLines? (default 0: the whole history; N: its newest N lines, the outcome's
+  // omittedLines counting the others)}. Or {historyOf: sessionId}: only the whole history of
+  // that session (outcome {kind: "history"}, lines()), for the lines historyLines left out.
   // A bad input is reported by start() as a failed outcome.
   ResumeBridge(KeyValueStore& kv, std::string_view input_json);
 
@@ -46,6 +49,10 @@ class ResumeBridge {
   std::optional<std::int64_t> last_result_code_;
   bool transport_failed_ = false;
   std::string identity_;
+  std::optional<std::string> history_of_;         // {historyOf}
+  bool history_done_ = false;
+  std::optional<std::vector<ChatLine>> history_;  // its lines
+  std::optional<Error> history_error_;
 };
 
 // POST /memori/v2/TextEnteredEvent/{sessionID} {text}, as {method, path, body} JSON, or an

@@ -131,6 +131,7 @@ enum FieldBit : std::uint32_t {
   kText = 1u << 14,
   kEmitter = 1u << 15,
   kContextVars = 1u << 16,
+  kTotalLines = 1u << 17,
 };
 
 // ---- The scanner ---------------------------------------------------------------------------
@@ -622,6 +623,10 @@ class ChatLogScanner {
       if (key_is(key, "totalCount"sv)) {
         top_field_ = "totalCount";
         return first_time(seen, kTotalCount, key) && read_optional_int64(reply.total_count);
+      }
+      if (key_is(key, "totalLines"sv)) {
+        top_field_ = "totalLines";
+        return first_time(seen, kTotalLines, key) && read_optional_int64(reply.total_lines);
       }
       return skip_unknown(top_unknown_, top_field_, key);
     });

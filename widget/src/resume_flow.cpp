@@ -36,6 +36,23 @@ Error reply_error(const char* route, const std::string& what) {
   return make_error("resume_bad_reply", std::string(route) + ": " + what);
 }
 
+// GET /SessionChatLogs/{id}/{id}, asking for only the newest `last` lines when not 0.
+HttpRequest chat_logs_request(std::string_view session_id, std::size_t last) {
+  std::string id(session_id);
+  std::string path = api_path("/SessionChatLogs/" + id + "/" + id + chain_query);
+  if (last > 0) path += "&lastLines=" + std::to_string(last);
+  return {"GET", std::move(path), std::nullopt};
+}
+
+// Lines of logs of other sessions than `current` are marked earlier.
+void mark_earlier(std::vector<ChatLog>& logs, std::string_view current) {
+  for (auto& log : logs) {
+    if (log.session_id != current) {
+      for (auto& line : log.lines) line.earlier = true;
+    }
+  }
+}
+
 // A Memori v2 reply read as far as the envelope: the JSON object and its resultCode.
 struct Envelope {
   json body;
@@ -301,8 +318,7 @@ std::optional<HttpRequest> ResumeFlow::on_session_checked(const HttpResponse& re
       }
     }
     step_ = Step::fetch_history;
-    return send(
-        {"GET", api_path("/SessionChatLogs/" + *candidate_ + "/" + *candidate_ + chain_query), std::nullopt});
+    return send(chat_logs_request(*candidate_, input_.options.history_lines));
   }
   const bool invalid =
       env->result_code == result_session_expired || env->result_code == result_not_found;
@@ -372,7 +388,7 @@ std::optional<HttpRequest> ResumeFlow::on_session_opened(const HttpResponse& res
     opened_->continued_from = candidate_;
     step_ = Step::fetch_history;
     const std::string& sid = opened_->session_id;
-    return send({"GET", api_path("/SessionChatLogs/" + sid + "/" + sid + chain_query), std::nullopt});
+    return send(chat_logs_request(sid, input_.options.history_lines));
   }
   NewSession done = std::move(*opened_);
   opened_.reset();
@@ -388,7 +404,7 @@ std::optional<HttpRequest> ResumeFlow::on_history(const HttpResponse& response,
   } else {
     auto reply = parse_chat_logs_reply(response.body, input_.options.chat_log_limits);
     if (reply) {
-      take_history(reply->chat_logs);
+      take_history(*reply);
     } else {
       error = make_error(reply.error().code,
                          std::string(route_session_chat_logs) + ": " + reply.error().message);
@@ -434,18 +450,22 @@ std::optional<HttpRequest> ResumeFlow::on_metadata_updated(const HttpResponse* r
   return finish(std::move(done), now_ms);
 }
 
-void ResumeFlow::take_history(std::vector<ChatLog>& logs) {
+void ResumeFlow::take_history(ChatLogsReply& reply) {
+  std::vector<ChatLog>& logs = reply.chat_logs;
   const std::string& current = resumed_ ? resumed_->session_id : opened_->session_id;
+  // Lines the server counts but did not send (?lastLines): the oldest ones.
+  const std::size_t omitted =
+      reply.total_lines && *reply.total_lines > static_cast<std::int64_t>(reply.line_count)
+          ? static_cast<std::size_t>(*reply.total_lines) - reply.line_count
+          : 0;
   if (resumed_) {
-    for (auto& log : logs) {
-      if (log.session_id != current) {
-        for (auto& line : log.lines) line.earlier = true;
-      }
-    }
+    mark_earlier(logs, current);
     resumed_->lines = take_lines(logs);
     resumed_->last_agent_index = last_agent_message_index(resumed_->lines);
+    resumed_->omitted_lines = omitted;
     return;
   }
+  opened_->omitted_lines = omitted;
   // A new session: only the sessions it continues; its own log holds just the welcome.
   std::vector<ChatLog> earlier;
   for (auto& log : logs) {
@@ -453,6 +473,24 @@ void ResumeFlow::take_history(std::vector<ChatLog>& logs) {
   }
   opened_->earlier_lines = take_lines(earlier);
   for (auto& line : opened_->earlier_lines) line.earlier = true;
+}
+
+HttpRequest history_request(std::string_view session_id) {
+  return chat_logs_request(session_id, 0);
+}
+
+Result<std::vector<ChatLine>> read_history(const HttpResponse& response,
+                                           std::string_view session_id,
+                                           const ChatLogLimits& limits) {
+  if (!is_success_status(response.status))
+    return reply_error(route_session_chat_logs, "HTTP " + std::to_string(response.status));
+  auto reply = parse_chat_logs_reply(response.body, limits);
+  if (!reply) {
+    return make_error(reply.error().code,
+                      std::string(route_session_chat_logs) + ": " + reply.error().message);
+  }
+  mark_earlier(reply->chat_logs, session_id);
+  return take_lines(reply->chat_logs);
 }
 
 }  // namespace parley

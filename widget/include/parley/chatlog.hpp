@@ -66,6 +66,8 @@ struct ChatLogsReply {
   std::size_t line_count = 0;               // lines over all chat logs
   std::optional<std::int64_t> count;        // only in paged replies
   std::optional<std::int64_t> total_count;  // only in paged replies
+  // Parley's SessionChatLogs: every line of the chain, also those a ?lastLines=N left out.
+  std::optional<std::int64_t> total_lines;
 };
 
 // Bounds on what a reply may make us allocate. The defaults fit years of daily chatting.

@@ -89,6 +89,7 @@ struct ResumedSession {
   std::vector<ChatLine> lines;                  // oldest first
   std::optional<std::size_t> last_agent_index;  // into lines
   std::optional<Error> history_error;           // the history could not be fetched
+  std::size_t omitted_lines = 0;  // older lines not fetched (ResumeOptions::history_lines)
 
   const ChatLine* last_agent_message() const {
     return last_agent_index ? &lines[*last_agent_index] : nullptr;
@@ -104,6 +105,7 @@ struct NewSession {
   std::optional<Error> continuation_refusal;  // the server's answer when refused
   std::vector<ChatLine> earlier_lines;        // all marked earlier, oldest first
   std::optional<Error> history_error;
+  std::size_t omitted_lines = 0;  // older lines not fetched (ResumeOptions::history_lines)
 };
 
 struct ResumeFailure {
@@ -118,6 +120,10 @@ struct ResumeOptions {
   json initial_context_vars;     // null, or an object within the DESIGN §6 limits
   json additional_info;          // null, or an object sent as additionalInfo
   ChatLogLimits chat_log_limits;
+  // 0: the whole history. N: only its newest N lines (SessionChatLogs?lastLines=N, Parley's
+  // extension); the outcome's omitted_lines counts the older ones, which history_request()
+  // fetches when the user asks for them.
+  std::size_t history_lines = 0;
 };
 
 struct ResumeInput {
@@ -130,6 +136,14 @@ struct ResumeInput {
   json metadata_update;
   ResumeOptions options;
 };
+
+// The whole history of a session, for a widget that resumed it with only its newest lines:
+// GET /SessionChatLogs/{id}/{id}, and its reply read into lines, oldest first, those of the
+// sessions it continues marked earlier. Errors name the route.
+HttpRequest history_request(std::string_view session_id);
+Result<std::vector<ChatLine>> read_history(const HttpResponse& response,
+                                           std::string_view session_id,
+                                           const ChatLogLimits& limits = {});
 
 class ResumeFlow {
  public:
@@ -179,7 +193,7 @@ class ResumeFlow {
   std::optional<HttpRequest> on_history(const HttpResponse& response, std::int64_t now_ms);
   std::optional<HttpRequest> finish_history(std::optional<Error> error, std::int64_t now_ms);
   std::optional<HttpRequest> on_metadata_updated(const HttpResponse* response, std::int64_t now_ms);
-  void take_history(std::vector<ChatLog>& logs);
+  void take_history(ChatLogsReply& reply);
 
   SessionStore& store_;
   ResumeInput input_;
