@@ -164,13 +164,13 @@ TEST_CASE("SessionChatLogs?lastLines=N: the newest N lines of the chain and tota
   REQUIRE(reply["resultCode"] == 0);
   const std::string second = reply["sessionID"];
   say(host, second, "plan");  // second: the welcome, "plan", the answer
-  const std::string route = "SessionChatLogs/" + second + "/" + second;
+  const std::string route = "SessionChatLogs/" + second + "/" + second + "?chain=true";
 
   json whole = body_of(host.rest("GET", route));
   CHECK(whole["totalLines"] == 6);
   REQUIRE(whole["chatLogs"].size() == 2);
 
-  json last2 = body_of(host.rest("GET", route + "?lastLines=2"));
+  json last2 = body_of(host.rest("GET", route + "&lastLines=2"));
   CHECK(last2["resultCode"] == 0);
   CHECK(last2["totalLines"] == 6);
   REQUIRE(last2["chatLogs"].size() == 1);  // the first session's log has no line left
@@ -179,20 +179,26 @@ TEST_CASE("SessionChatLogs?lastLines=N: the newest N lines of the chain and tota
   CHECK(last2["chatLogs"][0]["lines"][0] == whole["chatLogs"][1]["lines"][1]);
   CHECK(last2["chatLogs"][0]["lines"][1] == whole["chatLogs"][1]["lines"][2]);
 
-  json last4 = body_of(host.rest("GET", route + "?lastLines=4"));  // across the two logs
+  json last4 = body_of(host.rest("GET", route + "&lastLines=4"));  // across the two logs
   REQUIRE(last4["chatLogs"].size() == 2);
   CHECK(last4["chatLogs"][0]["sessionID"] == first);
   REQUIRE(last4["chatLogs"][0]["lines"].size() == 1);
   CHECK(last4["chatLogs"][0]["lines"][0] == whole["chatLogs"][0]["lines"][2]);
   CHECK(last4["chatLogs"][1]["lines"] == whole["chatLogs"][1]["lines"]);
 
-  json more = body_of(host.rest("GET", route + "?lastLines=100000"));
+  json more = body_of(host.rest("GET", route + "&lastLines=100000"));
   CHECK(more["chatLogs"] == whole["chatLogs"]);
   CHECK(more["totalLines"] == 6);
 
+  // Without ?chain=true, only the asked-for session's log, with its own count.
+  json own = body_of(host.rest("GET", "SessionChatLogs/" + second + "/" + second + "?lastLines=2"));
+  CHECK(own["totalLines"] == 3);
+  REQUIRE(own["chatLogs"].size() == 1);
+  CHECK(own["chatLogs"][0]["lines"] == last2["chatLogs"][0]["lines"]);
+
   for (const char* bad : {"0", "-1", "abc", "", "100001", "1e3", "9999999999"}) {
     INFO(bad);
-    check_refused(host.rest("GET", route + "?lastLines=" + bad), 400, -400,
+    check_refused(host.rest("GET", route + "&lastLines=" + bad), 400, -400,
                   {"lastLines", "from 1 to 100000"});
   }
 }
