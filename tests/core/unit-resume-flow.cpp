@@ -277,7 +277,7 @@ TEST_CASE("the rest of a history: history_request and read_history", "[resume-fl
   const std::string s1 = "5f0c1c2e-8d1a-4c3b-9e2f-000000000001";
   const parley::HttpRequest request = parley::history_request(s1);
   CHECK(request.method == "GET");
-  CHECK(request.path == "/memori/v2/SessionChatLogs/" + s1 + "/" + s1);  // all of it
+  CHECK(request.path == "/memori/v2/SessionChatLogs/" + s1 + "/" + s1 + "?chain=true");  // all of it
   CHECK_FALSE(request.body.has_value());
 
   auto log = [](const std::string& sid, json lines) {
