@@ -287,9 +287,11 @@ TEST_CASE("the rest of a history: history_request and read_history", "[resume-fl
     return json{{"timestamp", "2024-05-01T09:00:00.000Z"}, {"inbound", inbound}, {"text", text}};
   };
   json reply = {{"resultCode", 0}, {"totalLines", 3},
-                {"chatLogs", {log(s0, {line(true, "old question")}),
-                              log(s1, {line(false, "Hi"), line(true, "new question")})}}};
+                {"chatLogs", json::array({log(s0, json::array({line(true, "old question")})),
+                                          log(s1, json::array({line(false, "Hi"),
+                                                               line(true, "new question")}))})}};
   auto lines = parley::read_history({200, parley::to_json_text(reply)}, s1);
+  INFO((lines.ok() ? std::string() : lines.error().message));
   REQUIRE(lines.ok());
   REQUIRE(lines->size() == 3);
   CHECK((*lines)[0].text == "old question");

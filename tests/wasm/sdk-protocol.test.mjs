@@ -89,10 +89,10 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   checkEqual(again.omittedLines, 0, 'the whole history: nothing omitted');
   // Only the newest lines (what a widget shows), then the rest when asked for.
   const paged = await make({ storage }).resume({ metadata: { userName: 'Ada', plan: 'premium' }, historyLines: 2 });
-  checkEqual(paged.history.map((l) => l.text), again.history.slice(3).map((l) => l.text), 'historyLines 2: the newest two lines');
+  checkEqual(JSON.stringify(paged.history.map((l) => l.text)), JSON.stringify(again.history.slice(3).map((l) => l.text)), 'historyLines 2: the newest two lines');
   checkEqual(paged.omittedLines, 3, 'historyLines 2: the three older ones counted');
   checkEqual(paged.lastAgentIndex, 1, 'historyLines 2: the agent\'s last message among them');
-  checkEqual((await b.history()).map((l) => l.text), again.history.map((l) => l.text), 'history(): the whole history');
+  checkEqual(JSON.stringify((await b.history()).map((l) => l.text)), JSON.stringify(again.history.map((l) => l.text)), 'history(): the whole history');
 
   // --- a call continuing that session, speech from the "microphone" ----------------------------
   const framesBefore = await metric(host.url, 'parley_frames_in_binary_total');

@@ -258,13 +258,7 @@ export class Client {
       historyLines: options.historyLines || null,
     }));
     try {
-      let next = flow.start(Date.now());
-      while (next) {
-        const response = await this._http(JSON.parse(next));
-        next = response.transportError
-          ? flow.onTransportError(response.transportError, Date.now())
-          : flow.onResponse(response.status, response.body, Date.now());
-      }
+      await this._drive(flow);
       const outcome = JSON.parse(flow.outcome());
       const lines = outcome.kind === 'failed' ? [] : flow.lines();
       for (const warning of JSON.parse(flow.warnings())) this._log('resume:', warning.code, warning.message);
@@ -289,6 +283,17 @@ export class Client {
     }
   }
 
+  // Runs a ResumeFlow to its end: each request it asks for, sent, and its reply handed back.
+  async _drive(flow) {
+    let next = flow.start(Date.now());
+    while (next) {
+      const response = await this._http(JSON.parse(next));
+      next = response.transportError
+        ? flow.onTransportError(response.transportError, Date.now())
+        : flow.onResponse(response.status, response.body, Date.now());
+    }
+  }
+
   // The whole history of the session in use, [{text, inbound, timestamp, earlier, emitter?}]
   // oldest first: for a page that resumed with `historyLines` and is asked for the older
   // lines (`omittedLines` of them come first).
@@ -296,13 +301,7 @@ export class Client {
     if (!this._session) throw new ParleyError('no_session', 'history() needs a session: call resume() first');
     const flow = new M.ResumeFlow(this._store, JSON.stringify({ historyOf: this._session.id }));
     try {
-      let next = flow.start(Date.now());
-      while (next) {
-        const response = await this._http(JSON.parse(next));
-        next = response.transportError
-          ? flow.onTransportError(response.transportError, Date.now())
-          : flow.onResponse(response.status, response.body, Date.now());
-      }
+      await this._drive(flow);
       const outcome = JSON.parse(flow.outcome());
       if (outcome.kind === 'failed') {
         if (outcome.transport) throw this._unreachable(outcome.error.message);
