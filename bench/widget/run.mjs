@@ -154,6 +154,9 @@ async function measureVariant(v, browser) {
   demo.server.wasm_root = v.sdk;
   demo.server.log_level = 'warn';
   if (demo.server.speech) demo.server.speech.enabled = false;
+  // The conversation is seeded over REST faster than a person types: a host with rate limits
+  // (issue 14; the old widget's host has none) has them off here.
+  if (demo.server.limits) demo.server.limits = { max_requests_per_s: 0, max_sessions_per_min: 0, max_session_requests_per_s: 0 };
   demo.agents[0].allowed_origins = ['http://127.0.0.1:*'];
   const configFile = path.join(tmp, 'config.json');
   fs.writeFileSync(configFile, JSON.stringify(demo, null, 2));
