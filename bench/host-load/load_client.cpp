@@ -17,6 +17,7 @@
 //   parley-host-load --port P [--address 127.0.0.1] [--pid HOST_PID] [--clients 250,500,1000]
 //                    [--warmup S] [--duration S] [--connect-rate PER_S] [--agent demo]
 //                    [--key demo-public-key] [--origin http://127.0.0.1:1] [--signal silence|tone]
+//                    [--names same|unique]
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -73,6 +74,7 @@ struct Options {
   std::string key = "demo-public-key";
   std::string origin;          // sent as Origin when set
   bool tone = false;
+  bool unique_names = false;  // each client its own userName: every greeting is different
 };
 
 // Counters of one measured window, shared by all clients (one thread: no locks).
@@ -534,7 +536,8 @@ std::string make_frame(bool tone) {
   return frame;
 }
 
-void run_level(const Options& options, int n, const std::string& initiate, const std::string& frame) {
+void run_level(const Options& options, int n, const std::vector<std::string>& initiates,
+               const std::string& frame) {
   asio::io_context io(1);
   tcp::resolver resolver(io);
   const tcp::endpoint endpoint = *resolver.resolve(options.address, options.port).begin();
@@ -550,6 +553,7 @@ void run_level(const Options& options, int n, const std::string& initiate, const
   const int per_batch = std::max(1, static_cast<int>(options.connect_rate * batch_period_s));
   for (int started = 0; started < n;) {
     for (int i = 0; i < per_batch && started < n; ++i, ++started) {
+      const std::string& initiate = initiates[static_cast<std::size_t>(started) % initiates.size()];
       clients.push_back(std::make_shared<Client>(io, options, endpoint, initiate, frame, stats,
                                                  totals, pacer, slot(random)));
       clients.back()->start();
@@ -609,7 +613,7 @@ void run_level(const Options& options, int n, const std::string& initiate, const
 [[noreturn]] void usage(const char* message) {
   std::fprintf(stderr, "parley-host-load: %s\nusage: parley-host-load --port P [--address A] [--pid HOST_PID] "
                "[--clients 250,500,1000,1500] [--warmup S] [--duration S] [--connect-rate N] [--agent ID] "
-               "[--key KEY] [--origin URL] [--signal silence|tone]\n", message);
+               "[--key KEY] [--origin URL] [--signal silence|tone] [--names same|unique]\n", message);
   std::exit(64);
 }
 
@@ -651,6 +655,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--key") options.key = value;
     else if (flag == "--origin") options.origin = value;
     else if (flag == "--signal" && (value == "silence" || value == "tone")) options.tone = value == "tone";
+    else if (flag == "--names" && (value == "same" || value == "unique")) options.unique_names = value == "unique";
     else usage(("unknown option or value: " + flag + " " + value).c_str());
   }
   if (options.port.empty()) usage("--port is required");
@@ -683,7 +688,13 @@ int main(int argc, char** argv) {
   request.metadata = parley::json{{"userName", "Load"}, {"plan", "bench"}};
   // Both frames are built (and masked) once: every client sends the same bytes.
   constexpr std::array<std::uint8_t, 4> key = {0x37, 0xfa, 0x21, 0x3d};
-  const std::string initiate = ws_frame(0x1, parley::make_initiate(request, options.key), key);
+  // With --names unique, client i is "Caller i", so that every greeting's filled text differs.
+  std::vector<std::string> initiates;
+  const int most = *std::max_element(options.clients.begin(), options.clients.end());
+  for (int i = 0; i < (options.unique_names ? most : 1); ++i) {
+    if (options.unique_names) request.metadata["userName"] = "Caller " + std::to_string(i);
+    initiates.push_back(ws_frame(0x1, parley::make_initiate(request, options.key), key));
+  }
   const std::string frame = ws_frame(0x2, make_frame(options.tone), key);
 
   std::printf("parley-host-load: %s:%s, host pid %ld, %s frames of %zu bytes every 20 ms, ping 1/s, "
@@ -695,6 +706,6 @@ int main(int argc, char** argv) {
               "host_cpu", "ms_cpu/s/st", "host_MiB", "client");
   std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "", "", "", "", "ms", "ms",
               "ms", "ms", "ms", "ms", "ms", "", "", "", "cpu");
-  for (const int n : options.clients) run_level(options, n, initiate, frame);
+  for (const int n : options.clients) run_level(options, n, initiates, frame);
   return 0;
 }

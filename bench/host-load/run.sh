@@ -74,6 +74,11 @@ done
 status=0
 echo "parley-host pid $host_pid on CPU $host_cpu, port $port; client on CPU $client_cpu"
 ${prio[@]+"${prio[@]}"} taskset -c "$client_cpu" "$load_bin" --port "$port" --pid "$host_pid" "$@" || status=$?
-echo "host log: $(wc -l <"$work/host.log") lines; errors by kind:"
-grep '^parley_errors_total' <(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null || true) || echo "  (none reported)"
+metrics=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null || true)
+echo "host log: $(wc -l <"$work/host.log") lines; events by name:"
+awk '{print $3}' "$work/host.log" | sort | uniq -c | sort -rn | head -8
+echo "errors by kind:"
+grep '^parley_errors_total' <<<"$metrics" || echo "  (none reported)"
+echo "speech (when on):"
+grep -E '^parley_speech_(synth_[a-z_]*|replies_spoken_total|frames_out_total|queue_full_total|worker_queue) ' <<<"$metrics" || echo "  (speech off)"
 exit $status

@@ -93,6 +93,17 @@ class NetTestApp : public host::Application {
       if (text.rfind("flood ", 0) == 0) {
         const int count = std::stoi(std::string(text.substr(6)));
         for (int i = 0; i < count; ++i) sink_->send_text(std::string(1000, 'x'));
+      } else if (text.rfind("audio-then-text ", 0) == 0) {
+        // N binary frames, then a text frame: the text goes before the queued audio.
+        const int count = std::stoi(std::string(text.substr(16)));
+        for (int i = 0; i < count; ++i) sink_->send_binary(std::string(640, static_cast<char>(i)));
+        sink_->send_text("control");
+      } else if (text.rfind("audio-drop-text ", 0) == 0) {
+        // N binary frames, dropped while queued (barge-in), then a text frame.
+        const int count = std::stoi(std::string(text.substr(16)));
+        for (int i = 0; i < count; ++i) sink_->send_binary(std::string(640, static_cast<char>(i)));
+        sink_->drop_queued_audio();
+        sink_->send_text("clear");
       } else if (text.rfind("close ", 0) == 0) {
         sink_->close(static_cast<std::uint16_t>(std::stoi(std::string(text.substr(6)))), "bye");
       } else {

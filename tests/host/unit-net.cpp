@@ -273,6 +273,34 @@ TEST_CASE("a send queue over max_send_queue is dropped and the socket closed wit
   CHECK(server.wait_for([&] { return server.app.closed_codes == std::vector<std::uint16_t>{1008}; }));
 }
 
+TEST_CASE("text frames go before queued audio; dropped audio never goes out", "[net]") {
+  NetServer server;  // max_send_queue = 16
+  WsClient ws;
+  REQUIRE(ws.connect(server.port, "/echo") == "");
+  // Ten audio frames queued at once: the first is being written when the text comes; the
+  // text is written next, then the other nine in order.
+  REQUIRE(ws.send_text("audio-then-text 10"));
+  std::vector<std::string> got;
+  for (int i = 0; i < 11; ++i) {
+    const WsMessage m = ws.read(3000);
+    REQUIRE((m.kind == WsMessage::Kind::text || m.kind == WsMessage::Kind::binary));
+    got.push_back(m.kind == WsMessage::Kind::text ? m.data : "audio" + std::to_string(static_cast<int>(m.data[0])));
+  }
+  CHECK(got == std::vector<std::string>{"audio0", "control", "audio1", "audio2", "audio3", "audio4",
+                                        "audio5", "audio6", "audio7", "audio8", "audio9"});
+  // Dropped: only the frame already being written goes out, then the text, then nothing.
+  REQUIRE(ws.send_text("audio-drop-text 10"));
+  WsMessage m = ws.read(3000);
+  CHECK(m.kind == WsMessage::Kind::binary);
+  m = ws.read(3000);
+  CHECK(m.kind == WsMessage::Kind::text);
+  CHECK(m.data == "clear");
+  REQUIRE(ws.send_text("ping"));
+  m = ws.read(3000);
+  CHECK(m.kind == WsMessage::Kind::text);
+  CHECK(m.data == "ping");
+}
+
 TEST_CASE("the handler may close with its own code; queued frames go out first", "[net]") {
   NetServer server;
   WsClient ws;

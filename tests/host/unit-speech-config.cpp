@@ -37,6 +37,8 @@ TEST_CASE("speech is on by default with the documented settings", "[speech-confi
   CHECK(s.echo_gate_db == -18);
   CHECK(s.echo_tail_ms == 300);
   CHECK(s.max_utterance_s == 15);
+  CHECK(s.synth_cache_mb == 32);
+  CHECK(s.synth_backlog == 2000);
   CHECK(config->agents[0].voice.provider == "espeak-ng");
   CHECK(config->agents[0].voice.voice_id.empty());
 }
@@ -62,6 +64,8 @@ TEST_CASE("every speech field is read; relative model paths follow the config fi
   CHECK(s.echo_gate_db == -25);
   CHECK(s.echo_tail_ms == 0);
   CHECK(s.max_utterance_s == 30);
+  CHECK(s.synth_cache_mb == 0);
+  CHECK(s.synth_backlog == 5);
   CHECK(config->agents[0].voice.provider == "none");
   CHECK(config->agents[0].voice.voice_id == "en-gb+f3");
 

@@ -221,7 +221,11 @@ void VoiceCall::audio(std::string frame) {
   if (sink_->is_open()) sink_->send_binary(std::move(frame));
 }
 
-void VoiceCall::clear() { send(Clear{}); }
+void VoiceCall::clear() {
+  // Agent frames still in the socket's send queue would play after `clear`: dropped first.
+  if (sink_) sink_->drop_queued_audio();
+  send(Clear{});
+}
 
 void VoiceCall::function_call(const AgentAction& action) {
   json data = {{"name", action.name}, {"arguments", action.arguments}, {"result", action.result}};

@@ -605,6 +605,8 @@ const FieldTable<SpeechConfig>& speech_table() {
       whole("echo_gate_db", &SpeechConfig::echo_gate_db, -40, 20),
       whole("echo_tail_ms", &SpeechConfig::echo_tail_ms, 0, 5000),
       whole("max_utterance_s", &SpeechConfig::max_utterance_s, 1, 120),
+      whole("synth_cache_mb", &SpeechConfig::synth_cache_mb, 0, 4096),
+      whole("synth_backlog", &SpeechConfig::synth_backlog, 1, 100000),
   });
   return table;
 }

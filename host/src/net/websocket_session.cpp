@@ -50,7 +50,8 @@ WebSocketSession::~WebSocketSession() {
 
 void WebSocketSession::abandon() {
   phase_ = Phase::done;
-  queue_.clear();
+  control_.clear();
+  media_.clear();
 }
 
 void WebSocketSession::start(asio::ip::tcp::socket socket,
@@ -118,18 +119,21 @@ void WebSocketSession::send_text(std::string text) { enqueue(Frame{false, std::m
 
 void WebSocketSession::send_binary(std::string bytes) { enqueue(Frame{true, std::move(bytes)}); }
 
+void WebSocketSession::drop_queued_audio() { media_.clear(); }
+
 void WebSocketSession::enqueue(Frame frame) {
   if (!is_open()) return;
-  if (queue_.size() >= state_->limits().max_send_queue) {
+  if (control_.size() + media_.size() >= state_->limits().max_send_queue) {
     // The peer does not read fast enough: drop what waits and hang up.
     state_->metrics.error("send_queue_overflow");
     log_event(LogLevel::warn, "ws.send_queue_overflow",
               "remote=" + remote_ + " limit=" + std::to_string(state_->limits().max_send_queue));
-    queue_.clear();
+    control_.clear();
+    media_.clear();
     close(1008, "send queue overflow");
     return;
   }
-  queue_.push_back(std::move(frame));
+  (frame.binary ? media_ : control_).push_back(std::move(frame));
   write_next();
 }
 
@@ -149,7 +153,9 @@ void WebSocketSession::close(std::uint16_t code, std::string reason) {
 
 bool WebSocketSession::is_open() const { return phase_ != Phase::done && !close_requested_; }
 
-std::size_t WebSocketSession::queued() const { return queue_.size() + (writing_ ? 1 : 0); }
+std::size_t WebSocketSession::queued() const {
+  return control_.size() + media_.size() + (writing_ ? 1 : 0);
+}
 
 void WebSocketSession::shut_down(std::uint16_t code, const std::string& reason) {
   close(code, reason);
@@ -157,9 +163,11 @@ void WebSocketSession::shut_down(std::uint16_t code, const std::string& reason) 
 
 void WebSocketSession::write_next() {
   if (writing_ || phase_ != Phase::open) return;
-  if (!queue_.empty()) {
-    in_flight_ = std::move(queue_.front());
-    queue_.pop_front();
+  if (!control_.empty() || !media_.empty()) {
+    // Control before audio: a pong or a `clear` never waits behind queued agent audio.
+    std::deque<Frame>& lane = control_.empty() ? media_ : control_;
+    in_flight_ = std::move(lane.front());
+    lane.pop_front();
     writing_ = true;
     ws_->binary(in_flight_.binary);
     ws_->async_write(asio::buffer(in_flight_.data),
@@ -317,7 +325,8 @@ void WebSocketSession::report_handler_failure(const char* what) {
 void WebSocketSession::finish(std::uint16_t code, bool teardown) {
   if (phase_ == Phase::done) return;
   phase_ = Phase::done;
-  queue_.clear();
+  control_.clear();
+  media_.clear();
   idle_timer_.cancel();
   close_timer_.cancel();
   if (teardown && ws_) {

@@ -1,5 +1,6 @@
 // One WebSocket after an accepted upgrade. It is the application's SocketSink (a single
-// writer drains a queue of frames in order) and drives the application's SocketHandler:
+// writer drains two queues: text frames first, then binary ones, each in order; see
+// net_types.hpp) and drives the application's SocketHandler:
 // on_text / on_binary per complete message, on_idle_timeout after idle_timeout_s without a
 // received frame, on_closed exactly once.
 //
@@ -45,6 +46,7 @@ class WebSocketSession : public Connection,
   // SocketSink
   void send_text(std::string text) override;
   void send_binary(std::string bytes) override;
+  void drop_queued_audio() override;
   void close(std::uint16_t code, std::string reason) override;
   bool is_open() const override;
   std::size_t queued() const override;
@@ -90,7 +92,8 @@ class WebSocketSession : public Connection,
   std::uint64_t registry_id_ = 0;
   Phase phase_ = Phase::created;
 
-  std::deque<Frame> queue_;
+  std::deque<Frame> control_;  // text frames: written before any queued binary frame
+  std::deque<Frame> media_;    // binary frames (agent audio)
   Frame in_flight_;
   bool writing_ = false;
 

@@ -2,15 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <utility>
 
 #include <boost/asio/post.hpp>
 
+#include "parley/audio/framer.hpp"
 #include "parley/audio/meter.hpp"
 #include "parley/audio/pcm16.hpp"
-#include "parley/audio/resampler.hpp"
 #include "parley/host/log.hpp"
+#include "synth_scheduler.hpp"
 
 namespace parley::host {
 namespace {
@@ -21,13 +23,9 @@ constexpr std::size_t kRingSamples = kRate;                  // pre-roll + onset
 constexpr std::size_t kMinJobSamples = kRate / 10;           // batch at least 100 ms per job
 constexpr std::size_t kPartialEverySamples = kRate * 300 / 1000;
 constexpr std::size_t kFeedSamples = kRate / 10;  // the recognizer gets 100 ms blocks
-constexpr auto kFrame = std::chrono::milliseconds(20);
 constexpr auto kRetry = std::chrono::milliseconds(20);
 constexpr auto kMaxDecoderWait = std::chrono::seconds(10);  // a finished turn waits this long
 constexpr auto kLevelWindow = std::chrono::milliseconds(500);
-constexpr int kMaxCatchUpFrames = 5;  // a late timer sends at most this many frames at once
-constexpr std::size_t kFirstChunkSamples = 320;   // synthesis: the first piece goes at once
-constexpr std::size_t kChunkSamples = kRate / 5;  // later pieces: 200 ms each
 
 std::int64_t micros_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
@@ -67,15 +65,15 @@ struct SpeechChannel::Utterance {
   Clock::time_point ended_at{};
 };
 
+
 struct SpeechChannel::Segment {
   std::uint64_t id = 0;
   std::string text;
   SayOptions options;
-  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-  bool synth_started = false;
+  std::shared_ptr<SynthScheduler::Ticket> ticket;  // while it is being synthesised
   bool synth_done = false;
-  std::size_t frames_queued = 0;
-  std::size_t frames_sent = 0;
+  std::size_t samples_queued = 0;
+  std::size_t samples_sent = 0;
   Clock::time_point said_at = Clock::now();
 };
 
@@ -86,8 +84,7 @@ SpeechChannel::SpeechChannel(SpeechService& service, const AgentConfig& agent,
       output_(std::move(output)),
       events_(std::move(events)),
       turn_timer_(service.io()),
-      retry_timer_(service.io()),
-      pacer_(service.io()) {
+      retry_timer_(service.io()) {
   const SpeechConfig& c = service.config();
   speaks_ = service.can_speak(agent);
   voice_ = service.voice(agent);
@@ -115,10 +112,12 @@ void SpeechChannel::stop() {
   stopped_ = true;
   turn_timer_.cancel();
   retry_timer_.cancel();
-  pacer_.cancel();
-  for (auto& s : segments_) s.cancel->store(true);
+  pacing_ = false;
+  for (auto& s : segments_)
+    if (s.ticket) s.ticket->cancel();
   segments_.clear();
-  out_.clear();
+  audio_.clear();
+  audio_samples_ = 0;
   current_.reset();
   finishing_.clear();
 }
@@ -141,8 +140,13 @@ void SpeechChannel::on_audio(const std::uint8_t* data, std::size_t size) {
       samples[i] = static_cast<std::int16_t>(static_cast<std::uint16_t>(data[b]) |
                                              (static_cast<std::uint16_t>(data[b + 1]) << 8));
       floats[i] = audio::pcm16_to_float(samples[i]);
-      ring_[(samples_in_ + i) % ring_.size()] = samples[i];
     }
+    // Into the pre-roll ring in at most two copies (a division per sample here was most of
+    // this function's cost, which every call pays on every frame).
+    const std::size_t at = static_cast<std::size_t>(samples_in_ % ring_.size());
+    const std::size_t first = std::min(n, ring_.size() - at);
+    std::copy_n(samples, first, ring_.begin() + static_cast<std::ptrdiff_t>(at));
+    std::copy_n(samples + first, n - first, ring_.begin());
     samples_in_ += n;
     if (current_) {
       current_->pending.insert(current_->pending.end(), samples, samples + n);
@@ -389,6 +393,8 @@ void SpeechChannel::deliver_turn() {
 
 // ---- speaking ------------------------------------------------------------------------------
 
+
+
 void SpeechChannel::say(std::string text, SayOptions options) {
   if (stopped_) return;
   // Empty text while talking waits its turn: "when what is queued has been said".
@@ -413,178 +419,140 @@ SpeechChannel::Segment* SpeechChannel::find_segment(std::uint64_t id) {
 }
 
 void SpeechChannel::start_synth() {
-  if (synth_in_flight_ || stopped_) return;
-  auto it = std::find_if(segments_.begin(), segments_.end(),
-                         [](const Segment& s) { return !s.synth_started; });
-  if (it == segments_.end()) return;
-  Segment& seg = *it;
-  if (seg.text.empty()) {  // a marker: nothing to synthesise
-    seg.synth_started = true;
-    seg.synth_done = true;
-    if (&seg == &segments_.front() && out_.empty()) complete_front();
-    return start_synth();
-  }
-  std::weak_ptr<SpeechChannel> weak = weak_from_this();
-  SpeechService* service = &service_;
-  auto job = [weak, service, id = seg.id, text = seg.text, voice = voice_, cancel = seg.cancel] {
-    const auto t0 = std::chrono::steady_clock::now();
-    Synthesizer* synth = service->synthesizer();
-    const int in_rate = synth->sample_rate();
-    auto resampler = audio::Resampler::create(in_rate, kRate);
-    std::vector<float> in, out;
-    std::vector<std::int16_t> chunk;
-    std::uint64_t produced = 0;
-    bool first = true;
-    auto flush = [&] {
-      if (chunk.empty()) return;
-      produced += chunk.size();
-      boost::asio::post(service->io(), [weak, id, samples = std::move(chunk)]() mutable {
-        if (auto self = weak.lock()) self->on_synth_audio(id, std::move(samples));
-      });
-      chunk = {};
-      first = false;
-    };
-    auto convert = [&](const std::int16_t* s, std::size_t n) {
-      in.resize(n);
-      audio::decode_pcm16(s, n, in.data());
-      out.resize(resampler->output_count(n));
-      auto made = resampler->process(in.data(), n, out.data(), out.size());
-      const std::size_t m = made ? *made : 0;
-      const std::size_t at = chunk.size();
-      chunk.resize(at + m);
-      audio::encode_pcm16(out.data(), m, chunk.data() + at);
-      if (chunk.size() >= (first ? kFirstChunkSamples : kChunkSamples)) flush();
-    };
-    Status status = ok_status();
-    if (!resampler) {
-      status = std::move(resampler).error();
-    } else {
-      status = synth->synthesize(text, voice, [&](const std::int16_t* s, std::size_t n) {
-        if (cancel->load() || service->stopping()) return false;
-        convert(s, n);
-        return true;
-      });
-      if (status && !cancel->load()) {
-        // The resampler's delay: push silence through so the last sound comes out too.
-        const std::vector<std::int16_t> tail(
-            static_cast<std::size_t>(resampler->delay_seconds() * in_rate) + 16, 0);
-        convert(tail.data(), tail.size());
-      }
-      flush();
+  while (!synth_in_flight_ && !stopped_) {
+    auto it = std::find_if(segments_.begin(), segments_.end(),
+                           [](const Segment& s) { return !s.synth_done; });
+    if (it == segments_.end()) return;
+    Segment& seg = *it;
+    if (seg.text.empty()) {  // a marker: nothing to say
+      seg.synth_done = true;
+      if (&seg == &segments_.front() && seg.samples_sent == seg.samples_queued) complete_front();
+      continue;
     }
-    service->counters().synth_us += static_cast<std::uint64_t>(micros_since(t0));
-    service->counters().synth_samples += produced;
-    boost::asio::post(service->io(), [weak, id, status = std::move(status)]() mutable {
+    SynthScheduler* synth = service_.synth();
+    if (!synth) {
+      seg.synth_done = true;
+      continue;
+    }
+    std::weak_ptr<SpeechChannel> weak = weak_from_this();
+    const std::uint64_t id = seg.id;
+    SynthScheduler::Request request;
+    request.voice = voice_;
+    request.text = seg.text;
+    request.on_audio = [weak, id](Pcm pcm) {
+      if (auto self = weak.lock()) self->on_synth_audio(id, std::move(pcm));
+    };
+    request.on_done = [weak, id](Status status) {
       if (auto self = weak.lock()) self->on_synth_done(id, std::move(status));
-    });
-  };
-  if (!service_.post(std::move(job))) {
-    // No room on the workers: this reply goes unspoken (its text was sent).
-    log_event(LogLevel::warn, "speech.synth_dropped", "agent=" + agent_.id + " the speech worker queue is full");
-    seg.synth_started = true;
-    seg.synth_done = true;
-    if (&seg == &segments_.front() && out_.empty()) complete_front();
-    return;
+    };
+    synth_in_flight_ = true;
+    seg.ticket = synth->request(std::move(request));
   }
-  seg.synth_started = true;
-  synth_in_flight_ = true;
-  synth_segment_ = seg.id;
-  framer_ = audio::Framer{};
 }
 
-void SpeechChannel::on_synth_audio(std::uint64_t segment_id, std::vector<std::int16_t> samples) {
-  if (stopped_) return;
+void SpeechChannel::on_synth_audio(std::uint64_t segment_id, Pcm samples) {
+  if (stopped_ || !samples || samples->empty()) return;
   Segment* seg = find_segment(segment_id);
-  if (!seg || seg->cancel->load()) return;
-  if (seg->frames_queued == 0 && log_enabled(LogLevel::debug))
+  if (!seg) return;
+  if (seg->samples_queued == 0 && log_enabled(LogLevel::debug))
     log_event(LogLevel::debug, "speech.first_audio",
               "agent=" + agent_.id + " ms_after_say=" +
                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - seg->said_at).count()));
-  framer_.push(samples.data(), samples.size(), [&](const audio::FrameView& f) {
-    out_.push_back(OutFrame{segment_id, std::string(reinterpret_cast<const char*>(f.bytes),
-                                                    2 * audio::kFrameSamples)});
-    ++seg->frames_queued;
-  });
+  seg->samples_queued += samples->size();
+  audio_samples_ += samples->size();
+  audio_.push_back(Queued{segment_id, std::move(samples), 0});
   start_pacing();
 }
 
 void SpeechChannel::on_synth_done(std::uint64_t segment_id, Status status) {
-  if (segment_id == synth_segment_) synth_in_flight_ = false;
   if (stopped_) return;
   Segment* seg = find_segment(segment_id);
-  if (seg && !seg->cancel->load()) {
-    if (!status) {
-      ++service_.counters().errors;
-      log_event(LogLevel::warn, "speech.synth_failed",
-                "agent=" + agent_.id + " " + status.error().code + ": " + status.error().message);
-    }
+  if (!seg) return;  // cut meanwhile (its ticket was cancelled, so this is a late marker)
+  synth_in_flight_ = false;
+  seg->ticket.reset();
+  if (!status) {
+    // This reply goes unspoken (its text was sent), or stops where the engine failed: too
+    // many syntheses are waiting (server.speech.synth_backlog), or the engine failed.
+    if (status.error().code != "synth_backlog_full") ++service_.counters().errors;
+    log_event(LogLevel::warn, status.error().code == "synth_backlog_full" ? "speech.synth_dropped" : "speech.synth_failed",
+              "agent=" + agent_.id + " " + status.error().code + ": " + status.error().message);
+  }
+  seg->synth_done = true;
+  {
     // The last, partial frame is filled with silence: every frame is 20 ms.
-    if (framer_.pending() > 0) {
-      const std::vector<std::int16_t> pad(audio::kFrameSamples - framer_.pending(), 0);
-      on_synth_audio(segment_id, pad);
-      seg = find_segment(segment_id);
+    static const Pcm silence = std::make_shared<const std::vector<std::int16_t>>(audio::kFrameSamples, 0);
+    const std::size_t partial = seg->samples_queued % audio::kFrameSamples;
+    if (partial != 0) {
+      const std::size_t pad = audio::kFrameSamples - partial;
+      seg->samples_queued += pad;
+      audio_samples_ += pad;
+      audio_.push_back(Queued{segment_id, silence, audio::kFrameSamples - pad});
+      start_pacing();
     }
-    if (seg) {
-      seg->synth_done = true;
-      if (seg == &segments_.front() && seg->frames_sent == seg->frames_queued) complete_front();
-    }
+    if (seg == &segments_.front() && seg->samples_sent == seg->samples_queued) complete_front();
   }
   start_synth();
 }
 
 void SpeechChannel::start_pacing() {
-  if (pacing_ || out_.empty() || stopped_) return;
+  if (pacing_ || audio_samples_ < audio::kFrameSamples || stopped_) return;
   pacing_ = true;
-  next_frame_at_ = Clock::now();
-  pace();
+  if (in_pacer_) return;  // still registered (cut less than a frame ago): its turn comes soon
+  send_frame();           // the frame due now; the pacer calls for the next ones
+  if (stopped_) return;
+  in_pacer_ = true;
+  service_.pacer().add(weak_from_this());
 }
 
-void SpeechChannel::pace() {
-  if (stopped_) return;
-  const Clock::time_point now = Clock::now();
-  int sent = 0;
-  while (!out_.empty() && next_frame_at_ <= now && sent < kMaxCatchUpFrames) {
-    send_frame();
-    next_frame_at_ += kFrame;
-    ++sent;
-    if (stopped_) return;
+bool SpeechChannel::on_frame_due() {
+  if (stopped_ || !pacing_ || audio_samples_ < audio::kFrameSamples) {
+    pacing_ = false;  // underrun or the end: the next audio starts a new schedule
+    in_pacer_ = false;
+    return false;
   }
-  if (out_.empty()) {
-    pacing_ = false;  // underrun or the end: the next audio restarts the schedule
-    return;
+  send_frame();
+  if (stopped_) {
+    in_pacer_ = false;
+    return false;
   }
-  // Far behind (a stalled io thread): drop the missed slots rather than burst.
-  if (next_frame_at_ < now) next_frame_at_ = now;
-  pacer_.expires_at(next_frame_at_);
-  std::weak_ptr<SpeechChannel> weak = weak_from_this();
-  pacer_.async_wait([weak](const boost::system::error_code& ec) {
-    auto self = weak.lock();
-    if (!self || ec) return;
-    self->pace();
-  });
+  return true;
 }
 
 void SpeechChannel::send_frame() {
-  OutFrame frame = std::move(out_.front());
-  out_.pop_front();
+  // One 20 ms frame from the front of the queue (a frame never spans two segments: each
+  // segment's audio is padded to whole frames).
+  std::int16_t pcm[audio::kFrameSamples];
+  const std::uint64_t segment = audio_.front().segment;
+  std::size_t have = 0;
+  while (have < audio::kFrameSamples && !audio_.empty()) {
+    Queued& q = audio_.front();
+    const std::size_t n = std::min(audio::kFrameSamples - have, q.pcm->size() - q.at);
+    std::copy_n(q.pcm->data() + q.at, n, pcm + have);
+    q.at += n;
+    have += n;
+    if (q.at == q.pcm->size()) audio_.pop_front();
+  }
+  audio_samples_ -= have;
   const Clock::time_point now = Clock::now();
   // The level of what we send is the level the echo gate follows.
   float samples[audio::kFrameSamples];
+  std::string bytes(2 * audio::kFrameSamples, '\0');
   for (std::size_t i = 0; i < audio::kFrameSamples; ++i) {
-    const auto lo = static_cast<std::uint8_t>(frame.bytes[2 * i]);
-    const auto hi = static_cast<std::uint8_t>(frame.bytes[2 * i + 1]);
-    samples[i] = audio::pcm16_to_float(static_cast<std::int16_t>(static_cast<std::uint16_t>(lo | (hi << 8))));
+    samples[i] = audio::pcm16_to_float(pcm[i]);
+    const auto u = static_cast<std::uint16_t>(pcm[i]);
+    bytes[2 * i] = static_cast<char>(u & 0xff);
+    bytes[2 * i + 1] = static_cast<char>(u >> 8);
   }
   sent_levels_.push_back({now, audio::measure_level(samples, audio::kFrameSamples).rms_dbfs});
   while (!sent_levels_.empty() && now - sent_levels_.front().at > kLevelWindow) sent_levels_.pop_front();
   last_frame_at_ = now;
-  if (auto out = output_.lock()) out->audio_frame(std::move(frame.bytes));
+  if (auto out = output_.lock()) out->audio_frame(std::move(bytes));
   if (stopped_) return;
   ++service_.counters().frames_out;
-  if (!segments_.empty() && segments_.front().id == frame.segment) {
+  if (!segments_.empty() && segments_.front().id == segment) {
     Segment& seg = segments_.front();
-    ++seg.frames_sent;
-    if (seg.synth_done && seg.frames_sent == seg.frames_queued) complete_front();
+    seg.samples_sent += have;
+    if (seg.synth_done && seg.samples_sent == seg.samples_queued) complete_front();
   }
 }
 
@@ -595,9 +563,9 @@ void SpeechChannel::complete_front() {
   if (seg.options.done) seg.options.done(true, seg.text);
   if (stopped_) return;
   if (segments_.empty() && events_.activity) events_.activity();
-  // A segment that was refused a worker may be next, already "done".
+  // A segment that had nothing to say (or was refused the engine) may be next, already done.
   if (!segments_.empty() && segments_.front().synth_done &&
-      segments_.front().frames_sent == segments_.front().frames_queued && out_.empty())
+      segments_.front().samples_sent == segments_.front().samples_queued)
     complete_front();
 }
 
@@ -607,13 +575,16 @@ void SpeechChannel::cut_agent(bool barge_in) {
   if ((segments_.empty() && !(barge_in && floor_)) || stopped_) return;
   std::deque<Segment> cut;
   cut.swap(segments_);
-  for (auto& s : cut) s.cancel->store(true);
-  out_.clear();
-  framer_ = audio::Framer{};
-  pacer_.cancel();
-  pacing_ = false;
+  for (auto& s : cut)
+    if (s.ticket) s.ticket->cancel();
+  synth_in_flight_ = false;
+  audio_.clear();
+  audio_samples_ = 0;
+  pacing_ = false;  // the pacer forgets this channel at its next call
   sent_levels_.clear();
   last_frame_at_ = {};  // the client drops its queue on `clear`: no echo is coming
+  // The output drops what its transport still queues (a socket's unsent frames would play
+  // after `clear`) and says clear.
   if (auto out = output_.lock()) out->clear();
   if (stopped_) return;
   if (barge_in) ++service_.counters().barge_ins;
@@ -625,14 +596,14 @@ void SpeechChannel::cut_agent(bool barge_in) {
 }
 
 std::string SpeechChannel::heard_of(const Segment& segment) const {
-  if (segment.frames_sent == 0 || segment.text.empty()) return {};
-  // Its length in frames: known once synthesised; until then at least what espeak-ng's
-  // default rate (175 words a minute, about 14 characters a second) would take.
-  double total = static_cast<double>(segment.frames_queued);
+  if (segment.samples_sent == 0 || segment.text.empty()) return {};
+  // Its length: known once synthesised; until then at least what espeak-ng's default rate
+  // (175 words a minute, about 14 characters a second) would take.
+  double total = static_cast<double>(segment.samples_queued);
   if (!segment.synth_done) {
-    total = std::max(total, static_cast<double>(segment.text.size()) / 14.0 * 50.0);
+    total = std::max(total, static_cast<double>(segment.text.size()) / 14.0 * 16000.0);
   }
-  const double fraction = total > 0 ? static_cast<double>(segment.frames_sent) / total : 0.0;
+  const double fraction = total > 0 ? static_cast<double>(segment.samples_sent) / total : 0.0;
   if (fraction >= 1.0) return segment.text;
   const auto target = static_cast<std::size_t>(fraction * static_cast<double>(segment.text.size()));
   if (target < segment.text.size() && segment.text[target] == ' ') return segment.text.substr(0, target);

@@ -3,8 +3,8 @@
 // the recognizer on the speech workers, partial and final transcripts go to the call's
 // SpeechOutput, and a finished turn (after the agent's response_delay) goes to the call.
 // The agent's replies are synthesised on the workers, brought to 16 kHz by the core's
-// resampler, cut into 640-byte frames by the core's framer, and sent one every 20 ms by a
-// timer on an absolute schedule.
+// resampler, and sent in 640-byte frames, one every 20 ms on an absolute schedule kept by the
+// host's one FramePacer.
 //
 // Turn-taking: a user who starts speaking while the agent talks (or holds the floor: a reply
 // is still being written) cuts it (barge-in) when the agent's flow.interruption.allowed and
@@ -33,11 +33,12 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "parley/audio/framer.hpp"
 #include "parley/audio/vad.hpp"
 #include "parley/host/config.hpp"
 #include "parley/host/speech.hpp"
 #include "parley/result.hpp"
+#include "frame_pacer.hpp"
+#include "synth_cache.hpp"
 
 namespace parley::host {
 
@@ -50,7 +51,8 @@ class SpeechOutput {
   virtual void clear() = 0;  // drop the agent audio queued for playback (barge-in)
 };
 
-class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
+class SpeechChannel final : public FramePacer::Client,
+                            public std::enable_shared_from_this<SpeechChannel> {
  public:
   struct Events {
     std::function<void(std::string text)> user_turn;  // what the user said
@@ -84,7 +86,8 @@ class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
 
   // User audio: PCM16 LE mono 16 kHz, an even number of bytes (checked by the caller).
   void on_audio(const std::uint8_t* data, std::size_t size);
-  // Queues `text` to be spoken after whatever is being spoken. Empty text speaks nothing:
+  // Queues `text` to be spoken after whatever is being spoken, synthesised through the host's
+  // SynthScheduler (cached, shared, bounded, fair). Empty text speaks nothing:
   // its done comes when everything queued before it has been said. Without a synthesizer,
   // or for empty text with nothing queued, done(true) comes at once (through the io_context).
   void say(std::string text, SayOptions options);
@@ -110,10 +113,10 @@ class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
   void arm_retry();
 
   void start_synth();
-  void on_synth_audio(std::uint64_t segment_id, std::vector<std::int16_t> samples);
+  void on_synth_audio(std::uint64_t segment_id, Pcm samples);
   void on_synth_done(std::uint64_t segment_id, Status status);
   void start_pacing();
-  void pace();
+  bool on_frame_due() override;  // FramePacer::Client: every 20 ms while speaking
   void send_frame();
   void complete_front();
   void cut_agent(bool barge_in);
@@ -148,17 +151,18 @@ class SpeechChannel final : public std::enable_shared_from_this<SpeechChannel> {
   // ---- speaking
   std::deque<Segment> segments_;     // front: being played
   std::uint64_t next_segment_ = 1;
-  bool synth_in_flight_ = false;
-  std::uint64_t synth_segment_ = 0;  // the segment being synthesised
-  audio::Framer framer_;
-  struct OutFrame {
+  bool synth_in_flight_ = false;     // one synthesis at a time per call (fairness: synth_scheduler)
+  // Agent audio waiting to be sent: pieces of shared 16 kHz PCM (a cached synthesis is never
+  // copied), each segment's audio padded with silence to whole 20 ms frames.
+  struct Queued {
     std::uint64_t segment;
-    std::string bytes;  // 640 bytes
+    Pcm pcm;
+    std::size_t at;  // the next sample to send
   };
-  std::deque<OutFrame> out_;
-  boost::asio::steady_timer pacer_;
-  bool pacing_ = false;
-  Clock::time_point next_frame_at_{};
+  std::deque<Queued> audio_;
+  std::size_t audio_samples_ = 0;
+  bool pacing_ = false;    // sending a frame every 20 ms (the host's FramePacer calls)
+  bool in_pacer_ = false;  // registered with the FramePacer (until a call finds nothing)
   Clock::time_point last_frame_at_{};
   struct SentLevel {
     Clock::time_point at;

@@ -7,6 +7,8 @@
 #include <utility>
 
 #include "parley/host/log.hpp"
+#include "frame_pacer.hpp"
+#include "synth_scheduler.hpp"
 #include "worker_pool.hpp"
 
 namespace parley::host {
@@ -79,7 +81,8 @@ SpeechService::SpeechService(boost::asio::io_context& io, const HostConfig& conf
     : io_(io),
       config_(config.server.speech),
       recognizer_(std::move(recognizer)),
-      synthesizer_(std::move(synthesizer)) {
+      synthesizer_(std::move(synthesizer)),
+      pacer_(std::make_unique<FramePacer>(io)) {
   if (!config_.enabled) {
     log_event(LogLevel::info, "speech.off",
               "server.speech.enabled is false: voice calls are text-only");
@@ -137,6 +140,9 @@ SpeechService::SpeechService(boost::asio::io_context& io, const HostConfig& conf
   }
 
   workers_ = std::make_unique<WorkerPool>(config_.workers, config_.queue_limit);
+  if (speaking_)
+    synth_ = std::make_shared<SynthScheduler>(
+        *this, static_cast<std::size_t>(config_.synth_cache_mb) * 1024 * 1024, config_.synth_backlog);
   log_event(LogLevel::info, "speech.on",
             "recognizer=" + std::string(hearing_ ? recognizer_->name() : "none") +
                 " synthesizer=" + std::string(speaking_ ? synthesizer_->name() : "none") +
@@ -153,6 +159,7 @@ SpeechService::SpeechService(boost::asio::io_context& io, const HostConfig& conf
 SpeechService::~SpeechService() {
   stopping_.store(true);
   workers_.reset();
+  synth_.reset();
 }
 
 bool SpeechService::can_hear(const AgentConfig& agent) const { return hearing_ && english(agent); }
@@ -210,6 +217,13 @@ std::string SpeechService::metrics_text() const {
   add(out, "queue_full_total", "counter", "Speech jobs refused because the worker queue was full.", static_cast<double>(c.queue_full.load()));
   add(out, "recognizer_busy_total", "counter", "Recognizer opens refused: every decoder in use.", static_cast<double>(c.recognizer_busy.load()));
   add(out, "errors_total", "counter", "Speech engine errors.", static_cast<double>(c.errors.load()));
+  add(out, "synth_requests_total", "counter", "Syntheses asked for (one per agent reply spoken).", static_cast<double>(c.synth_requests.load()));
+  add(out, "synth_cache_hits_total", "counter", "Syntheses answered from the synthesis cache.", static_cast<double>(c.synth_cache_hits.load()));
+  add(out, "synth_shared_total", "counter", "Syntheses that joined an identical one already queued or running.", static_cast<double>(c.synth_shared.load()));
+  add(out, "synth_backlog_full_total", "counter", "Syntheses refused because server.speech.synth_backlog were waiting (the reply went in text only).", static_cast<double>(c.synth_backlog_full.load()));
+  add(out, "synth_backlog", "gauge", "Distinct syntheses waiting for the engine.", synth_ ? static_cast<double>(synth_->queued()) : 0);
+  add(out, "synth_cache_bytes", "gauge", "Bytes of audio in the synthesis cache.", synth_ ? static_cast<double>(synth_->cache().bytes()) : 0);
+  add(out, "synth_cache_entries", "gauge", "Syntheses kept in the synthesis cache.", synth_ ? static_cast<double>(synth_->cache().entries()) : 0);
   add(out, "worker_queue", "gauge", "Speech jobs waiting for a worker.", workers_ ? static_cast<double>(workers_->queued()) : 0);
   add(out, "workers_busy", "gauge", "Speech workers running a job.", workers_ ? static_cast<double>(workers_->running()) : 0);
   add(out, "worker_queue_limit", "gauge", "The worker queue's bound (server.speech.queue_limit).", static_cast<double>(config_.queue_limit));

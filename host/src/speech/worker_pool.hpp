@@ -3,6 +3,7 @@
 // when `queue_limit` jobs are already waiting, and the caller decides what to do (count it,
 // keep the audio and try again). Jobs run in the order they were posted; nothing here knows
 // about sessions: callers keep at most one job of a stream in flight, which serialises it.
+// Workers never run under a real-time policy (worker_pool.cpp says why).
 #pragma once
 
 #include <condition_variable>

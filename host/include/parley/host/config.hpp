@@ -177,6 +177,13 @@ struct SpeechConfig {
   std::int32_t echo_gate_db = -18;
   std::uint32_t echo_tail_ms = 300;     // the gate stays up this long after our last frame
   std::uint32_t max_utterance_s = 15;   // a longer turn is ended there, 1..120
+  // Finished syntheses kept for reuse (the same text in the same voice is not synthesised
+  // again: a greeting whose filled text is the same for every caller), in MiB, 0..4096;
+  // 0 = no cache.
+  std::uint32_t synth_cache_mb = 32;
+  // Distinct syntheses that may wait for the engine, 1..100000; a reply beyond that is
+  // answered in text only (counted in parley_speech_synth_backlog_full_total).
+  std::uint32_t synth_backlog = 2000;
 };
 
 struct ServerConfig {

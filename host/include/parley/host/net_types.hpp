@@ -42,15 +42,22 @@ struct HttpResponse {
 
 using HttpDone = std::function<void(HttpResponse)>;
 
-// The write side of one WebSocket. Sends are queued (a single writer drains the queue in
-// order); a socket whose queue exceeds the configured limit is closed with 1008 and counted.
-// After close() or a peer close, further sends are dropped silently.
+// The write side of one WebSocket. Sends are queued and a single writer drains the queue; a
+// socket whose queue exceeds the configured limit is closed with 1008 and counted. After
+// close() or a peer close, further sends are dropped silently.
+//
+// Two lanes: text frames (control: pong, clear, every JSON message) are written before any
+// binary frame (agent audio) still waiting, so that a pong or a `clear` never waits behind
+// queued audio. Within a lane the order is kept.
 class SocketSink {
  public:
   virtual ~SocketSink() = default;
   virtual void send_text(std::string text) = 0;
   virtual void send_binary(std::string bytes) = 0;  // bytes as a string buffer (PCM16 LE)
-  // Sends the close frame after everything queued before it. `reason` ≤ 123 bytes (cut).
+  // Drops the binary frames not yet being written (barge-in: audio queued before `clear`
+  // must not play after it).
+  virtual void drop_queued_audio() = 0;
+  // Sends the close frame after everything queued before it (both lanes). `reason` ≤ 123 bytes (cut).
   virtual void close(std::uint16_t code, std::string reason) = 0;
   virtual bool is_open() const = 0;
   virtual std::size_t queued() const = 0;

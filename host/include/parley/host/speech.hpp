@@ -23,6 +23,8 @@
 namespace parley::host {
 
 class WorkerPool;
+class SynthScheduler;
+class FramePacer;
 
 struct SpeechCounters {
   std::atomic<std::uint64_t> utterances{0};        // user utterances the VAD found
@@ -42,6 +44,10 @@ struct SpeechCounters {
   std::atomic<std::uint64_t> recognizer_busy{0};   // opens refused: every decoder in use
   std::atomic<std::uint64_t> dropped_utterances{0};  // not recognised (busy / errors)
   std::atomic<std::uint64_t> errors{0};            // engine errors of any kind
+  std::atomic<std::uint64_t> synth_requests{0};     // syntheses asked for (one per reply)
+  std::atomic<std::uint64_t> synth_cache_hits{0};   // ... answered from the synthesis cache
+  std::atomic<std::uint64_t> synth_shared{0};       // ... joined an identical queued/running one
+  std::atomic<std::uint64_t> synth_backlog_full{0};  // ... refused: the backlog was full
 };
 
 class SpeechService {
@@ -80,6 +86,11 @@ class SpeechService {
   // Runs `job` on a worker. False when queue_limit jobs are waiting (counted as queue_full)
   // or the service is stopping; the job is then dropped.
   bool post(std::function<void()> job);
+  // Every synthesis goes through this one queue: cached, shared, bounded, fair (see
+  // speech/synth_scheduler.hpp). Null when nothing can speak.
+  SynthScheduler* synth() { return synth_.get(); }
+  // The one 20 ms clock of every call's outgoing audio (speech/frame_pacer.hpp).
+  FramePacer& pacer() { return *pacer_; }
 
   SpeechCounters& counters() { return counters_; }
   // Prometheus lines, names prefixed parley_speech_.
@@ -97,6 +108,8 @@ class SpeechService {
   std::map<std::string, std::string> voices_;      // by agent id
   std::atomic<bool> stopping_{false};
   SpeechCounters counters_;
+  std::shared_ptr<SynthScheduler> synth_;  // its jobs' callbacks hold it weakly
+  std::unique_ptr<FramePacer> pacer_;
   std::unique_ptr<WorkerPool> workers_;  // last: destroyed (joined) first
 };
 
