@@ -224,6 +224,17 @@ HttpResponse MemoriApi::refusal(const HttpRequest& request, unsigned status,
 }
 
 namespace {
+// The session a route names, owned by the caller (the ownership rule) and inside its resume
+// window: what TextEnteredEvent and PATCH Session need.
+Result<SessionRecord> owned_live_session(const SessionService& sessions, Store& store,
+                                         const std::string& id, const Caller& caller) {
+  const std::int64_t now = now_epoch_ms();
+  auto session = sessions.owned_session(store, id, caller, now);
+  if (!session) return session;
+  if (!sessions.live(*session, now)) return sessions.expired_error(*session);
+  return session;
+}
+
 HttpResponse rate_limited(const HostConfig& config, const HttpRequest& request,
                           const std::string& message, std::uint32_t wait_s) {
   HttpResponse response = failed(config, request, make_error("rate_limited", message));
@@ -492,11 +503,7 @@ void MemoriApi::patch_session(const HttpRequest& request, const std::string& id,
   sessions_.db().run(
       id,
       [sessions, caller = std::move(*caller), id](Store& store) -> Result<SessionRecord> {
-        const std::int64_t now = now_epoch_ms();
-        auto session = sessions->owned_session(store, id, caller, now);
-        if (!session) return session;
-        if (!sessions->live(*session, now)) return sessions->expired_error(*session);
-        return session;
+        return owned_live_session(*sessions, store, id, caller);
       },
       [this, config, request, page = std::move(*metadata),
        done = std::move(done)](Result<SessionRecord> session) mutable {
@@ -527,11 +534,7 @@ void MemoriApi::text_entered(const HttpRequest& request, const std::string& id, 
   sessions_.db().run(
       id,
       [sessions, caller = std::move(*caller), id](Store& store) -> Result<SessionRecord> {
-        const std::int64_t now = now_epoch_ms();
-        auto session = sessions->owned_session(store, id, caller, now);
-        if (!session) return session;
-        if (!sessions->live(*session, now)) return sessions->expired_error(*session);
-        return session;
+        return owned_live_session(*sessions, store, id, caller);
       },
       [this, request, text = std::move(*text), done = std::move(done)](
           Result<SessionRecord> session) mutable {
