@@ -180,7 +180,10 @@ int main(int argc, char** argv) {
   agent["id"] = "bench-llm";
   agent["llm"] = {{"provider", "openai"}, {"base_url", llm.base_url()}, {"model", "bench"}, {"timeout_ms", 5000}};
   // Debug: the host logs each reply's synthesis time to its first audio (speech.first_audio).
-  json config = {{"server", {{"log_level", "debug"}}}, {"agents", {agent, rules_agent}}};
+  // No synthesis cache: every turn says the same words here, and a model would not; with the
+  // cache, every measured turn's audio would come from memory and espeak-ng would never run.
+  json config = {{"server", {{"log_level", "debug"}, {"speech", {{"synth_cache_mb", 0}}}}},
+                 {"agents", {agent, rules_agent}}};
   TempDir dir;
   const std::string config_path = dir.write("config.json", parley::to_json_text(config));
   HostProcess::Options options;
