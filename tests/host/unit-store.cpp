@@ -232,6 +232,47 @@ TEST_CASE("the continuation chain, oldest first, ends at a missing link", "[stor
   CHECK(chain->size() == 64);
 }
 
+TEST_CASE("the newest lines of a session, oldest first, and the agent's last line", "[store]") {
+  TestDatabase db;
+  auto store = db.open();
+  SessionRecord s = make_session("a1", "", 1000);
+  SessionRecord other = make_session("a1", "", 1000);
+  REQUIRE(store->create_session(s).ok());
+  REQUIRE(store->create_session(other).ok());
+  // user 0, agent 1, user 2, ..., user 8, then two user lines (9, 10) with no answer.
+  for (int i = 0; i < 11; ++i)
+    REQUIRE(store->append_line(s.id, make_line("line " + std::to_string(i), 2000 + i,
+                                               i % 2 == 0 || i == 9)).ok());
+  REQUIRE(store->append_line(other.id, make_line("elsewhere", 2500, false)).ok());
+
+  auto texts = [](const std::vector<ChatLine>& lines) {
+    std::vector<std::string> out;
+    for (const auto& line : lines) out.push_back(line.text);
+    return out;
+  };
+  auto last3 = store->newest_lines(s.id, 3, false);
+  REQUIRE(last3.ok());
+  CHECK(texts(*last3) == std::vector<std::string>{"line 8", "line 9", "line 10"});
+  CHECK((*last3)[0].seq == 9);
+  CHECK((*last3)[2].seq == 11);
+  auto all = store->newest_lines(s.id, 100, false);
+  REQUIRE(all.ok());
+  CHECK(texts(*all) == texts(*store->lines_of(s.id)));
+
+  auto agent = store->newest_lines(s.id, 1, true);
+  REQUIRE(agent.ok());
+  CHECK(texts(*agent) == std::vector<std::string>{"line 7"});  // 9 and 10 are the user's
+  auto agent2 = store->newest_lines(s.id, 2, true);
+  CHECK(texts(*agent2) == std::vector<std::string>{"line 5", "line 7"});
+
+  auto none = store->newest_lines("no-such-session", 5, false);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  auto zero = store->newest_lines(s.id, 0, false);
+  REQUIRE(zero.ok());
+  CHECK(zero->empty());
+}
+
 TEST_CASE("chat lines are numbered in order and found by id", "[store]") {
   TestDatabase db;
   auto store = db.open();

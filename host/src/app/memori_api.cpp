@@ -1,5 +1,7 @@
 #include "memori_api.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <utility>
 
@@ -444,14 +446,11 @@ void MemoriApi::get_session(const HttpRequest& request, const std::string& id, H
         auto session = sessions->owned_session(store, id, caller, now);
         if (!session) return std::move(session).error();
         if (!sessions->live(*session, now)) return sessions->expired_error(*session);
-        auto lines = store.lines_of(id);
-        if (!lines) return std::move(lines).error();
+        // The agent's last line only (a long conversation is not read for it).
+        auto last = store.newest_lines(id, 1, /*agent_only=*/true);
+        if (!last) return std::move(last).error();
         Got got{std::move(*session), {}};
-        for (auto it = lines->rbegin(); it != lines->rend(); ++it)
-          if (!it->inbound) {
-            got.emission = it->text;
-            break;
-          }
+        if (!last->empty()) got.emission = std::move(last->back().text);
         if (auto touched = store.touch_session(id, now); !touched)
           return std::move(touched).error();
         return got;
@@ -624,28 +623,30 @@ void MemoriApi::session_chat_logs(const HttpRequest& request, const std::string&
           if (!owned) return std::move(owned).error();
           links = std::move(*owned);
         }
+        // Newest link first, so that with lastLines only the lines sent are read (each
+        // link's count comes from the index); the logs go out oldest first.
         std::vector<std::pair<const SessionRecord*, std::vector<ChatLine>>> parts;
         std::size_t total = 0;
+        std::size_t room = last_lines ? *last_lines : SIZE_MAX;
         if (!agent->opt_out_data_collection) {
-          for (const auto& link : links) {
-            auto lines = store.lines_of(link.id);
+          for (auto link = links.rbegin(); link != links.rend(); ++link) {
+            auto count = store.count_lines(link->id);
+            if (!count) return std::move(count).error();
+            total += *count;
+            if (*count == 0 || room == 0) continue;
+            auto lines = room >= *count
+                             ? store.lines_of(link->id)
+                             : store.newest_lines(link->id, static_cast<std::uint32_t>(room),
+                                                  /*agent_only=*/false);
             if (!lines) return std::move(lines).error();
             if (lines->empty()) continue;
-            total += lines->size();
-            parts.emplace_back(&link, std::move(*lines));
+            room -= std::min(room, lines->size());
+            parts.emplace_back(&*link, std::move(*lines));
           }
         }
-        std::size_t skip = last_lines && *last_lines < total ? total - *last_lines : 0;
         json logs = json::array();
-        for (auto& [link, lines] : parts) {
-          if (skip >= lines.size()) {
-            skip -= lines.size();
-            continue;
-          }
-          lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(skip));
-          skip = 0;
-          logs.push_back(chat_log_json(*link, lines));
-        }
+        for (auto part = parts.rbegin(); part != parts.rend(); ++part)
+          logs.push_back(chat_log_json(*part->first, part->second));
         return json{{"chatLogs", std::move(logs)}, {"totalLines", total}};
       },
       [config, request, done = std::move(done)](Result<json> reply) {

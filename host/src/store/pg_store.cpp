@@ -432,6 +432,30 @@ Result<std::vector<ChatLine>> PgStore::lines_of(std::string_view session_id) {
   return out;
 }
 
+Result<std::vector<ChatLine>> PgStore::newest_lines(std::string_view session_id, std::uint32_t n,
+                                                    bool agent_only) {
+  Params p;
+  p.add(session_id);
+  p.add(static_cast<std::int64_t>(n));
+  // Backwards along UNIQUE (session_id, seq): only the rows returned are read.
+  auto rows = db_->query(agent_only ? "SELECT " PARLEY_LINE_COLUMNS
+                                      " FROM chat_lines WHERE session_id = $1 AND NOT inbound"
+                                      " ORDER BY seq DESC LIMIT $2"
+                                    : "SELECT " PARLEY_LINE_COLUMNS
+                                      " FROM chat_lines WHERE session_id = $1"
+                                      " ORDER BY seq DESC LIMIT $2",
+                         p, "read the newest chat lines");
+  if (!rows) return rows.error();
+  std::vector<ChatLine> out;
+  out.reserve(static_cast<std::size_t>(rows->count()));
+  for (int r = rows->count() - 1; r >= 0; --r) {
+    auto line = read_line(*rows, r);
+    if (!line) return line.error();
+    out.push_back(std::move(*line));
+  }
+  return out;
+}
+
 Result<std::uint32_t> PgStore::count_lines(std::string_view session_id) {
   Params p;
   p.add(session_id);

@@ -63,6 +63,8 @@ class PgStore final : public Store {
   // ---- LineStore
   Result<ChatLine> append_line(std::string_view session_id, ChatLine line) override;
   Result<std::vector<ChatLine>> lines_of(std::string_view session_id) override;
+  Result<std::vector<ChatLine>> newest_lines(std::string_view session_id, std::uint32_t n,
+                                             bool agent_only) override;
   Result<std::uint32_t> count_lines(std::string_view session_id) override;
   Result<std::optional<std::string>> session_of_line(std::string_view line_id) override;
   Status mark_interrupted(std::string_view line_id, bool keep_text) override;

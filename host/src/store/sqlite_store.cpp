@@ -461,6 +461,34 @@ Result<std::vector<ChatLine>> SqliteStore::lines_of(std::string_view session_id)
   }
 }
 
+Result<std::vector<ChatLine>> SqliteStore::newest_lines(std::string_view session_id,
+                                                        std::uint32_t n, bool agent_only) {
+  const char* operation = "read the newest chat lines";
+  // Backwards along UNIQUE (session_id, seq): only the rows returned are read.
+  auto statement = db_.prepare(
+      agent_only
+          ? "SELECT seq, line_id, session_id, timestamp_ms, inbound, text, emitter, interrupted, "
+            "context_vars FROM chat_lines WHERE session_id = ?1 AND inbound = 0 "
+            "ORDER BY seq DESC LIMIT ?2"
+          : "SELECT seq, line_id, session_id, timestamp_ms, inbound, text, emitter, interrupted, "
+            "context_vars FROM chat_lines WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
+      operation);
+  if (!statement) return statement.error();
+  statement->bind(1, session_id);
+  statement->bind(2, static_cast<std::int64_t>(n));
+  std::vector<ChatLine> out;
+  for (;;) {
+    auto row = statement->step(operation);
+    if (!row) return row.error();
+    if (!*row) break;
+    auto line = read_line(*statement);
+    if (!line) return line.error();
+    out.push_back(std::move(*line));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 Result<std::uint32_t> SqliteStore::count_lines(std::string_view session_id) {
   return count_query(db_, "SELECT COUNT(*) FROM chat_lines WHERE session_id = ?1",
                      session_id, "count chat lines");

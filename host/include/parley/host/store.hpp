@@ -159,6 +159,10 @@ class LineStore {
   // seq, line_id and session_id of the returned copy.
   virtual Result<ChatLine> append_line(std::string_view session_id, ChatLine line) = 0;
   virtual Result<std::vector<ChatLine>> lines_of(std::string_view session_id) = 0;
+  // The newest `n` lines of the session (only the agent's when agent_only), oldest first:
+  // what a page resuming a long conversation shows, read without the rest.
+  virtual Result<std::vector<ChatLine>> newest_lines(std::string_view session_id,
+                                                     std::uint32_t n, bool agent_only) = 0;
   virtual Result<std::uint32_t> count_lines(std::string_view session_id) = 0;
   // The session a chat line belongs to, if `line_id` is a line's id.
   virtual Result<std::optional<std::string>> session_of_line(std::string_view line_id) = 0;
