@@ -9,6 +9,9 @@
 // out pages the agent does not allow at all).
 import Parley from '/sdk/parley.mjs';
 
+// Where a page load's time goes, for bench/widget (User Timing marks; nothing else reads them).
+performance.mark('parley:sdk-ready');
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   widget: $('widget'), title: $('title'), status: $('status'), transcript: $('transcript'),
@@ -409,6 +412,7 @@ function wire() {
 // if it was opened for the same visitor (the identity metadata), else a new session.
 async function openSession({ fresh }) {
   setStatus('Connecting…');
+  performance.mark('parley:resume-start');
   try {
     const r = await client.resume({
       sessionId: (!fresh && config.session_id) || undefined,
@@ -417,6 +421,7 @@ async function openSession({ fresh }) {
       historyLines: PAGE,
     });
     sessionId = r.sessionID;
+    performance.mark('parley:resume-end');
     renderResume(r);
     setStatus('Ready');
   } catch (error) {

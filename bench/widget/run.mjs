@@ -98,6 +98,22 @@ window.__onScreen = null;
 })();`;
 }
 
+// Where the time of one load went, from the page's own timings: the HTML received, the SDK
+// loaded (its module evaluated and the wasm instantiated: embed-app.js's first mark), the resume
+// (its requests and the core's work on them), and the transcript built and on screen. The old
+// widget has no marks: only its HTML figure is known.
+async function breakdown(page) {
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const mark = (name) => {
+      const m = performance.getEntriesByName(name, 'mark')[0];
+      return m ? m.startTime : null;
+    };
+    return { html: nav.responseEnd, sdk: mark('parley:sdk-ready'), resumeStart: mark('parley:resume-start'),
+             resumeEnd: mark('parley:resume-end'), onScreen: window.__onScreen };
+  });
+}
+
 async function seed(base, lines) {
   const post = async (route, body) => {
     const r = await fetch(`${base}memori/v2/${route}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -161,7 +177,7 @@ async function measureVariant(v, browser) {
   const configFile = path.join(tmp, 'config.json');
   fs.writeFileSync(configFile, JSON.stringify(demo, null, 2));
   const host = await startHost({ host: v.host, config: configFile });
-  const out = { resumeCold: [], resumeWarm: [], freshCold: [], freshWarm: [], parseCold: [], parseWarm: [] };
+  const out = { splitCold: [], splitWarm: [], resumeCold: [], resumeWarm: [], freshCold: [], freshWarm: [], parseCold: [], parseWarm: [] };
   try {
     const base = host.url;
     const t0 = Date.now();
@@ -177,8 +193,10 @@ async function measureVariant(v, browser) {
       let page = await context.newPage();
       await page.goto(resumeUrl);
       out.resumeCold.push(await page.waitForFunction(() => window.__onScreen, null, { timeout: 240000 }).then((h) => h.jsonValue()));
+      out.splitCold.push(await breakdown(page));
       await page.reload();
       out.resumeWarm.push(await page.waitForFunction(() => window.__onScreen, null, { timeout: 240000 }).then((h) => h.jsonValue()));
+      out.splitWarm.push(await breakdown(page));
       await context.close();
 
       // A fresh conversation: cold cache; then warm cache with nothing remembered.
@@ -282,3 +300,16 @@ for (const v of variants) {
   console.log(`${v.label}: cold load encodings ${JSON.stringify(r.coldBytes.encodings)}; all rounds (ms): resume cold ${r.resumeCold.map((x) => x.toFixed(0)).join(' ')}, warm ${r.resumeWarm.map((x) => x.toFixed(0)).join(' ')}; parse cold ${r.parseCold.map((x) => x.toFixed(1)).join(' ')}`);
 }
 for (const v of variants) if (results[v.name] && results[v.name].why) console.log(`${v.label}: no figures: ${results[v.name].why}`);
+
+// Where the resume's time went (medians of each step's length, the steps as breakdown() reads them).
+for (const v of variants) {
+  const r = results[v.name];
+  if (!r || r.why) continue;
+  for (const [kind, splits] of [['cold', r.splitCold], ['warm', r.splitWarm]]) {
+    if (!splits.length || splits.some((s) => s.sdk === null || s.resumeEnd === null)) continue;
+    const step = (f) => ms(median(splits.map(f)));
+    console.log(`${v.label}, 2,501-line resume, ${kind} (medians): navigation -> HTML received ${step((s) => s.html)}; ` +
+                `-> SDK loaded (module and wasm) ${step((s) => s.sdk - s.html)}; -> resume asked ${step((s) => s.resumeStart - s.sdk)}; ` +
+                `resume (2 requests and the core) ${step((s) => s.resumeEnd - s.resumeStart)}; -> last line on screen ${step((s) => s.onScreen - s.resumeEnd)}`);
+  }
+}
