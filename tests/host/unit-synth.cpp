@@ -161,8 +161,15 @@ TEST_CASE("the synthesis backlog is bounded; a refused request says why at once"
   Outcome o[4];
   std::vector<std::shared_ptr<SynthScheduler::Ticket>> tickets;
   boost::asio::post(rig.io, [&] {
-    // One starts at once; two wait; the fourth finds the backlog full.
-    for (int i = 0; i < 4; ++i) tickets.push_back(synth.request(rig.request("Sentence number " + std::to_string(i) + ".", o[i])));
+    // One starts at once; two wait; the fourth finds the backlog full. The first three are
+    // long (seconds of speech, tens of milliseconds to synthesise), so that "at once" does not
+    // depend on this thread keeping the CPU until the loop ends: with a short first sentence,
+    // under load, its synthesis sometimes finished before the refusal was posted.
+    std::string paragraph;
+    for (int words = 0; words < 12; ++words) paragraph += "This sentence is here to take a while to say. ";
+    for (int i = 0; i < 4; ++i)
+      tickets.push_back(synth.request(rig.request(
+          (i < 3 ? paragraph : std::string()) + "Sentence number " + std::to_string(i) + ".", o[i])));
     CHECK(synth.running() == 1);
     CHECK(synth.queued() == 2);
   });
