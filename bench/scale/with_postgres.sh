@@ -13,11 +13,16 @@ bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 dir=$(mktemp -d /tmp/parley-bench-pg-XXXXXX)
 pg_pid=""
 cleanup() {
-  if [[ -n $pg_pid ]] && kill -0 "$pg_pid" 2>/dev/null; then
-    kill -INT "$pg_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pg_pid" 2>/dev/null || true
-  fi
+  # The server itself (postmaster.pid), not the runuser in front of it: runuser does not pass
+  # SIGINT on, and killing it left the server running without its directory.
+  local server=""
+  [[ -f $dir/data/postmaster.pid ]] && server=$(head -n 1 "$dir/data/postmaster.pid")
+  for pid in $server $pg_pid; do
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -INT "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
