@@ -16,8 +16,10 @@ packages=(
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us  # speech recognition and its model
   libspeexdsp-dev libsamplerate0-dev            # reference resamplers (benchmarks only)
   chromium                                      # the official Millis SDK test (headless)
-  util-linux                                    # taskset, for the host load benchmark
+  util-linux                                    # taskset, for the host load benchmark; unshare
   brotli gzip                                   # the .br / .gz copies of the served SDK and pages
+  libre-dev librem-dev                          # phone calls: SIP, SDP, RTP, jitter buffer, G.711
+  baresip-core sip-tester iproute2              # phone tests: the far ends, a loopback-only netns
 )
 
 missing=()
