@@ -1,7 +1,7 @@
 // parley-host: the Parley server (issue 4). One process, one port, one io thread.
 //
 //   parley-host --config FILE [--listen ADDR:PORT] [--db FILE|URI] [--web-root DIR]
-//               [--log-level debug|info|warn|error]
+//               [--log-level debug|info|warn|error] [--sip-listen ADDR:PORT]
 //   parley-host --config-reference     every config key with its rule and default
 //   parley-host migrate --from FILE --to URI
 //
@@ -56,7 +56,7 @@ constexpr std::chrono::milliseconds drain_poll{20};
 
 void print_usage(std::ostream& out) {
   out << "usage: parley-host --config FILE [--listen ADDR:PORT] [--db FILE|URI] [--web-root DIR]\n"
-         "                   [--log-level debug|info|warn|error]\n"
+         "                   [--log-level debug|info|warn|error] [--sip-listen ADDR:PORT]\n"
          "       parley-host migrate --from FILE --to URI\n"
          "       parley-host --config-reference | --help | --version\n"
          "\n"
@@ -66,6 +66,8 @@ void print_usage(std::ostream& out) {
          "                    throwaway one) or a postgresql:// URI (several hosts, one database)\n"
          "  --web-root DIR    overrides server.web_root (static files at /)\n"
          "  --log-level L     overrides server.log_level\n"
+         "  --sip-listen ADDR:PORT  overrides server.sip.listen: phone calls over SIP (UDP and\n"
+         "                    TCP) through server.sip.trunks\n"
          "  --config-reference  prints every config key: path, rule, default\n"
          "\n"
          "migrate: copies every session, chat line and pending webhook of the SQLite FILE into\n"
@@ -82,6 +84,7 @@ struct Options {
   std::optional<std::string> database;
   std::optional<std::string> web_root;
   std::optional<std::string> log_level;
+  std::optional<std::string> sip_listen;
   bool help = false;
   bool version = false;
   bool reference = false;
@@ -104,7 +107,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& options) {
                                        {"--listen", &options.listen},
                                        {"--db", &options.database},
                                        {"--web-root", &options.web_root},
-                                       {"--log-level", &options.log_level}};
+                                       {"--log-level", &options.log_level},
+                                       {"--sip-listen", &options.sip_listen}};
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -153,6 +157,9 @@ std::optional<int> parse_options(int argc, char** argv, Options& options) {
   options.config_path = *config_path;
   if (options.listen && !parse_listen_address(*options.listen))
     return usage_error("--listen: " + parse_listen_address(*options.listen).error().message);
+  if (options.sip_listen && !parse_listen_address(*options.sip_listen))
+    return usage_error("--sip-listen: " +
+                       parse_listen_address(*options.sip_listen).error().message);
   if (options.log_level && !parse_log_level(*options.log_level, nullptr))
     return usage_error("--log-level: '" + *options.log_level +
                        "' is not one of debug, info, warn, error");
@@ -266,6 +273,7 @@ int run(const Options& options) {
   if (options.database) config.server.database = *options.database;
   if (options.web_root) config.server.web_root = *options.web_root;
   if (options.log_level) config.server.log_level = *options.log_level;
+  if (options.sip_listen) config.server.sip.listen = *options.sip_listen;
   LogLevel level = LogLevel::info;
   if (!parse_log_level(config.server.log_level, &level)) {
     std::cerr << "parley-host: server.log_level: '" << config.server.log_level

@@ -54,6 +54,16 @@ TEST_CASE("the shipped demo config parses", "[config]") {
   CHECK(config->server.web_root == std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/web");
   CHECK(config->server.wasm_root ==
         std::string(PARLEY_SOURCE_DIR) + "/host/demo/../../build/wasm/sdk");
+  // Phone calls: off unless asked for (--sip-listen, README); the demo agent then answers and
+  // calls from the local trunk's number.
+  CHECK(config->server.sip.listen.empty());
+  CHECK(config->server.sip.rtp_port_min == 20000);
+  CHECK(config->server.sip.rtp_port_max == 29998);
+  CHECK(config->agent_for_number("+15550001111") == demo);
+  REQUIRE(config->server.sip.trunk_for("+15550001111") != nullptr);
+  CHECK(config->server.sip.trunk_for("+15550001111")->address == "127.0.0.1:5070");
+  CHECK(config->agent_for_number("+15550002222") == nullptr);
+  CHECK(config->server.api_keys.size() == 1);
 }
 
 TEST_CASE("the base vector config parses", "[config]") {

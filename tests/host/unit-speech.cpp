@@ -41,6 +41,7 @@ json speech_config(const std::string& weather_url,
                    const std::vector<std::pair<std::string, std::function<void(json&)>>>& variants) {
   json demo = demo_file()["agents"][0];
   demo["tools"][0]["webhook"]["url"] = weather_url;
+  demo.erase("phone_numbers");  // a number belongs to one agent; these take no phone calls
   json agents = json::array();
   for (const auto& [id, tweak] : variants) {
     json a = demo;

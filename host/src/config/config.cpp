@@ -519,6 +519,23 @@ Status check_agent(const json&, const std::string& path, AgentConfig& agent) {
   return ok_status();
 }
 
+// E.164 as trunks write it: "+" and 2 to 15 digits.
+bool is_phone_number(const std::string& number) {
+  if (number.size() < 3 || number.size() > 16 || number[0] != '+') return false;
+  for (std::size_t i = 1; i < number.size(); ++i)
+    if (number[i] < '0' || number[i] > '9') return false;
+  return true;
+}
+
+Status check_phone_numbers(const std::string& path, const std::vector<std::string>& numbers) {
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    if (!is_phone_number(numbers[i]))
+      return invalid(index_path(path, i),
+                     json_quoted(numbers[i]) + " is not an E.164 number (+ and 2 to 15 digits)");
+  }
+  return ok_status();
+}
+
 const FieldTable<AgentConfig>& agent_table() {
   static const FieldTable<AgentConfig> privacy({
       flag("opt_out_data_collection", &AgentConfig::opt_out_data_collection),
@@ -552,6 +569,9 @@ const FieldTable<AgentConfig>& agent_table() {
           objects("tools", &AgentConfig::tools, 128, tool_table()),
           objects("rules", &AgentConfig::rules, 1024, rule_table()),
           group("privacy_settings", privacy),
+          strings("phone_numbers", &AgentConfig::phone_numbers, 100, 16,
+                  "E.164 numbers this agent answers and calls from (through the trunk that lists it)",
+                  check_phone_numbers),
           section("session_timeout", &AgentConfig::session_timeout, timeout_table()),
           section("flow", &AgentConfig::flow, flow_table()),
           whole("resume_window", &AgentConfig::resume_window_s, 1, max_seconds_per_year),
@@ -611,6 +631,95 @@ const FieldTable<SpeechConfig>& speech_table() {
   return table;
 }
 
+
+const FieldTable<SipTrunkConfig>& trunk_table() {
+  static const FieldTable<SipTrunkConfig> table({
+      text("id", &SipTrunkConfig::id, Presence::required, 64, "1 to 64 of [A-Za-z0-9_-]",
+           [](const std::string& path, const std::string& id) -> Status {
+             for (char c : id)
+               if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+                 return invalid(path, json_quoted(id) + " must be 1 to 64 of [A-Za-z0-9_-]");
+             return ok_status();
+           }),
+      text("address", &SipTrunkConfig::address, Presence::required, 300,
+           "HOST:PORT of the trunk's SIP server",
+           [](const std::string& path, const std::string& value) -> Status {
+             if (auto a = parse_listen_address(value); !a || a->port == 0)
+               return invalid(path, json_quoted(value) + " must be HOST:PORT with a port");
+             return ok_status();
+           }),
+      text("transport", &SipTrunkConfig::transport, Presence::non_empty, 8, "udp or tcp",
+           one_of({"udp", "tcp"}, "must be \"udp\" or \"tcp\"")),
+      text("username", &SipTrunkConfig::username, Presence::optional, 256,
+           "digest auth user name"),
+      text("password_env", &SipTrunkConfig::password_env, Presence::optional, 128,
+           "environment variable holding the digest password"),
+      strings("numbers", &SipTrunkConfig::numbers, 1000, 16, "E.164 numbers (+15550001111)",
+              check_phone_numbers),
+  });
+  return table;
+}
+
+template <class T>
+Field<T> port_range(const char* key, std::uint32_t T::*low, std::uint32_t T::*high) {
+  return {key,
+          [=](const json& object, const std::string& path, T& out) -> Status {
+            auto it = object.find(key);
+            if (it == object.end() || it->is_null()) return ok_status();
+            const std::string p = join_path(path, key);
+            if (!it->is_array() || it->size() != 2 || !(*it)[0].is_number_unsigned() ||
+                !(*it)[1].is_number_unsigned())
+              return invalid(p, "must be [LOW, HIGH], two port numbers");
+            const auto lo = (*it)[0].get<std::uint64_t>(), hi = (*it)[1].get<std::uint64_t>();
+            if (lo < 1024 || hi > 65535 || lo + 1 >= hi)
+              return invalid(p, "must be [LOW, HIGH] with 1024 <= LOW < HIGH <= 65535 and room "
+                                "for an RTP and an RTCP port");
+            out.*low = static_cast<std::uint32_t>(lo);
+            out.*high = static_cast<std::uint32_t>(hi);
+            return ok_status();
+          },
+          "[LOW, HIGH] ports for RTP (RTCP on the next)",
+          [=](const T& d) {
+            return "[" + std::to_string(d.*low) + ", " + std::to_string(d.*high) + "]";
+          },
+          {}};
+}
+
+const FieldTable<SipConfig>& sip_table() {
+  static const FieldTable<SipConfig> table(
+      {
+          text("listen", &SipConfig::listen, Presence::optional, 300,
+               "ADDR:PORT for SIP over UDP and TCP (port 0: ephemeral); empty: no phone calls",
+               [](const std::string& path, const std::string& value) -> Status {
+                 if (auto listen = parse_listen_address(value); !listen)
+                   return invalid(path, listen.error().message);
+                 return ok_status();
+               }),
+          text("public_address", &SipConfig::public_address, Presence::optional, 256,
+               "the IP address written into SDP and Contact; empty: listen's"),
+          port_range("rtp_ports", &SipConfig::rtp_port_min, &SipConfig::rtp_port_max),
+          whole("ring_timeout_s", &SipConfig::ring_timeout_s, 1, 600),
+          whole("invites_per_s", &SipConfig::invites_per_s, 1, 10000),
+          whole("max_calls", &SipConfig::max_calls, 1, 100000),
+          objects("trunks", &SipConfig::trunks, 100, trunk_table()),
+      },
+      [](const json&, const std::string& path, SipConfig& sip) -> Status {
+        std::set<std::string> ids, numbers;
+        for (std::size_t i = 0; i < sip.trunks.size(); ++i) {
+          const std::string tp = index_path(join_path(path, "trunks"), i);
+          if (!ids.insert(sip.trunks[i].id).second)
+            return invalid(tp + ".id", json_quoted(sip.trunks[i].id) + " is a duplicate trunk id");
+          for (const auto& n : sip.trunks[i].numbers)
+            if (!numbers.insert(n).second)
+              return invalid(tp + ".numbers", json_quoted(n) + " belongs to two trunks");
+          if (!sip.trunks[i].username.empty() && sip.trunks[i].password_env.empty())
+            return invalid(tp + ".password_env", "is required with a username");
+        }
+        return ok_status();
+      });
+  return table;
+}
+
 const FieldTable<ServerConfig>& server_table() {
   static const FieldTable<ServerConfig> table({
       text("listen", &ServerConfig::listen, Presence::non_empty, 300,
@@ -646,8 +755,23 @@ const FieldTable<ServerConfig>& server_table() {
            "debug, info, warn or error",
            one_of({"debug", "info", "warn", "error"}, "must be one of debug, info, warn, error")),
       whole("webhook_max_attempts", &ServerConfig::webhook_max_attempts, 1, 100),
+      strings("api_keys", &ServerConfig::api_keys, 64, 256,
+              "server API keys (Authorization: <key>), each at least 16 bytes",
+              [](const std::string& path, const std::vector<std::string>& keys) -> Status {
+                for (std::size_t i = 0; i < keys.size(); ++i) {
+                  if (keys[i].size() < 16)
+                    return invalid(index_path(path, i),
+                                   "is " + std::to_string(keys[i].size()) +
+                                       " bytes: a server API key needs at least 16");
+                  if (!is_header_value(keys[i]) || keys[i].find(' ') != std::string::npos)
+                    return invalid(index_path(path, i),
+                                   "must not contain spaces or control characters");
+                }
+                return ok_status();
+              }),
       section("limits", &ServerConfig::limits, limits_table()),
       section("speech", &ServerConfig::speech, speech_table()),
+      section("sip", &ServerConfig::sip, sip_table()),
   });
   return table;
 }
@@ -656,11 +780,19 @@ Status check_agents(const json& root, const std::string&, HostConfig& config) {
   auto it = root.find("agents");
   if (it == root.end() || it->is_null()) return invalid("agents", "is required");
   if (config.agents.empty()) return invalid("agents", "needs at least one agent");
-  std::set<std::string> ids;
+  std::set<std::string> ids, numbers;
   for (std::size_t i = 0; i < config.agents.size(); ++i) {
     if (!ids.insert(config.agents[i].id).second) {
       return invalid(index_path("agents", i) + ".id",
                      json_quoted(config.agents[i].id) + " is a duplicate agent id");
+    }
+    for (std::size_t n = 0; n < config.agents[i].phone_numbers.size(); ++n) {
+      const std::string& number = config.agents[i].phone_numbers[n];
+      const std::string path = index_path(index_path("agents", i) + ".phone_numbers", n);
+      // A number on no trunk still takes inbound calls; placing a call from it is refused
+      // then, naming the trunks (POST /start_outbound_call).
+      if (!numbers.insert(number).second)
+        return invalid(path, json_quoted(number) + " belongs to two agents");
     }
   }
   return ok_status();
@@ -690,6 +822,13 @@ std::string resolve_path(const std::string& path, std::string_view base_dir) {
 }  // namespace
 
 // ---- AgentConfig / HostConfig
+
+const AgentConfig* HostConfig::agent_for_number(std::string_view number) const {
+  for (const auto& agent : agents)
+    for (const auto& n : agent.phone_numbers)
+      if (n == number) return &agent;
+  return nullptr;
+}
 
 const ToolConfig* AgentConfig::find_tool(std::string_view tool_name) const {
   for (const auto& tool : tools) {

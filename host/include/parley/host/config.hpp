@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parley/host/sip_config.hpp"
 #include "parley/json.hpp"
 #include "parley/result.hpp"
 
@@ -118,6 +119,9 @@ struct AgentConfig {
   std::string custom_llm_websocket;          // ws:// URL, or empty = built-in responder
   std::optional<LlmConfig> llm;              // an OpenAI-compatible LLM (not with the above)
   std::vector<std::string> custom_vocabulary;  // custom_vocabulary.keywords (speech hints)
+  // Phone numbers this agent answers (inbound) and calls from (outbound, through the trunk
+  // whose server.sip.trunks[].numbers lists it), E.164; each belongs to one agent only.
+  std::vector<std::string> phone_numbers;
 
   const ToolConfig* find_tool(std::string_view tool_name) const;
   // True when `origin` (the browser's Origin header, e.g. "http://127.0.0.1:5173") matches one
@@ -194,8 +198,12 @@ struct ServerConfig {
   std::string admin_key;   // guards /admin/*; empty = admin routes disabled
   std::string log_level = "info";  // debug, info, warn, error
   std::uint32_t webhook_max_attempts = 8;
+  // Server API keys for the Millis REST routes (DESIGN §3b: /call-logs, start_outbound_call),
+  // sent as `Authorization: <key>`. Empty: those routes answer 401.
+  std::vector<std::string> api_keys;
   ServerLimits limits;
   SpeechConfig speech;
+  SipConfig sip;  // phone calls (DESIGN §11); parley/host/sip_config.hpp
 };
 
 struct HostConfig {
@@ -203,6 +211,7 @@ struct HostConfig {
   std::vector<AgentConfig> agents;  // at least one; ids unique
 
   const AgentConfig* find_agent(std::string_view agent_id) const;
+  const AgentConfig* agent_for_number(std::string_view number) const;  // phone_numbers
 };
 
 // One key of the file, for the reference: its path ("agents[].flow.response_delay"), its rule
