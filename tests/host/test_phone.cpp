@@ -233,6 +233,8 @@ Baresip::Baresip(const TempDir& dir, const BaresipOptions& o) {
          << "module_path /usr/lib/baresip/modules\n"
          << "module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n"
          << "module_app account.so\n"
+         // Commands given with -e (/dial) are menu's.
+         << (o.commands.empty() ? "" : "module_app menu.so\n")
          << "snd_path " << dir_ << "/rec\n"
          << "rtp_ports 30000-30998\n";
   std::ofstream(dir_ + "/config") << config.str();

@@ -1,5 +1,5 @@
 // make_application: routes /memori/v2 to the Memori API, /v1/voice sockets to VoiceCall,
-// /admin to the operator's endpoints; runs the outbox deliverer and the expiry/retention
+// /admin to the operator's endpoints, /start_outbound_call and SIP to the phone service; runs the outbox deliverer and the expiry/retention
 // sweep; on shutdown ends every call with a reason.
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +15,7 @@
 #include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
 #include "parley/host/speech.hpp"
+#include "../sip/phone_service.hpp"
 #include "sessions.hpp"
 #include "voice_call.hpp"
 
@@ -41,7 +42,8 @@ class HostApplication final : public Application {
         sessions_(io, config, db, metrics, http_, outbox_),
         memori_(sessions_, metrics),
         speech_(SpeechService::create(io, config)),
-        sweep_timer_(io) {
+        sweep_timer_(io),
+        phones_(PhoneService::create(io, config, sessions_, metrics, speech_.get())) {
     db_.run(
         "", [](Store& store) { return store.open_sessions(); },
         [](Result<std::vector<SessionRecord>> open) {
@@ -79,7 +81,11 @@ class HostApplication final : public Application {
       admin(request, std::move(done));
       return true;
     }
-    return false;
+    if (phones_) return phones_->handle_http(request, done);
+    return phone_routes_off(request, done,
+                            config_.server.sip.listen.empty()
+                                ? "this host takes no phone calls (server.sip.listen is empty)"
+                                : "the SIP listener did not start (see the host's log)");
   }
 
   std::shared_ptr<SocketHandler> open_socket(const HttpRequest& upgrade,
@@ -100,6 +106,7 @@ class HostApplication final : public Application {
     for (auto& weak : calls_)
       if (auto call = weak.lock()) call->shut_down("server_shutdown");
     calls_.clear();
+    if (phones_) phones_->shut_down("server_shutdown");
     sessions_.close_all();
     outbox_.stop();
     log_event(LogLevel::info, "shutdown.app", "calls ended, webhooks kept in the outbox");
@@ -126,6 +133,7 @@ class HostApplication final : public Application {
       out += "parley_webhook_outbox_pending " + std::to_string(outbox_pending_) + "\n";
     }
     out += speech_->metrics_text();
+    if (phones_) out += phones_->metrics_text();
     return out;
   }
 
@@ -241,6 +249,8 @@ class HostApplication final : public Application {
   std::unique_ptr<SpeechService> speech_;  // after sessions_: calls hold channels into it
   boost::asio::steady_timer sweep_timer_;
   std::list<std::weak_ptr<VoiceCall>> calls_;
+  // Last: destroyed first (its SIP thread stops; its calls hold sessions_ and speech_).
+  std::unique_ptr<PhoneService> phones_;
 };
 
 }  // namespace

@@ -331,7 +331,7 @@ void SessionService::continue_open(OpenRequest request, const AgentConfig& agent
   if (resumed) {
     record = *past;
   } else {
-    record.id = new_session_id();
+    record.id = request.preset_session_id.empty() ? new_session_id() : request.preset_session_id;
     record.chat_log_id = new_session_id();
     record.agent_id = agent->id;
     record.public_key = request.public_key.value_or("");

@@ -51,7 +51,7 @@ struct Owner {
 // API to result codes): bad_request, unknown_agent, bad_public_key, origin_not_allowed,
 // token_* (ids.hpp), not_found, expired, deleted, chat_line_id, db_error, internal.
 struct OpenRequest {
-  std::string channel;  // "voice" or "rest"
+  std::string channel;  // "voice", "rest" or "phone"
   std::string agent_id;
   std::optional<std::string> public_key;  // voice: required; REST: optional (binds the session)
   std::optional<std::string> origin;      // the browser's Origin, if any
@@ -65,6 +65,9 @@ struct OpenRequest {
   // Voice: a valid session named by continue_session_id goes on under the same id
   // ("resumed"). REST: POST /Session always opens a new session.
   bool resume_in_place = false;
+  // Phone calls: the id the session gets, announced before the call was answered
+  // (start_outbound_call answers with it at once); "" = a new id.
+  std::string preset_session_id;
 };
 
 struct OpenedSession {

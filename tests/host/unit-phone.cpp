@@ -1,0 +1,297 @@
+// Phone calls through the real parley-host (issue 16), inside a private network namespace
+// (tests/host/netns.sh: loopback only, so the fixed SIP ports collide with nothing):
+// POST /start_outbound_call places a call through the trunk that owns from_phone to baresip,
+// which answers, says its phrase and records what it hears. The agent greets with a metadata
+// value, hears the phrase (a user turn), answers, and hangs up (BYE) at the call's max
+// duration. Then an inbound call placed by baresip to the agent's number: the agent sees
+// {from, to} in its prompt, and baresip's hang-up ends the call.
+//
+// What the far end heard is checked by its loudness envelope against the same words from the
+// same espeak-ng voice (pocketsphinx's only en-us model is wideband and cannot read 8 kHz
+// telephone audio: README, Phone calls); what the greeting said, by the stored chat line.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "parley/host/store.hpp"
+#include "parley/json.hpp"
+#include "test_client.hpp"
+#include "test_phone.hpp"
+
+using namespace parley::test;
+using parley::json;
+
+namespace {
+
+constexpr const char* kApiKey = "phone-test-key-0123456789";
+constexpr const char* kAdminKey = "phone-admin-key-0123";
+constexpr int kHostSipPort = 5060;
+constexpr const char* kAgentVoice = "en-us";
+
+std::string host_config(const TempDir& dir, int max_duration_s) {
+  json config = {
+      {"server",
+       {{"database", dir.file("parley.db")},
+        {"api_keys", {kApiKey}},
+        {"admin_key", kAdminKey},
+        {"speech", {{"enabled", true}, {"workers", 2}}},
+        {"sip",
+         {{"listen", "127.0.0.1:" + std::to_string(kHostSipPort)},
+          {"rtp_ports", {20000, 20998}},
+          {"ring_timeout_s", 10},
+          {"trunks",
+           {{{"id", "local"},
+             {"address", "127.0.0.1:5070"},
+             {"numbers", {"+15550001111"}}}}}}}}},
+      {"agents",
+       {{{"id", "phone-agent"},
+         {"public_keys", {"pk_phone_test_1"}},
+         {"voice", {{"provider", "espeak-ng"}, {"voice_id", kAgentVoice}}},
+         {"prompt", "Caller {from|unknown} dialled {to|unknown}."},
+         {"first_message", "Hello, your table for {party|some} people is ready."},
+         // +15550003333 is on no trunk: it could take calls, but places none.
+         {"phone_numbers", {"+15550001111", "+15550003333"}},
+         {"session_timeout", {{"max_duration", max_duration_s}}},
+         {"fallback_reply", "Sorry, I did not catch that."},
+         {"rules",
+          {{{"words", {"book", "table", "booking"}},
+            {"reply", "Good, I have booked it for you."}}}}}}}};
+  return dir.write("config.json", config.dump(2));
+}
+
+// baresip's microphone: `quiet_s` of silence, the phrase, then silence up to `total_s`
+// (baresip hangs up when its microphone file ends), at 8 kHz.
+Samples mic(double quiet_s, const std::string& text, double total_s) {
+  Samples speech = concat({Samples(static_cast<std::size_t>(quiet_s * kSpeechRate), 0),
+                           espeak_16k(text)});
+  const auto total = static_cast<std::size_t>(total_s * kSpeechRate);
+  if (speech.size() < total) speech.resize(total, 0);
+  return resample(speech, 16000, 8000);
+}
+
+json get_json(std::uint16_t port, const std::string& target) {
+  auto r = http(port, "GET", target, "", {{"Authorization", kApiKey}});
+  return json::parse(r.body, nullptr, false);
+}
+
+std::string wait_status(std::uint16_t port, const std::string& call_id,
+                        const std::vector<std::string>& any_of, int timeout_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string status;
+  while (std::chrono::steady_clock::now() < end) {
+    json j = get_json(port, "/phone_calls/" + call_id);
+    status = j.is_object() ? j.value("status", "") : "";
+    if (std::find(any_of.begin(), any_of.end(), status) != any_of.end()) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return status;
+}
+
+std::vector<parley::host::ChatLine> lines_of(const std::string& db, const std::string& session) {
+  auto store = parley::host::Store::open(db);
+  INFO((store ? "" : store.error().message));
+  REQUIRE(store.ok());
+  auto lines = (*store)->lines_of(session);
+  REQUIRE(lines.ok());
+  return *lines;
+}
+
+std::string describe(const std::vector<parley::host::ChatLine>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (l.inbound ? "user: " : "agent: ") + l.text + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("phone: start_outbound_call refuses what is wrong, naming it", "[phone]") {
+  TempDir dir;
+  HostProcess host({"--config", host_config(dir, 16)});
+  REQUIRE(host.port() != 0);
+  const parley::test::Headers key = {{"Authorization", kApiKey}};
+  auto r = http(host.port(), "POST", "/start_outbound_call",
+                R"({"from_phone":"+15550001111","to_phone":"+15550002222"})");
+  CHECK(r.status == 401);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550001111","to_phone":"+15550002222"})",
+           {{"Authorization", "not-the-key-0123456789"}});
+  CHECK(r.status == 401);
+  r = http(host.port(), "POST", "/start_outbound_call", R"({"from_phone":"+15550001111"})", key);
+  CHECK(r.status == 400);
+  CHECK(r.body.find("to_phone") != std::string::npos);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550007777","to_phone":"+15550002222"})", key);
+  CHECK(r.status == 404);
+  CHECK(r.body.find("+15550007777") != std::string::npos);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550003333","to_phone":"+15550002222"})", key);
+  CHECK(r.status == 404);
+  CHECK(r.body.find("no trunk") != std::string::npos);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550001111","to_phone":"555-CALL"})", key);
+  CHECK(r.status == 400);
+  CHECK(r.body.find("E.164") != std::string::npos);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550001111","to_phone":"+15550002222","session_continuation":"x"})",
+           key);
+  CHECK(r.status == 400);
+  CHECK(r.body.find("session_continuation") != std::string::npos);
+  r = http(host.port(), "POST", "/start_outbound_call", "not json", key);
+  CHECK(r.status == 400);
+  r = http(host.port(), "GET", "/start_outbound_call", "", key);
+  CHECK(r.status == 405);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550001111","to_phone":"+15550002222","metadata":{"1bad key":"x"}})",
+           key);
+  CHECK(r.status == 400);
+  CHECK(r.body.find("metadata") != std::string::npos);
+  CHECK(r.body.find("1bad key") != std::string::npos);
+  r = http(host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550001111","to_phone":"+15550002222","include_metadata_in_prompt":"yes"})",
+           key);
+  CHECK(r.status == 400);
+  CHECK(r.body.find("include_metadata_in_prompt") != std::string::npos);
+  r = http(host.port(), "GET", "/phone_calls/no-such-call", "", key);
+  CHECK(r.status == 404);
+  r = http(host.port(), "GET", "/phone_calls/no-such-call", "");
+  CHECK(r.status == 401);
+  REQUIRE(host.stop() == 0);
+
+  // A host without server.sip.listen takes no phone calls, and says so.
+  TempDir off_dir;
+  json off = json::parse(read_file(host_config(off_dir, 16)));
+  off["server"]["sip"]["listen"] = "";
+  HostProcess off_host({"--config", off_dir.write("off.json", off.dump())});
+  REQUIRE(off_host.port() != 0);
+  r = http(off_host.port(), "POST", "/start_outbound_call",
+           R"({"from_phone":"+15550001111","to_phone":"+15550002222"})", key);
+  CHECK(r.status == 503);
+  CHECK(r.body.find("server.sip.listen") != std::string::npos);
+}
+
+TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn, BYE at the end",
+          "[phone]") {
+  TempDir dir;
+  // The phrase after the greeting; 20 s of microphone, longer than the call's 14 s.
+  write_wav(dir.file("mic.wav"), mic(5.0, "I would like to book a table", 20.0), 8000);
+  BaresipOptions bo;
+  bo.microphone_wav = dir.file("mic.wav");
+  Baresip far(dir, bo);
+  REQUIRE(far.ready());
+  HostProcess host({"--config", host_config(dir, 14)});
+  REQUIRE(host.port() != 0);
+  REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = http(host.port(), "POST", "/start_outbound_call",
+                R"({"from_phone":"+15550001111","to_phone":"+15550002222",)"
+                R"("metadata":{"party":"four"}})",
+                {{"Authorization", kApiKey}});
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  json started = json::parse(r.body);
+  CHECK(started["status"] == "queued");
+  const std::string call_id = started["call_id"], session_id = started["session_id"];
+  CHECK(session_id.size() == 36);
+  CHECK(wait_status(host.port(), call_id, {"in-progress"}, 5000) == "in-progress");
+  // max_duration 14 s: the host hangs up with BYE while baresip still has microphone left.
+  const std::string final_status =
+      wait_status(host.port(), call_id, {"completed", "failed", "busy", "no-answer"}, 25000);
+  INFO(host.log_text());
+  INFO(far.log());
+  CHECK(final_status == "completed");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+  json status = get_json(host.port(), "/phone_calls/" + call_id);
+  CHECK(status["session_id"] == session_id);
+  CHECK(status["agent_id"] == "phone-agent");
+  CHECK(status["reason"] == "max_duration");
+  CHECK(status["voip"] == json({{"from", "+15550001111"},
+                                {"to", "+15550002222"},
+                                {"direction", "outbound"}}));
+  auto metrics = http(host.port(), "GET", "/metrics");
+  CHECK(metrics.body.find("parley_phone_calls_total{status=\"completed\"} 1") != std::string::npos);
+  CHECK(metrics.body.find("parley_rtp_wrong_source_total 0") != std::string::npos);
+
+  // baresip is still up: the BYE was ours.
+  REQUIRE(far.process().wait(100) == -1);
+  far.process().stop();
+  REQUIRE(host.stop() == 0);
+
+  // The session: the greeting with the metadata value, a user turn (the agent heard the
+  // phrase; what pocketsphinx made of telephone audio is not checked), an answer to it.
+  const auto lines = lines_of(dir.file("parley.db"), session_id);
+  INFO(describe(lines));
+  REQUIRE(lines.size() >= 3);
+  CHECK(!lines[0].inbound);
+  CHECK(lines[0].text == "Hello, your table for four people is ready.");
+  CHECK(std::any_of(lines.begin(), lines.end(), [](const auto& l) { return l.inbound; }));
+  CHECK(!lines.back().inbound);
+
+  // baresip heard the greeting: the same words in the agent's voice, by loudness envelope
+  // (and not the greeting without the metadata value... which differs in one word only, so
+  // the text check above is what says "four").
+  const Samples heard = resample(far.recording(), 8000, 16000);
+  REQUIRE(heard.size() > 8 * kSpeechRate);
+  const double greeting =
+      envelope_match(espeak_16k("Hello, your table for four people is ready.", kAgentVoice), heard,
+                     16000);
+  const double other =
+      envelope_match(espeak_16k("the weather is fine in the north today", kAgentVoice), heard,
+                     16000);
+  INFO("greeting match " << greeting << ", another sentence " << other);
+  CHECK(greeting > 0.9);
+  CHECK(other < greeting - 0.1);
+}
+
+TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {from, to}",
+          "[phone]") {
+  TempDir dir;
+  HostProcess host({"--config", host_config(dir, 60)});
+  REQUIRE(host.port() != 0);
+  REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
+  // baresip calls, says its phrase after the greeting and hangs up when its microphone ends.
+  write_wav(dir.file("mic.wav"), mic(5.0, "I would like to book a table", 12.0), 8000);
+  BaresipOptions bo;
+  bo.microphone_wav = dir.file("mic.wav");
+  bo.quit_after_s = 25;
+  bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
+  Baresip far(dir, bo);
+  REQUIRE(far.ready());
+  REQUIRE(wait_for_text(host.log_path(), "phone.ready", 8000));
+  std::smatch m;
+  std::string log = host.log_text();
+  INFO(log);
+  REQUIRE(std::regex_search(log, m, std::regex("phone\\.ready call ([0-9a-f-]{36}) session ([0-9a-f-]{36})")));
+  const std::string call_id = m[1].str(), session_id = m[2].str();
+  auto prompt = http(host.port(), "GET", "/admin/sessions/" + session_id + "/prompt", "",
+                     {{"Authorization", std::string("Bearer ") + kAdminKey}});
+  INFO(prompt.body);
+  CHECK(prompt.body.find("Caller +15550002222 dialled +15550001111.") != std::string::npos);
+  // baresip's microphone ends at 12 s: its BYE ends the call.
+  const std::string final_status = wait_status(host.port(), call_id, {"completed", "failed"}, 20000);
+  log = host.log_text();
+  INFO(log);
+  INFO(far.log());
+  CHECK(final_status == "completed");
+  json status = get_json(host.port(), "/phone_calls/" + call_id);
+  CHECK(status["voip"] == json({{"from", "+15550002222"},
+                                {"to", "+15550001111"},
+                                {"direction", "inbound"}}));
+  CHECK(status["reason"] == "remote_hangup");
+  far.process().stop();
+  REQUIRE(host.stop() == 0);
+  const auto lines = lines_of(dir.file("parley.db"), session_id);
+  INFO(describe(lines));
+  REQUIRE(lines.size() >= 3);
+  CHECK(lines[0].text == "Hello, your table for some people is ready.");
+  CHECK(std::any_of(lines.begin(), lines.end(), [](const auto& l) { return l.inbound; }));
+  const Samples heard = resample(far.recording(), 8000, 16000);
+  const double greeting =
+      envelope_match(espeak_16k("Hello, your table for some people is ready.", kAgentVoice), heard,
+                     16000);
+  INFO("greeting match " << greeting);
+  CHECK(greeting > 0.9);
+}
