@@ -176,7 +176,9 @@ export function writeHostConfig(dir, { sdkDir, agent = {}, extraAgents = [], ser
   demo.server.database = path.join(dir, 'unused.db');
   Object.assign(demo.server, server);
   Object.assign(demo.agents[0], agent);
-  for (const extra of extraAgents) demo.agents.push({ ...demo.agents[0], ...extra });
+  // Copies of the demo agent, without its phone numbers (a number belongs to one agent).
+  const { phone_numbers: _numbers, ...base } = demo.agents[0];
+  for (const extra of extraAgents) demo.agents.push({ ...base, ...extra });
   const file = path.join(dir, 'config.json');
   fs.writeFileSync(file, JSON.stringify(demo, null, 2));
   return file;
