@@ -153,10 +153,24 @@ void run_scenario(const json& sc) {
     CHECK(*flow.pending() == *request);
     CHECK_FALSE(flow.finished());
     if (step.contains("now")) now = step["now"].get<std::int64_t>();
+    // likely_next: offered only while a session is being checked, and exactly the request a
+    // valid session leads to (the history), never one with an effect on the server.
+    const auto likely = flow.likely_next();
+    CHECK(likely.has_value() == (request->method == "GET" &&
+                                 request->path.find("/Session/") != std::string::npos));
+    if (likely) CHECK(likely->method == "GET");
+    const bool session_ok = step.contains("reply") && step["reply"].contains("json") &&
+                            step["reply"]["status"] == 200 && step["reply"]["json"].is_object() &&
+                            step["reply"]["json"].contains("resultCode") &&
+                            step["reply"]["json"]["resultCode"] == 0;
     if (step.contains("transport_error")) {
       request = flow.on_transport_error(step["transport_error"].get<std::string>(), now);
     } else {
       request = flow.on_response(response_from(step["reply"]), now);
+    }
+    if (likely && session_ok) {
+      REQUIRE(request.has_value());
+      CHECK(*request == *likely);
     }
   }
   if (request) INFO("unexpected further request: " << request->method << " " << request->path);

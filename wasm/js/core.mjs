@@ -214,6 +214,7 @@ export class ResumeFlow {
   start(now) { return R(X.pl_resume_start(this.h, now)); }
   onResponse(status, body, now) { return R(S(X.pl_resume_on_response, [this.h, status], [body], now)); }
   onTransportError(message, now) { return R(S(X.pl_resume_on_transport_error, [this.h], [message], now)); }
+  likelyNext() { return R(X.pl_resume_likely_next(this.h)); }
   outcome() { return R(X.pl_resume_outcome(this.h)); }
   // The outcome's lines, [{text, inbound, timestamp, earlier, emitter?}]: their strings come
   // as one UTF-8 block, decoded at once and cut by the byte sizes the core gives

@@ -283,6 +283,9 @@ EMSCRIPTEN_KEEPALIVE const char* pl_resume_on_transport_error(ResumeHandle* r, c
                                                               std::size_t size, double now) {
   return answer(r->bridge.on_transport_error(in(message, size), ms(now)));
 }
+EMSCRIPTEN_KEEPALIVE const char* pl_resume_likely_next(ResumeHandle* r) {
+  return answer(r->bridge.likely_next());
+}
 EMSCRIPTEN_KEEPALIVE const char* pl_resume_outcome(ResumeHandle* r) { return answer(r->bridge.outcome()); }
 EMSCRIPTEN_KEEPALIVE const char* pl_resume_warnings(ResumeHandle* r) { return answer(r->bridge.warnings()); }
 // The outcome's lines (resumed: the history; new: the earlier lines) for the JS to read once:

@@ -126,6 +126,12 @@ std::string ResumeBridge::start(std::int64_t now) {
   return next(flow_->start(now));
 }
 
+std::string ResumeBridge::likely_next() const {
+  if (history_of_ || !flow_) return "";
+  auto request = flow_->likely_next();
+  return request ? to_json_text(request_json(*request)) : std::string();
+}
+
 std::string ResumeBridge::on_response(int status, std::string_view body, std::int64_t now) {
   if (history_of_) {
     if (history_done_) return "";

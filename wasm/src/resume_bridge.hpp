@@ -28,6 +28,8 @@ class ResumeBridge {
   std::string start(std::int64_t now);
   std::string on_response(int status, std::string_view body, std::int64_t now);
   std::string on_transport_error(std::string_view message, std::int64_t now);
+  // ResumeFlow::likely_next as {method, path} JSON text, or "".
+  std::string likely_next() const;
 
   // {kind: "resumed" | "new" | "failed", ...}; null before the flow has finished. A session
   // in hand also has `stored` (false: a URL sessionID's load, nothing remembered) and

@@ -295,6 +295,11 @@ std::optional<HttpRequest> ResumeFlow::on_transport_error(std::string_view messa
   return std::nullopt;
 }
 
+std::optional<HttpRequest> ResumeFlow::likely_next() const {
+  if (step_ != Step::check_session || !candidate_) return std::nullopt;
+  return chat_logs_request(*candidate_, input_.options.history_lines);
+}
+
 // Step 3: the server's word on the candidate.
 std::optional<HttpRequest> ResumeFlow::on_session_checked(const HttpResponse& response,
                                                           std::int64_t now_ms) {

@@ -165,6 +165,12 @@ class ResumeFlow {
   bool finished() const { return step_ == Step::done; }
   const ResumeOutcome* outcome() const { return outcome_ ? &*outcome_ : nullptr; }
   const std::optional<HttpRequest>& pending() const { return pending_; }
+  // The request that usually follows the pending one, known before its reply: while the
+  // session is being checked, the history fetch that a valid session leads to. A read with no
+  // effect on the server, so a caller may send it beside the pending request to save a round
+  // trip, and use its reply if the flow does ask for exactly it (replies still go in one at a
+  // time, in the flow's order). Nothing otherwise.
+  std::optional<HttpRequest> likely_next() const;
   // Whether the outcome was written to the store (false for a URL sessionID's load).
   bool stored() const { return stored_; }
 
