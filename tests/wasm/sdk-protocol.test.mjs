@@ -91,6 +91,20 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   const paged = await make({ storage }).resume({ metadata: { userName: 'Ada', plan: 'premium' }, historyLines: 2 });
   checkEqual(JSON.stringify(paged.history.map((l) => l.text)), JSON.stringify(again.history.slice(3).map((l) => l.text)), 'historyLines 2: the newest two lines');
   checkEqual(paged.omittedLines, 3, 'historyLines 2: the three older ones counted');
+  // The history fetch goes out beside the session check, not after its reply (one round trip).
+  const events = [];
+  const recordingFetch = async (url, init) => {
+    const what = `${init.method} ${new URL(url).pathname.split('/')[3]}`;
+    events.push(`start ${what}`);
+    const response = await fetch(url, init);
+    events.push(`end ${what}`);
+    return response;
+  };
+  const overlapped = await make({ storage, fetch: recordingFetch }).resume({ metadata: { userName: 'Ada', plan: 'premium' }, historyLines: 2 });
+  checkEqual(overlapped.sessionID, first.sessionID, 'resume with the early history fetch: the same session');
+  checkEqual(JSON.stringify(overlapped.history.map((l) => l.text)), JSON.stringify(paged.history.map((l) => l.text)), 'resume with the early history fetch: the same lines');
+  checkEqual(JSON.stringify(events.slice(0, 2)), JSON.stringify(['start GET Session', 'start GET SessionChatLogs']), 'both requests start before either reply');
+  checkEqual(events.length, 4, `two requests in all (${events})`);
   checkEqual(paged.lastAgentIndex, 1, 'historyLines 2: the agent\'s last message among them');
   checkEqual(JSON.stringify((await b.history()).map((l) => l.text)), JSON.stringify(again.history.map((l) => l.text)), 'history(): the whole history');
 

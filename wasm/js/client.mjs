@@ -289,11 +289,15 @@ export class Client {
   // is used only if the flow asks for exactly that request, and is fed in the flow's order.
   async _drive(flow) {
     let next = flow.start(Date.now());
+    let pending = next ? this._http(JSON.parse(next)) : null;  // sent first, the check
     const likely = next ? flow.likelyNext() : '';
     let early = likely ? { request: likely, reply: this._http(JSON.parse(likely)) } : null;
     while (next) {
       let response;
-      if (early && early.request === next) {
+      if (pending) {
+        response = await pending;
+        pending = null;
+      } else if (early && early.request === next) {
         response = await early.reply;
         early = null;
       } else {
