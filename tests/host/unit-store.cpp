@@ -18,6 +18,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,16 @@ ChatLine make_line(const std::string& text, std::int64_t at_ms, bool inbound = t
   line.timestamp_ms = at_ms;
   line.inbound = inbound;
   return line;
+}
+
+// Two sessions of agent a1 created at 1000 ms: the one a case writes to, and another whose
+// lines must not mix with it.
+std::pair<SessionRecord, SessionRecord> two_sessions(Store& store) {
+  SessionRecord s = make_session("a1", "", 1000);
+  SessionRecord other = make_session("a1", "", 1000);
+  REQUIRE(store.create_session(s).ok());
+  REQUIRE(store.create_session(other).ok());
+  return {s, other};
 }
 
 SessionRecord find(Store& store, const std::string& id) {
@@ -235,10 +246,7 @@ TEST_CASE("the continuation chain, oldest first, ends at a missing link", "[stor
 TEST_CASE("the newest lines of a session, oldest first, and the agent's last line", "[store]") {
   TestDatabase db;
   auto store = db.open();
-  SessionRecord s = make_session("a1", "", 1000);
-  SessionRecord other = make_session("a1", "", 1000);
-  REQUIRE(store->create_session(s).ok());
-  REQUIRE(store->create_session(other).ok());
+  auto [s, other] = two_sessions(*store);
   // user 0, agent 1, user 2, ..., user 8, then two user lines (9, 10) with no answer.
   for (int i = 0; i < 11; ++i)
     REQUIRE(store->append_line(s.id, make_line("line " + std::to_string(i), 2000 + i,
@@ -276,10 +284,7 @@ TEST_CASE("the newest lines of a session, oldest first, and the agent's last lin
 TEST_CASE("chat lines are numbered in order and found by id", "[store]") {
   TestDatabase db;
   auto store = db.open();
-  SessionRecord s = make_session("a1", "", 1000);
-  SessionRecord other = make_session("a1", "", 1000);
-  REQUIRE(store->create_session(s).ok());
-  REQUIRE(store->create_session(other).ok());
+  auto [s, other] = two_sessions(*store);
 
   static const std::regex uuid("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   std::vector<std::string> ids;
