@@ -472,8 +472,12 @@ TEST_CASE("sip: an inbound call (PCMA), its audio and DTMF, wrong-source RTP and
   sip_peer.send_to(port, request("INVITE", "+15550007777", port, sip_peer, "nobody", "n1", 1, {},
                                  sdp_offer(rtp_peer.port, "0", "")));
   CHECK(status_code(final_response(io, sip_peer, "nobody", "INVITE", 3000)) == 404);
+  // An offer that is not SDP: 400.
+  sip_peer.send_to(port, request("INVITE", "+15550001111", port, sip_peer, "notsdp", "b1", 1, {},
+                                 "this is not a session description\r\n"));
+  CHECK(status_code(final_response(io, sip_peer, "notsdp", "INVITE", 3000)) == 400);
   CHECK(calls.empty());
-  CHECK(engine->counters().invites_refused.load() == 2);
+  CHECK(engine->counters().invites_refused.load() == 3);
 
   // The real call: PCMA and telephone-event.
   const std::string offer = sdp_offer(rtp_peer.port, "8 101",
