@@ -45,15 +45,18 @@ export function log(...parts) {
   console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...parts);
 }
 
-// --host PATH (start parley-host), --url URL (use a running host), --config FILE.
+// --host PATH (start parley-host), --url URL (use a running host), --config FILE,
+// --metrics URL,URL… (behind a load balancer: the hosts' own addresses, whose /metrics are
+// summed; through the balancer each read would reach one host of several, whichever is next).
 export function parseArgs(argv) {
-  const args = { host: null, url: null, config: defaultConfig };
+  const args = { host: null, url: null, config: defaultConfig, metrics: null };
   for (let i = 0; i < argv.length; ++i) {
     const flag = argv[i];
     const value = argv[i + 1];
-    if (!['--host', '--url', '--config'].includes(flag) || value === undefined) {
+    if (!['--host', '--url', '--config', '--metrics'].includes(flag) || value === undefined) {
       console.error(`usage: node ${path.basename(process.argv[1])} ` +
-                    '(--host PATH_TO_PARLEY_HOST [--config FILE] | --url http://HOST:PORT/)');
+                    '(--host PATH_TO_PARLEY_HOST [--config FILE] | ' +
+                    '--url http://HOST:PORT/ [--metrics http://HOST1:PORT/,http://HOST2:PORT/])');
       process.exit(64);
     }
     args[flag.slice(2)] = value;
@@ -90,11 +93,12 @@ export async function waitFor(probe, ms, what, intervalMs = 50) {
   }
 }
 
-// A running parley-host: { url, origin, stop(), output() }.
-export async function startHost({ host, url, config }) {
+// A running parley-host: { url, metricUrls, stop(), output() }.
+export async function startHost({ host, url, config, metrics }) {
   if (url) {
     const base = url.endsWith('/') ? url : `${url}/`;
-    return { url: base, stop: async () => {}, output: () => '', pid: null };
+    const metricUrls = metrics ? metrics.split(',').filter(Boolean) : [base];
+    return { url: base, metricUrls, stop: async () => {}, output: () => '', pid: null };
   }
   check(fs.existsSync(host), `parley-host binary not found at ${host}`);
   check(fs.existsSync(config), `host config not found at ${config}`);
@@ -126,6 +130,7 @@ export async function startHost({ host, url, config }) {
   log(`parley-host (pid ${child.pid}) listening on ${base}`);
   return {
     url: base,
+    metricUrls: [base],
     pid: child.pid,
     output: () => output,
     async stop() {
@@ -154,13 +159,18 @@ export function httpGet(url) {
   }), 5000, `GET ${url}`);
 }
 
-// The value of one unlabelled Prometheus sample (e.g. parley_frames_in_binary_total).
-export async function metric(baseUrl, name) {
-  const reply = await httpGet(new URL('metrics', baseUrl).href);
-  checkEqual(reply.status, 200, 'GET /metrics status');
-  const match = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, 'm').exec(reply.body);
-  check(match, `GET /metrics has no sample named ${name}`);
-  return Number(match[1]);
+// The value of one unlabelled Prometheus sample (e.g. parley_frames_in_binary_total), summed
+// over the hosts behind `host` (one, unless --metrics named several).
+export async function metric(host, name) {
+  let sum = 0;
+  for (const baseUrl of host.metricUrls) {
+    const reply = await httpGet(new URL('metrics', baseUrl).href);
+    checkEqual(reply.status, 200, `GET ${baseUrl}metrics status`);
+    const match = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, 'm').exec(reply.body);
+    check(match, `GET ${baseUrl}metrics has no sample named ${name}`);
+    sum += Number(match[1]);
+  }
+  return sum;
 }
 
 // Reads the demo agent of a host config (for the texts the checks expect), if the file parses.

@@ -211,10 +211,10 @@ async function scenario({ host }) {
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
     await page.waitForFunction(() => window.sdkLoaded === true, null, { timeout: 10000 });
     const endPoint = new URL('v1/voice', host.url).href.replace(/^http/, 'ws');
-    const started = await metric(host.url, 'parley_sessions_started_total');
+    const started = await metric(host, 'parley_sessions_started_total');
 
     // 1. A call with metadata: onready with a session id, audio reaching the host.
-    const framesBefore = await metric(host.url, 'parley_frames_in_binary_total');
+    const framesBefore = await metric(host, 'parley_frames_in_binary_total');
     // The SDK raises onready only once its microphone sent a frame: the first AudioContext and
     // fake capture device of a fresh browser can take long to start on a loaded machine.
     const { call: call1, ready: ready1 } = await Call.startReady(page, endPoint, {
@@ -223,7 +223,7 @@ async function scenario({ host }) {
     const first = ready1.session_id;
     log(`first call ready: ${JSON.stringify(ready1)}`);
     const frames = await waitFor(async () => {
-      const n = await metric(host.url, 'parley_frames_in_binary_total') - framesBefore;
+      const n = await metric(host, 'parley_frames_in_binary_total') - framesBefore;
       return n >= FRAMES_WANTED ? n : undefined;
     }, 5000, `parley_frames_in_binary_total to rise by ${FRAMES_WANTED} (the SDK's microphone frames)`);
     log(`host counted ${frames} binary frames from the SDK`);
@@ -272,7 +272,7 @@ async function scenario({ host }) {
           `bad public key: no onerror {code, message} before the close: ${JSON.stringify(events4.map(e => [e.name, e.a]))}`);
     check(!events4.some(e => e.name === 'onready'), 'bad public key: the SDK got onready');
 
-    const startedNow = await metric(host.url, 'parley_sessions_started_total');
+    const startedNow = await metric(host, 'parley_sessions_started_total');
     check(startedNow - started >= 2, `parley_sessions_started_total rose by ${startedNow - started}, expected ≥ 2`);
   } finally {
     await browser.close();

@@ -76,7 +76,9 @@ wait_for "http://127.0.0.1:$proxy/healthz" "haproxy"
 sleep 0.7  # both servers checked up, so the rotation covers them from the first request
 
 rc=0
-node "$test" --url "http://127.0.0.1:$proxy/" || rc=$?
+# Metrics are per host, so the test reads each host's own and sums them.
+node "$test" --url "http://127.0.0.1:$proxy/" \
+  --metrics "http://127.0.0.1:${ports[0]}/,http://127.0.0.1:${ports[1]}/" || rc=$?
 # Both hosts served the client (each logs every request at debug level): HAProxy spread them.
 if [[ $rc == 0 ]]; then
   for i in 1 2; do
