@@ -160,10 +160,14 @@ export function httpGet(url) {
 }
 
 // The value of one unlabelled Prometheus sample (e.g. parley_frames_in_binary_total), summed
-// over the hosts behind `host` (one, unless --metrics named several).
+// over the hosts behind `host`: a startHost() result (one host, unless --metrics named
+// several) or a host's base URL.
 export async function metric(host, name) {
+  const urls = typeof host === 'string' ? [host] : host.metricUrls;
+  check(Array.isArray(urls) && urls.length > 0,
+        `metric(${name}): give a startHost() result or a base URL, not ${JSON.stringify(host)}`);
   let sum = 0;
-  for (const baseUrl of host.metricUrls) {
+  for (const baseUrl of urls) {
     const reply = await httpGet(new URL('metrics', baseUrl).href);
     checkEqual(reply.status, 200, `GET ${baseUrl}metrics status`);
     const match = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, 'm').exec(reply.body);
