@@ -10,8 +10,8 @@
 //   marked; a voice call (onready, the session id, frames at the host); mute (silence on the
 //   wire); a voice round trip (the fake microphone asks, the host's recognizer hears it, the
 //   reply is spoken); a dropped socket that reconnects and continues, then a server that
-//   stays away; barge-in against the real host (the user talks over the agent's long resume
-//   line: `clear`, the queue emptied, no more agent audio for that line) and, to the quantum,
+//   stays away; barge-in against the real host (the user talks over the agent's long answer:
+//   `clear`, the queue emptied, no more agent audio for that line) and, to the quantum,
 //   against a scripted agent (playback silent after `clear`); the errors microphone denied, no microphone, bad key,
 //   unknown agent, offline; an origin the agent does not allow cannot frame the widget; no
 //   CSP violation anywhere. Screenshots of the widget's states go to build/browser-screenshots/.
@@ -237,11 +237,12 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
     agent: { allowed_origins: ['http://127.0.0.1:*'] },
     extraAgents: [
       { id: 'brief', resume_window: 2, allowed_origins: ['http://127.0.0.1:*'] },
-      // Its resume line (spoken when the widget's call continues its session) lasts ~9 s.
+      // Its answer to "story" lasts ~9 s. (A call that continues the widget's chat while it is
+      // going on has no greeting to talk over: DESIGN §3.)
       { id: 'talker', allowed_origins: ['http://127.0.0.1:*'],
-        resume_message: 'Welcome back, {userName|friend}. Let me tell you everything about the Parley demo ' +
+        rules: [{ words: ['story'], reply: 'Let me tell you everything about the Parley demo ' +
           'agent: you can ask me about your name, your plan or the weather in Zurich, and I will do my very ' +
-          'best to answer you quickly and clearly.' },
+          'best to answer you quickly and clearly.' }] },
     ],
   });
   const host = await hostFor(args, cleanup, config);
@@ -345,7 +346,12 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
     checkEqual(await frame.getAttribute('#mic', 'aria-pressed'), 'true', 'the microphone button is pressed');
     const state = await frame.evaluate(() => window.parleyClient.getState());
     checkEqual(state.connection, 'ready', 'getState().connection during the call');
-    checkEqual(state.sessionID, sessionID, 'the call continues the widget\'s session (onready session id)');
+    // One call, one session id (DESIGN §3): the call is a new session continuing the chat's,
+    // and getState() shows the id in use, on the widget and on the host page.
+    check(state.sessionID && state.sessionID !== sessionID, 'the call has a session id of its own');
+    checkEqual(state.continuedFrom, sessionID, 'getState().continuedFrom: the widget\'s session');
+    await waitFor(async () => (await page.evaluate(() => window.Parley.getState())).sessionID === state.sessionID,
+                  3000, 'the host page sees the call\'s session id');
     await waitFor(async () => (await metric(host.url, 'parley_frames_in_binary_total')) - framesBefore >= 25, 5000,
                   'audio frames counted by the host');
     await waitFor(async () => (await page.evaluate(() => window.Parley.getState())).connection === 'ready', 3000,
@@ -554,13 +560,18 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
   }
 
   if (want('barge-in')) {
-    // --- barge-in against the real host: the user talks over the agent's long resume line ----
+    // --- barge-in against the real host: the user talks over the agent's long answer -------
     const tc = await newContext();
     const tp = await tc.newPage();
     tp.on('pageerror', (e) => errorsOnPage.push(e.message));
     await tp.goto(hostPage(hostOrigin, { ...demoAttrs, 'agent-id': 'talker' }));
     const tf = await widgetOf(tp);
     await tf.click('#mic');
+    // As soon as the call is up, a typed question whose answer is long; the fake microphone
+    // speaks 2.5 s into the call, over that answer.
+    await waitFor(async () => (await tf.textContent('#status')) === 'Listening', 8000, 'the talker call up');
+    await tf.fill('#text', 'tell me a story');
+    await tf.press('#text', 'Enter');
     const barged = await waitFor(() => tf.evaluate(() => {
       const r = window.__received;
       const clear = r.findIndex(([, w]) => w === 'clear');
@@ -569,7 +580,7 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
       return { before: r.slice(0, clear).filter(([, w]) => typeof w === 'number').length,
                clearAt: r[clear][0], buffered: stats.bufferedMs, received: r.slice(clear + 1) };
     }), 20000, 'the host to clear the agent\'s line when the user talks over it');
-    // 2.5 s into the call the user speaks; the resume line had been playing for ~2 s.
+    // 2.5 s into the call the user speaks; the answer had been playing for a second or more.
     check(barged.before >= 50, `the agent was speaking before the user barged in (${barged.before} frames)`);
     checkEqual(barged.buffered, 0, 'the playback queue empty at clear');
     await sleep(1500);

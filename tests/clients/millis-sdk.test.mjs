@@ -1,8 +1,10 @@
 // The official Millis web SDK (@millisai/web-sdk 1.0.15, unchanged) in headless Chromium with a
-// fake microphone against parley-host's /v1/voice (DESIGN §3, §5): start with metadata,
-// `onready` with a session id, audio frames reaching the host, a typed message answered with
-// the metadata, stop; then continuation by `session_continuation`, an unknown id, and a
-// refused public key as the SDK surfaces them.
+// fake microphone against parley-host at /millis, the SDK's own path (DESIGN §3, §5): start
+// with metadata, `onready` with a session id, audio frames reaching the host, a typed message
+// answered with the metadata, a tool call raised to the app as `onfunction`, stop; then
+// continuation by `session_continuation` (a new session continuing the first), a temporary
+// agent by start(agentConfig, metadata), start(agentId) with an unknown id, and a refused
+// public key as the SDK surfaces them.
 //
 //   node millis-sdk.test.mjs --host build/.../parley-host [--config host/demo/config.json]
 //   node millis-sdk.test.mjs --url http://127.0.0.1:8080/
@@ -22,6 +24,8 @@ import {
 const CHROMIUM = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
 const PUBLIC_KEY = 'demo-public-key';
 const AGENT = 'demo';
+// The demo agent that lets a page's agent_config set its prompt and first message.
+const OVERRIDABLE_KEY = 'demo-millis-public-key';
 const USER_NAME = 'Ada';
 const FRAMES_WANTED = 50;  // the SDK sends ~124 frames/s; 50 is well under half a second's worth
 
@@ -54,7 +58,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>millis sdk test</title
 <script type="module">
 import Millis from '/millis-sdk.js';
 const EVENTS = ['onopen', 'onready', 'onclose', 'onerror', 'onresponsetext', 'ontranscript',
-                'onsessionended', 'ai_action', 'onagentstate'];
+                'onsessionended', 'ai_action', 'onfunction', 'onagentstate'];
 function plain(value) {
   if (value && typeof value === 'object' && 'code' in value && 'wasClean' in value)
     return { code: value.code, reason: value.reason };   // CloseEvent
@@ -62,13 +66,15 @@ function plain(value) {
   return value === undefined ? null : value;
 }
 window.calls = [];
-window.startCall = (endPoint, payload) => {
+// start(payload) as one object, or start(...args) in the SDK's positional forms.
+window.startCall = (endPoint, payload, args) => {
   const client = Millis.createClient({ publicKey: payload.public_key, endPoint });
   const call = { client, events: [] };
   for (const name of EVENTS)
     client.on(name, (a, b) => call.events.push({ name, a: plain(a), b: plain(b), t: Date.now() }));
   delete payload.public_key;
-  client.start(payload).catch(e => call.events.push({ name: 'start_failed', a: String(e) }));
+  const started = args ? client.start(...args) : client.start(payload);
+  started.catch(e => call.events.push({ name: 'start_failed', a: String(e) }));
   window.calls.push(call);
   return window.calls.length - 1;
 };
@@ -99,8 +105,12 @@ class Call {
     this.label = label;
   }
 
+  // `payload.args`, if given, are start()'s positional arguments (payload.public_key is the
+  // client's key either way).
   static async start(page, endPoint, payload, label) {
-    const index = await page.evaluate(([e, p]) => window.startCall(e, p), [endPoint, payload]);
+    const { args, ...rest } = payload;
+    const index = await page.evaluate(([e, p, a]) => window.startCall(e, p, a),
+                                      [endPoint, rest, args || null]);
     return new Call(page, index, label);
   }
 
@@ -210,7 +220,8 @@ async function scenario({ host }) {
     page.on('console', message => { if (message.type() === 'error' || message.type() === 'warning') log(`page ${message.type()}: ${message.text()}`); });
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
     await page.waitForFunction(() => window.sdkLoaded === true, null, { timeout: 10000 });
-    const endPoint = new URL('v1/voice', host.url).href.replace(/^http/, 'ws');
+    // The SDK's own path: a Millis page changes only the host in endPoint.
+    const endPoint = new URL('millis', host.url).href.replace(/^http/, 'ws');
     const started = await metric(host, 'parley_sessions_started_total');
 
     // 1. A call with metadata: onready with a session id, audio reaching the host.
@@ -234,6 +245,14 @@ async function scenario({ host }) {
     const answer = await call1.waitEvent('onresponsetext', 10000,
                                          e => e.t >= asked && typeof e.a === 'string' && e.a.includes(USER_NAME));
     log(`answer to "what is my name": ${answer.a}`);
+    // A tool call (the demo's weather rule) reaches the app as Millis's onfunction.
+    const askedWeather = await call1.send(JSON.stringify({ method: 'text', data: 'what is the weather' }));
+    const fn = await call1.waitEvent('onfunction', 10000, e => e.t >= askedWeather);
+    log(`onfunction: ${JSON.stringify([fn.a, fn.b])}`);
+    checkEqual(fn.b && fn.b.name, 'get_weather', 'onfunction payload.name');
+    checkEqual(JSON.stringify(fn.b && fn.b.params), JSON.stringify({ city: 'Zurich' }),
+               'onfunction payload.params');
+    await call1.waitEvent('ai_action', 10000, e => e.t >= askedWeather);
     const closed1 = await call1.stop();
     log(`first call closed: ${JSON.stringify(closed1.a)}`);
 
@@ -243,11 +262,32 @@ async function scenario({ host }) {
       session_continuation: { session_id: first },
     }, 'continued call', 15000);
     log(`continued call ready: ${JSON.stringify(ready2)}`);
-    checkEqual(ready2.continuation, 'resumed', 'continued call: onready payload.continuation');
-    check(ready2.session_id === first || ready2.continued_from === first,
-          `continued call: onready neither keeps session ${first} nor says continued_from it: ` +
-          JSON.stringify(ready2));
+    // One call, one session id (as Millis): a new session that continues the first one.
+    checkEqual(ready2.continuation, 'continued', 'continued call: onready payload.continuation');
+    checkEqual(ready2.continued_from, first, 'continued call: onready payload.continued_from');
+    check(ready2.session_id !== first, `continued call: expected a new session id, got ${first} again`);
     await call2.stop();
+
+    // 2b. start(agentConfig, metadata): the SDK sends {agent: {agent_config}}: a temporary
+    // agent on the agent that owns the public key, as far as it allows overrides.
+    const { call: call2b, ready: ready2b } = await Call.startReady(page, endPoint, {
+      public_key: OVERRIDABLE_KEY,
+      args: [{ first_message: 'A temporary agent for {userName}.' }, { userName: USER_NAME }],
+    }, 'temporary agent call', 15000);
+    log(`temporary agent call ready: ${JSON.stringify(ready2b)}`);
+    const greeting = await call2b.waitEvent('onresponsetext', 10000,
+                                            e => e.b && e.b.is_final === true);
+    checkEqual(greeting.a, `A temporary agent for ${USER_NAME}.`, 'temporary agent: its first message');
+    await call2b.stop();
+
+    // 2c. start(agentId, metadata): {agent: {agent_id}} with the metadata.
+    const { call: call2c } = await Call.startReady(page, endPoint, {
+      public_key: PUBLIC_KEY, args: [AGENT, { userName: 'Grace' }],
+    }, 'call by agent id', 15000);
+    const hello = await call2c.waitEvent('onresponsetext', 10000, e => e.b && e.b.is_final === true);
+    check(typeof hello.a === 'string' && hello.a.startsWith('Hi Grace!'),
+          `call by agent id: the welcome does not greet Grace: ${hello.a}`);
+    await call2c.stop();
 
     // 3. An id the host never issued: a fresh session, said to be not found.
     const unknown = crypto.randomUUID();

@@ -580,12 +580,16 @@ TEST_CASE("a hand-built request with no agent cannot start a call", "[call]") {
   auto status = call.start(nothing, 0);
   REQUIRE_FALSE(status.ok());
   CHECK(status.error().code == "start_missing_agent");
-  parley::StartRequest both = agent_request();
-  both.agent_config = parley::json::object();
-  auto ambiguous = call.start(both, 0);
-  REQUIRE_FALSE(ambiguous.ok());
-  CHECK(ambiguous.error().code == "bad_agent");
+  parley::StartRequest bad_config = agent_request();
+  bad_config.agent_config = parley::json::array();  // not an object
+  auto refused = call.start(bad_config, 0);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "bad_agent_config");
   CHECK(call.connection_state() == ConnectionState::idle);
+  // agent_id with agent_config is an override of that agent (DESIGN §3): it starts.
+  parley::StartRequest both = agent_request();
+  both.agent_config = parley::json{{"prompt", "p"}};
+  CHECK(call.start(both, 0).ok());
 }
 
 TEST_CASE("state and event names are the ones the SDK uses", "[call]") {

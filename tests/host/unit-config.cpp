@@ -76,7 +76,10 @@ TEST_CASE("the base vector config parses", "[config]") {
         std::vector<std::pair<std::string, std::string>>{{"X-Key", "v"}});
   REQUIRE(agent.session_data_webhook.has_value());
   CHECK(agent.session_data_webhook->url == "https://hooks.example/end");
-  CHECK_FALSE(agent.prefetch_data_webhook.has_value());
+  CHECK_FALSE(agent.extra_prompt_webhook.has_value());
+  CHECK(agent.session_data_webhook->method == "POST");
+  CHECK(agent.allow_overrides.empty());
+  CHECK(config->server.api_keys.empty());
   CHECK(agent.rules[1].pattern == "^good (morning|night)$");
   CHECK(agent.session_timeout.max_duration_s == 60);
   CHECK(config->server.limits.max_body_bytes == 4096);
@@ -140,8 +143,12 @@ TEST_CASE("every field is read from its nesting", "[config]") {
   a["resume_window"] = 120;
   a["retention"] = 86400;
   a["custom_llm_websocket"] = "ws://127.0.0.1:9000/llm";
-  a["prefetch_data_webhook"] = {{"url", "https://x.example/pre"}, {"method", "GET"},
-                                {"timeout_ms", 500}};
+  a["extra_prompt_webhook"] = {{"url", "https://x.example/pre"},
+                               {"headers", {{"Authorization", "Bearer t"}}},
+                               {"timeout_ms", 500}};
+  a["session_data_webhook"] = "https://x.example/end";
+  a["allow_overrides"] = {"prompt", "voice", "flow"};
+  c["server"]["api_keys"] = {"0123456789abcdef0123"};
   c["server"]["limits"]["max_text_messages_per_s"] = 5;
   auto config = parse(c);
   INFO((config ? "" : config.error().message));
@@ -160,9 +167,16 @@ TEST_CASE("every field is read from its nesting", "[config]") {
   CHECK(agent.resume_window_s == 120);
   CHECK(agent.retention_s == 86400);
   CHECK(agent.custom_llm_websocket == "ws://127.0.0.1:9000/llm");
-  REQUIRE(agent.prefetch_data_webhook.has_value());
-  CHECK(agent.prefetch_data_webhook->method == "GET");
-  CHECK(agent.prefetch_data_webhook->timeout_ms == 500);
+  REQUIRE(agent.extra_prompt_webhook.has_value());
+  CHECK(agent.extra_prompt_webhook->method == "GET");  // Millis's protocol, not configurable
+  CHECK(agent.extra_prompt_webhook->timeout_ms == 500);
+  CHECK(agent.extra_prompt_webhook->headers ==
+        std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer t"}});
+  REQUIRE(agent.session_data_webhook.has_value());  // the URL-string form
+  CHECK(agent.session_data_webhook->url == "https://x.example/end");
+  CHECK(agent.session_data_webhook->method == "POST");
+  CHECK(agent.allow_overrides == std::vector<std::string>{"prompt", "voice", "flow"});
+  CHECK(config->server.api_keys == std::vector<std::string>{"0123456789abcdef0123"});
   CHECK(config->server.limits.max_text_messages_per_s == 5);
 }
 
@@ -295,4 +309,92 @@ TEST_CASE("every key of the reference is named in the README", "[config]") {
     INFO(key.path);
     CHECK(readme.find("`" + leaf + "`") != std::string::npos);
   }
+}
+
+TEST_CASE("agent_config: the fields allow_overrides lists, by the config's rules", "[config]") {
+  json c = base_config();
+  c["agents"][0]["allow_overrides"] = {"prompt", "voice", "flow", "first_message"};
+  c["agents"][0]["voice"] = {{"provider", "espeak-ng"}, {"voice_id", "en-us"}};
+  c["agents"][0]["secret"] = "s3cret";
+  auto config = parse(c);
+  INFO((config ? "" : config.error().message));
+  REQUIRE(config.ok());
+  const AgentConfig& base = config->agents[0];
+
+  // Allowed fields are read over the agent's own; nested objects merge field by field.
+  auto effective = parley::host::apply_agent_config(
+      base, json{{"prompt", "You are terse."}, {"voice", {{"voice_id", "en-gb"}}},
+                 {"flow", {{"response_delay", 200}}}});
+  INFO((effective ? "" : effective.error().message));
+  REQUIRE(effective.ok());
+  CHECK(effective->prompt == "You are terse.");
+  CHECK(effective->voice.voice_id == "en-gb");
+  CHECK(effective->voice.provider == "espeak-ng");
+  CHECK(effective->flow.response_delay_ms == 200);
+  CHECK(effective->flow.interruption_allowed == base.flow.interruption_allowed);
+  CHECK(effective->tools.size() == base.tools.size());
+  CHECK(effective->id == base.id);
+  CHECK(base.prompt == "Hi {userName|there}");  // the configured agent is untouched
+
+  struct Refusal {
+    json overrides;
+    std::vector<std::string> mentions;
+  };
+  const Refusal refusals[] = {
+      {json::array(), {"agent.agent_config", "object", "array"}},
+      {{{"language", "de-DE"}}, {"agent.agent_config.language", "allow_overrides"}},
+      {{{"tools", json::array()}}, {"agent.agent_config.tools", "never"}},
+      {{{"custom_llm_websocket", "ws://evil.example/"}},
+       {"agent.agent_config.custom_llm_websocket", "URL or a secret"}},
+      {{{"session_data_webhook", "https://evil.example/"}},
+       {"agent.agent_config.session_data_webhook", "URL or a secret"}},
+      {{{"extra_prompt_webhook", "https://evil.example/"}},
+       {"agent.agent_config.extra_prompt_webhook", "URL or a secret"}},
+      {{{"secret", "x"}}, {"agent.agent_config.secret", "URL or a secret"}},
+      {{{"public_keys", {"k"}}}, {"agent.agent_config.public_keys", "URL or a secret"}},
+      {{{"id", "other"}}, {"agent.agent_config.id", "identity"}},
+      {{{"llm", {{"model", "gpt-4o"}}}}, {"agent.agent_config.llm", "not an agent field"}},
+      {{{"prompt", 5}}, {"agent.agent_config.prompt", "string", "number"}},
+      {{{"voice", {{"provider", "elevenlabs"}}}},
+       {"agent.agent_config.voice.provider", "elevenlabs", "espeak-ng"}},
+      {{{"flow", {{"response_delay", 99999}}}}, {"agent.agent_config.flow.response_delay", "10000"}},
+      {{{"voice", {{"speed", 2}}}}, {"agent.agent_config.voice.speed", "unknown key"}},
+  };
+  for (const auto& refusal : refusals) {
+    INFO(parley::to_json_text(refusal.overrides));
+    auto refused = parley::host::apply_agent_config(base, refusal.overrides);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == "bad_agent_config");
+    for (const auto& m : refusal.mentions) CHECK_THAT(refused.error().message, Catch::Contains(m));
+  }
+  // An agent that lists nothing allows nothing.
+  AgentConfig closed = base;
+  closed.allow_overrides.clear();
+  auto none = parley::host::apply_agent_config(closed, json{{"prompt", "x"}});
+  REQUIRE_FALSE(none.ok());
+  CHECK_THAT(none.error().message, Catch::Contains("allow_overrides"));
+  CHECK(parley::host::apply_agent_config(closed, json::object()).ok());
+}
+
+TEST_CASE("agent_config_json writes every field but the secret ones", "[config]") {
+  json c = base_config();
+  c["agents"][0]["secret"] = "s3cret";
+  c["agents"][0]["extra_prompt_webhook"] = "https://hooks.example/pre";
+  c["agents"][0]["custom_llm_websocket"] = "ws://llm.example/";
+  auto config = parse(c);
+  REQUIRE(config.ok());
+  const json written = parley::host::agent_config_json(config->agents[0]);
+  CHECK(written["id"] == "a1");
+  CHECK(written["prompt"] == "Hi {userName|there}");
+  CHECK(written["flow"]["interruption"]["allowed"] == true);
+  CHECK(written["session_timeout"]["max_duration"] == 60);
+  CHECK(written["tools"][0]["name"] == "get_weather");
+  CHECK(written["tools"][0]["parameters"]["required"][0] == "city");
+  for (const char* hidden : {"secret", "public_keys", "session_data_webhook",
+                             "extra_prompt_webhook", "custom_llm_websocket"})
+    CHECK_FALSE(written.contains(hidden));
+  CHECK_FALSE(written["tools"][0].contains("webhook"));
+  const std::string text = parley::to_json_text(written);
+  for (const char* leak : {"s3cret", "hooks.example", "llm.example", "127.0.0.1:9", "X-Key"})
+    CHECK(text.find(leak) == std::string::npos);
 }

@@ -43,7 +43,7 @@ TEST_CASE("SIGKILL loses no acknowledged line and keeps sessions resumable", "[d
                                 {{"X-Parley-Public-Key", "pk-alpha"}}));
   REQUIRE(logs["chatLogs"].size() == 1);
   CHECK(logs["chatLogs"][0]["lines"].size() == 3);
-  // The call's session resumes in place.
+  // The live call comes back right after the restart: the same call, under the same id.
   WsClient again;
   json ready = start_call(again, host.port(), "alpha", "pk-alpha", nullptr, call);
   CHECK(ready["continuation"] == "resumed");
@@ -55,8 +55,7 @@ TEST_CASE("end-of-call webhooks wait in the outbox until the receiver answers", 
   receiver.script("/ended", std::vector<ScriptedReply>{{503, "{}", 0, "application/json"},
                                                        {200, "{}", 0, "application/json"}});
   json config = base_host_config();
-  config["agents"][0]["session_data_webhook"] = {{"url", receiver.url("/ended")},
-                                                 {"timeout_ms", 2000}};
+  config["agents"][0]["session_data_webhook"] = {{"url", receiver.url("/ended")}};
   HostFixture host(config);
   WsClient ws;
   const std::string id =
@@ -78,16 +77,18 @@ TEST_CASE("end-of-call webhooks wait in the outbox until the receiver answers", 
   CHECK((*body)["agent_id"] == "alpha");
   CHECK((*body)["metadata"]["userName"] == "Ada");
   CHECK((*body)["reason"] == "client_ended");
-  REQUIRE((*body)["transcript"].size() == 3);
-  CHECK((*body)["transcript"][1]["text"] == "hello");
+  CHECK((*body)["call_status"] == "user-ended");
+  auto chat = parley::parse_json((*body)["chat"].get<std::string>(), "chat", 64);
+  REQUIRE(chat.ok());
+  REQUIRE(chat->size() == 3);
+  CHECK((*chat)[1]["content"] == "hello");
 }
 
-TEST_CASE("a call that resumes a session in place reports its own end (issue 4)", "[durability]") {
+TEST_CASE("a call that continues a session is a new session with its own report", "[durability]") {
   TestHttpServer receiver;
   receiver.script("/ended", ScriptedReply{200, "{}", 0, "application/json"});
   json config = base_host_config();
-  config["agents"][0]["session_data_webhook"] = {{"url", receiver.url("/ended")},
-                                                 {"timeout_ms", 2000}};
+  config["agents"][0]["session_data_webhook"] = receiver.url("/ended");
   HostFixture host(config);
   WsClient first;
   const std::string id = start_call(first, host.port(), "alpha", "pk-alpha",
@@ -100,9 +101,9 @@ TEST_CASE("a call that resumes a session in place reports its own end (issue 4)"
 
   WsClient second;
   json ready = start_call(second, host.port(), "alpha", "pk-alpha", nullptr, id);
-  REQUIRE(ready["continuation"] == "resumed");
-  REQUIRE(ready["session_id"] == id);
-  read_final_text(second);  // the resume message
+  REQUIRE(ready["continuation"] == "continued");
+  const std::string next = ready["session_id"];
+  REQUIRE(next != id);
   second.send_text(R"({"method":"text","data":"what is my plan"})");
   read_final_text(second);
   second.close(1000);
@@ -111,16 +112,17 @@ TEST_CASE("a call that resumes a session in place reports its own end (issue 4)"
   auto requests = receiver.requests_to("/ended");
   REQUIRE(requests.size() == 2);
   CHECK(requests[0].header("idempotency-key") == "session_data:" + id);
-  CHECK(requests[1].header("idempotency-key") == "session_data:" + id + ":1");
+  CHECK(requests[1].header("idempotency-key") == "session_data:" + next);
   auto body = parley::parse_json(requests[1].body, "webhook", 64);
   REQUIRE(body.ok());
-  CHECK((*body)["session_id"] == id);
+  CHECK((*body)["session_id"] == next);
+  CHECK((*body)["continued_from"] == id);
   CHECK((*body)["reason"] == "client_ended");
-  // The session's whole transcript: the first call's lines, then the second call's.
-  const json& transcript = (*body)["transcript"];
-  REQUIRE(transcript.size() == 6);
-  CHECK(transcript[1]["text"] == "hello");
-  CHECK(transcript[4]["text"] == "what is my plan");
+  // Each report has its own session's lines: this call's turn (no greeting mid-chat).
+  auto chat = parley::parse_json((*body)["chat"].get<std::string>(), "chat", 64);
+  REQUIRE(chat.ok());
+  REQUIRE(chat->size() == 2);
+  CHECK((*chat)[0]["content"] == "what is my plan");
 }
 
 TEST_CASE("a webhook pending across a restart is delivered after it", "[durability]") {

@@ -134,8 +134,8 @@ TEST_CASE("kill -9 of the host holding a live call: the call goes on at another 
   TestHttpServer receiver;
   receiver.script("/ended", ScriptedReply{200, "{}", 0, "application/json"});
   json config = base_host_config();
-  config["agents"][0]["session_data_webhook"] = {{"url", receiver.url("/ended")},
-                                                 {"timeout_ms", 2000}};
+  // Millis's shape: {url, headers} (a delivery's timeout is the outbox's).
+  config["agents"][0]["session_data_webhook"] = {{"url", receiver.url("/ended")}};
   auto& pg = TestPostgres::instance();
   const std::string uri = pg.new_database();
   std::vector<std::unique_ptr<HostFixture>> hosts;
@@ -187,13 +187,16 @@ TEST_CASE("kill -9 of the host holding a live call: the call goes on at another 
   auto body = parley::parse_json(reports[0].body, "webhook", 64);
   REQUIRE(body.ok());
   CHECK((*body)["session_id"] == id);
-  const json& transcript = (*body)["transcript"];
-  REQUIRE(transcript.size() == 5);
-  CHECK(transcript[0]["text"] == "Hello Ada!");
-  CHECK(transcript[1]["text"] == "hello");
-  CHECK(transcript[2]["text"] == "Hi Ada!");
-  CHECK(transcript[3]["text"] == "what is my plan");
-  CHECK(transcript[4]["text"] == "Your plan is free.");
+  CHECK((*body)["call_status"] == "user-ended");
+  // Millis's body: `chat` is the transcript as a JSON string of {role, content}.
+  auto chat = parley::parse_json((*body)["chat"].get<std::string>(), "chat", 64);
+  REQUIRE(chat.ok());
+  REQUIRE(chat->size() == 5);
+  CHECK((*chat)[0]["content"] == "Hello Ada!");
+  CHECK((*chat)[1]["content"] == "hello");
+  CHECK((*chat)[2]["content"] == "Hi Ada!");
+  CHECK((*chat)[3]["content"] == "what is my plan");
+  CHECK((*chat)[4]["content"] == "Your plan is free.");
 }
 
 TEST_CASE("/healthz reports the database; without it a host refuses new sessions, then recovers",

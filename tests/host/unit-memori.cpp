@@ -107,7 +107,7 @@ TEST_CASE("continuation from a session and from a chat log, oldest first", "[mem
   REQUIRE(reply["resultCode"] == 0);
   const std::string second = reply["sessionID"];
   CHECK(second != first);
-  CHECK(reply["continuation"] == "resumed");
+  CHECK(reply["continuation"] == "continued");
   CHECK(reply["currentState"]["emission"] == "Welcome back, friend.");
   say(host, second, "plan");
 

@@ -79,6 +79,10 @@ void check_same(const SessionRecord& a, const SessionRecord& b) {
   CHECK(a.ended_ms == b.ended_ms);
   CHECK(a.end_reason == b.end_reason);
   CHECK(a.reopened == b.reopened);
+  CHECK(a.agent_overrides == b.agent_overrides);
+  CHECK(a.extra_prompt == b.extra_prompt);
+  CHECK(a.function_calls == b.function_calls);
+  CHECK(a.call_status == b.call_status);
 }
 
 }  // namespace
@@ -97,6 +101,8 @@ TEST_CASE("migrate copies every session, line and webhook of a file into Postgre
   second.continued_from = first.id;
   second.opted_out = true;
   second.include_metadata_in_prompt = true;
+  second.agent_overrides = {{"prompt", "Be brief.\nVery."}};
+  second.extra_prompt = "The caller is a \"gold\" customer.";
   std::vector<ChatLine> lines;
   std::vector<OutboxItem> items;
   {
@@ -119,7 +125,10 @@ TEST_CASE("migrate copies every session, line and webhook of a file into Postgre
     REQUIRE(lite->mark_interrupted((*lite->lines_of(first.id))[1].line_id, true).ok());
     REQUIRE(lite->end_session(first.id, 3000, "client_ended").ok());
     REQUIRE(lite->reopen_session(first.id, 3500).ok());
-    REQUIRE(lite->end_session(first.id, 3600, "connection_lost").ok());
+    REQUIRE(lite->add_function_call(first.id, {{"name", "get_weather"},
+                                               {"params", {{"city", "Zürich"}}}})
+                .ok());
+    REQUIRE(lite->end_session(first.id, 3600, "connection_lost", "error").ok());
     for (int i = 0; i < 3; ++i) {
       OutboxItem item;
       item.kind = "session_data";

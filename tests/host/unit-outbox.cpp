@@ -1,5 +1,5 @@
-// Webhooks: prefetch, the end-of-call payload, and the durable outbox with its retries,
-// against a real local receiver and a real SQLite store.
+// Webhooks: the extra prompt, the end-of-call payload, and the durable outbox with its
+// retries, against a real local receiver and a real SQLite store.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/url/parse_query.hpp>
 
 #include "parley/host/agent.hpp"
 #include "parley/host/store.hpp"
@@ -95,6 +96,30 @@ OutboxItem only_item(Store& store) {
   return items->front();
 }
 
+// The report of `s` ended at `ended_ms` for `reason`, queued as the host queues it.
+Status queue_end(Store& store, const AgentConfig& agent, SessionRecord s, std::int64_t ended_ms,
+                 const std::string& reason) {
+  s.ended_ms = ended_ms;
+  s.end_reason = reason;
+  std::vector<ChatLine> lines;
+  if (!s.opted_out) lines = store.lines_of(s.id).value();
+  return enqueue_end_of_call(store, agent, s, end_of_call_payload(s, lines, json::object()));
+}
+
+// The decoded query parameters of a request target, in order.
+std::vector<std::pair<std::string, std::string>> query_pairs(const std::string& target) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto q = target.find('?');
+  if (q == std::string::npos) return out;
+  auto params = boost::urls::parse_query(std::string_view(target).substr(q + 1));
+  REQUIRE(params.has_value());
+  boost::urls::encoding_opts form;  // as receivers read a query: '+' is a space
+  form.space_as_plus = true;
+  for (const auto& p : *params)
+    out.emplace_back(p.key.decode(form), p.has_value ? p.value.decode(form) : std::string());
+  return out;
+}
+
 struct Rig {
   boost::asio::io_context io;
   HttpClient http{io};
@@ -103,28 +128,73 @@ struct Rig {
 
 }  // namespace
 
-TEST_CASE("the end-of-call payload carries the call", "[outbox]") {
+TEST_CASE("the end-of-call payload is Millis's, field by field", "[outbox]") {
   auto store = open_store();
   SessionRecord s = add_session(*store, "sess-a");
+  s.ended_ms = s.created_ms + 61234;
+  s.end_reason = "client_ended";
+  s.call_status = "user-ended";
+  s.function_calls = json::array({{{"name", "lookup"}, {"params", {{"id", 7}}}, {"result", 1}}});
   auto lines = store->lines_of("sess-a");
   REQUIRE(lines.ok());
-  json p = end_of_call_payload(s, lines.value(), s.created_ms + 61234, "user_hangup");
+  json p = end_of_call_payload(s, lines.value(), json{{"id", "hooked"}, {"prompt", "p"}});
   CHECK(p["session_id"] == "sess-a");
+  CHECK(p["call_id"] == "sess-a");
   CHECK(p["agent_id"] == "hooked");
+  CHECK(p["agent_config"] == json({{"id", "hooked"}, {"prompt", "p"}}));
+  CHECK(p["ts"] == 1795420800.0);
+  CHECK(p["duration"] == 61);
   CHECK(p["metadata"] == json({{"userName", "John"}}));
-  CHECK(p["started_at"] == "2026-11-23T08:00:00.000Z");
-  CHECK(p["ended_at"] == "2026-11-23T08:01:01.234Z");
-  CHECK(p["reason"] == "user_hangup");
+  CHECK(p["call_status"] == "user-ended");
+  CHECK(p["error_message"].is_null());
+  CHECK(p["function_calls"] == s.function_calls);
+  CHECK(p["chars_used"] == 8);  // "Hi John!"
+  CHECK(p["cost_breakdown"] == json::array());
+  CHECK(p["voip"].is_null());
+  CHECK(p["recording"].is_null());
+  CHECK(p["reason"] == "client_ended");
   CHECK(p["continued_from"].is_null());
-  CHECK(p["opted_out"] == false);
-  CHECK(p["transcript"] ==
-        json::array({{{"role", "user"}, {"text", "hello"}, {"timestamp", "2026-11-23T08:00:01.000Z"}},
-                     {{"role", "agent"}, {"text", "Hi John!"},
-                      {"timestamp", "2026-11-23T08:00:01.500Z"}}}));
+  REQUIRE(p["chat"].is_string());  // a JSON string, as Millis sends it
+  CHECK(parley::parse_json(p["chat"].get<std::string>(), "chat").value() ==
+        json::array({{{"role", "user"}, {"content", "hello"}},
+                     {{"role", "assistant"}, {"content", "Hi John!"}}}));
   s.continued_from = "sess-0";
-  CHECK(end_of_call_payload(s, {}, 0, "x")["continued_from"] == "sess-0");
-  CHECK(end_of_call_payload(s, {}, 0, "x")["ended_at"] == "1970-01-01T00:00:00.000Z");
-  CHECK(end_of_call_payload(s, {}, -1, "x")["ended_at"] == "1969-12-31T23:59:59.999Z");
+  CHECK(end_of_call_payload(s, {}, nullptr)["continued_from"] == "sess-0");
+  CHECK(end_of_call_payload(s, {}, nullptr)["chat"] == "[]");
+}
+
+TEST_CASE("every end reason has a call_status", "[outbox]") {
+  struct Case {
+    const char* channel;
+    const char* reason;
+    const char* status;
+    bool message;
+  };
+  const Case cases[] = {
+      {"voice", "client_ended", "user-ended", false},
+      {"voice", "agent_ended", "agent-ended", false},
+      {"voice", "max_duration", "timeout", false},
+      {"voice", "max_idle", "timeout", false},
+      {"voice", "idle_timeout", "timeout", false},
+      {"rest", "deleted", "api-ended", false},
+      {"rest", "idle_expired", "chat_completion", false},
+      {"voice", "idle_expired", "timeout", false},
+      {"voice", "connection_lost", "error", true},
+      {"voice", "server_shutdown", "error", true},
+      {"voice", "refused:rate_limited", "error", true},
+      {"voice", "something_new", "error", true},
+  };
+  for (const auto& c : cases) {
+    INFO(c.channel << " " << c.reason);
+    CallStatus status = call_status_for(c.channel, c.reason);
+    CHECK(status.call_status == c.status);
+    CHECK(is_call_status(status.call_status));
+    CHECK(status.error_message.empty() != c.message);
+  }
+  CHECK_THAT(call_status_for("voice", "refused:rate_limited").error_message,
+             Catch::Contains("rate_limited"));
+  CHECK_FALSE(is_call_status("COMPLETED"));
+  CHECK_THAT(call_status_names(), Catch::Contains("voicemail-hangup"));
 }
 
 TEST_CASE("enqueue_end_of_call queues once per session, only with a webhook", "[outbox]") {
@@ -132,30 +202,30 @@ TEST_CASE("enqueue_end_of_call queues once per session, only with a webhook", "[
   SessionRecord s = add_session(*store, "sess-b");
   AgentConfig none;
   none.id = "hooked";
-  REQUIRE(enqueue_end_of_call(*store, none, s, s.created_ms + 5000, "ended").ok());
+  REQUIRE(queue_end(*store, none, s, s.created_ms + 5000, "client_ended").ok());
   CHECK(store->outbox_items()->empty());
 
   AgentConfig agent = hooked_agent("http://127.0.0.1:9/hook");
-  REQUIRE(enqueue_end_of_call(*store, agent, s, s.created_ms + 5000, "ended").ok());
-  REQUIRE(enqueue_end_of_call(*store, agent, s, s.created_ms + 9000, "again").ok());
+  REQUIRE(queue_end(*store, agent, s, s.created_ms + 5000, "client_ended").ok());
+  REQUIRE(queue_end(*store, agent, s, s.created_ms + 9000, "again").ok());
   OutboxItem item = only_item(*store);
   CHECK(item.kind == "session_data");
+  CHECK(item.method == "POST");
   CHECK(item.idempotency_key == "session_data:sess-b");
   CHECK(item.url == "http://127.0.0.1:9/hook");
   CHECK(item.headers == json::array({{"Authorization", "Bearer t0ken"}}));
   auto body = parley::parse_json(item.body, "body");
   REQUIRE(body.ok());
-  CHECK(body.value()["reason"] == "ended");  // the first end counts
-  CHECK(body.value()["transcript"].size() == 2);
+  CHECK(body.value()["reason"] == "client_ended");  // the first end counts
+  CHECK(body.value()["call_status"] == "user-ended");
 
   SessionRecord opted = add_session(*store, "sess-opt", false);
   opted.opted_out = true;
-  REQUIRE(enqueue_end_of_call(*store, agent, opted, opted.created_ms, "ended").ok());
+  REQUIRE(queue_end(*store, agent, opted, opted.created_ms, "client_ended").ok());
   auto items = store->outbox_items();
   REQUIRE(items->size() == 2);
   auto opted_body = parley::parse_json(items->back().body, "body");
-  CHECK(opted_body.value()["opted_out"] == true);
-  CHECK(opted_body.value()["transcript"].empty());
+  CHECK(opted_body.value()["chat"] == "[]");
 }
 
 TEST_CASE("a 2xx reply marks the item delivered", "[outbox]") {
@@ -163,7 +233,7 @@ TEST_CASE("a 2xx reply marks the item delivered", "[outbox]") {
   receiver.script("/hook", ScriptedReply{204, ""});
   auto store = open_store();
   SessionRecord s = add_session(*store, "sess-c");
-  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+  REQUIRE(queue_end(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   Rig rig;
   AsyncStore async_store(rig.io, *store);
@@ -189,7 +259,7 @@ TEST_CASE("a receiver that is down, then up, gets the call with the same key", "
   auto store = open_store();
   SessionRecord s = add_session(*store, "sess-d");
   std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
-  REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s, now_ms(), "ended").ok());
+  REQUIRE(queue_end(*store, hooked_agent(url), s, now_ms(), "ended").ok());
   Rig rig;
   AsyncStore async_store(rig.io, *store);
   OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 10);
@@ -216,7 +286,7 @@ TEST_CASE("the backoff grows and delivery gives up after max attempts", "[outbox
   receiver.script("/hook", ScriptedReply{500, "{}"});
   auto store = open_store();
   SessionRecord s = add_session(*store, "sess-e");
-  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+  REQUIRE(queue_end(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   Rig rig;
   AsyncStore async_store(rig.io, *store);
@@ -247,7 +317,7 @@ TEST_CASE("a receiver that refuses the payload (422) is not retried", "[outbox]"
   receiver.script("/hook", ScriptedReply{422, R"({"error":"bad"})"});
   auto store = open_store();
   SessionRecord s = add_session(*store, "sess-f");
-  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+  REQUIRE(queue_end(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   Rig rig;
   AsyncStore async_store(rig.io, *store);
@@ -269,8 +339,8 @@ TEST_CASE("after a restart, a new store and deliverer deliver what was pending",
     auto store = open_store(db.path);
     SessionRecord s1 = add_session(*store, "sess-g1");
     SessionRecord s2 = add_session(*store, "sess-g2");
-    REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s1, now_ms(), "ended").ok());
-    REQUIRE(enqueue_end_of_call(*store, hooked_agent(url), s2, now_ms(), "shutdown").ok());
+    REQUIRE(queue_end(*store, hooked_agent(url), s1, now_ms(), "ended").ok());
+    REQUIRE(queue_end(*store, hooked_agent(url), s2, now_ms(), "shutdown").ok());
     Rig rig;  // one failed round while the receiver is down, then the "host" goes away
     AsyncStore async_store(rig.io, *store);
     OutboxDeliverer deliverer(rig.io, async_store, rig.http, rig.metrics, 8);
@@ -309,72 +379,90 @@ TEST_CASE("kick() delivers a new item without waiting for the poll", "[outbox]")
   deliverer.start();
   parley::test::run_until(rig.io, [] { return false; }, 50ms);
   SessionRecord s = add_session(*store, "sess-h");
-  REQUIRE(enqueue_end_of_call(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
+  REQUIRE(queue_end(*store, hooked_agent(receiver.url("/hook")), s, now_ms(), "ended")
               .ok());
   deliverer.kick();
   REQUIRE(parley::test::run_until(rig.io, [&] { return only_item(*store).delivered_ms.has_value(); },
                                   3s));
 }
 
-TEST_CASE("prefetch posts the session and returns the reply's members", "[outbox]") {
+TEST_CASE("the extra prompt webhook: a GET with the call and its metadata", "[outbox]") {
   TestHttpServer server;
-  server.script("/prefetch", ScriptedReply{200, R"({"tier":"gold","orders":[1,2]})"});
+  server.script("/extra", ScriptedReply{200, R"({"metadata":{"customer_tier":"premium"},"extra_prompt":"Be nice."})"});
   server.script("/array", ScriptedReply{200, "[1,2]"});
+  server.script("/bad-metadata", ScriptedReply{200, R"({"metadata":"gold"})"});
+  server.script("/bad-prompt", ScriptedReply{200, R"({"extra_prompt":5})"});
+  server.script("/empty", ScriptedReply{200, "{}"});
   server.script("/error", ScriptedReply{500, "{}"});
   server.script("/slow", ScriptedReply{200, "{}", 3000});
   Rig rig;
-  auto prefetch = [&](const std::string& path, const std::string& method = "POST",
-                      std::uint32_t timeout_ms = 2000) {
+  auto fetch = [&](const std::string& path, std::uint32_t timeout_ms = 2000) {
     AgentConfig agent;
     agent.id = "pre";
     if (!path.empty()) {
       WebhookConfig hook;
-      hook.url = server.url(path);
-      hook.method = method;
+      hook.url = server.url(path) + "?token=abc";
+      hook.method = "GET";
       hook.timeout_ms = timeout_ms;
-      agent.prefetch_data_webhook = hook;
+      agent.extra_prompt_webhook = hook;
     }
-    PrefetchRequest request{"sess-p", "pre", {{"userName", "John"}}, "sess-old"};
-    std::optional<Result<json>> result;
-    prefetch_variables(rig.http, agent, request, [&](Result<json> r) { result = std::move(r); });
+    ExtraPromptRequest request{"sess-p", "pre", "+15550001", "", {}};
+    request.metadata = {{"userName", "John Doe"}, {"tags", {"a", "b&c"}}, {"n", 3},
+                        {"session_id", "spoof"}};
+    std::optional<Result<ExtraPrompt>> result;
+    fetch_extra_prompt(rig.http, agent, request, [&](Result<ExtraPrompt> r) { result = std::move(r); });
     CHECK_FALSE(result.has_value());
     REQUIRE(parley::test::run_until(rig.io, [&] { return result.has_value(); }, 5s));
     return std::move(*result);
   };
 
-  auto ok = prefetch("/prefetch");
+  auto ok = fetch("/extra");
   REQUIRE(ok.ok());
-  CHECK(ok.value() == json({{"tier", "gold"}, {"orders", {1, 2}}}));
-  auto sent = server.requests_to("/prefetch");
+  CHECK(ok->metadata == json({{"customer_tier", "premium"}}));
+  CHECK(ok->extra_prompt == "Be nice.");
+  auto sent = server.requests_to("/extra");
   REQUIRE(sent.size() == 1);
-  CHECK(parley::parse_json(sent[0].body, "b").value() ==
-        json({{"session_id", "sess-p"}, {"agent_id", "pre"},
-              {"metadata", {{"userName", "John"}}}, {"continued_from", "sess-old"}}));
+  CHECK(sent[0].method == "GET");
+  CHECK(sent[0].body.empty());
+  // The configured query stays; the call's ids, the numbers, then every metadata key (a
+  // metadata key named like one of the call's own is left out).
+  CHECK(query_pairs(sent[0].target) ==
+        std::vector<std::pair<std::string, std::string>>{{"token", "abc"},
+                                                         {"session_id", "sess-p"},
+                                                         {"agent_id", "pre"},
+                                                         {"from", "+15550001"},
+                                                         {"to", ""},
+                                                         {"n", "3"},
+                                                         {"tags", "a"},
+                                                         {"tags", "b&c"},
+                                                         {"userName", "John Doe"}});
+  // A '+' is sent escaped: form decoders (Python, node) read a bare '+' as a space.
+  CHECK_THAT(sent[0].target, Catch::Contains("from=%2B15550001"));
 
-  auto via_get = prefetch("/prefetch", "GET");
-  REQUIRE(via_get.ok());
-  sent = server.requests_to("/prefetch");
-  REQUIRE(sent.size() == 2);
-  CHECK(sent[1].method == "GET");
-  CHECK(sent[1].target ==
-        "/prefetch?session_id=sess-p&agent_id=pre&continued_from=sess-old");
-
-  auto none = prefetch("");
+  auto none = fetch("");
   REQUIRE(none.ok());
-  CHECK(none.value() == json::object());
+  CHECK(none->metadata == json::object());
+  CHECK(none->extra_prompt.empty());
 
-  auto array = prefetch("/array");
-  REQUIRE_FALSE(array.ok());
-  CHECK(array.error().code == "prefetch_bad_reply");
-  CHECK_THAT(array.error().message, Catch::Contains("object"));
+  auto empty = fetch("/empty");
+  REQUIRE(empty.ok());
+  CHECK(empty->extra_prompt.empty());
 
-  auto failed = prefetch("/error");
+  for (const char* path : {"/array", "/bad-metadata", "/bad-prompt"}) {
+    INFO(path);
+    auto bad = fetch(path);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == "extra_prompt_bad_reply");
+  }
+  CHECK_THAT(fetch("/bad-metadata").error().message, Catch::Contains("metadata must be an object"));
+
+  auto failed = fetch("/error");
   REQUIRE_FALSE(failed.ok());
-  CHECK(failed.error().code == "prefetch_status");
+  CHECK(failed.error().code == "extra_prompt_status");
   CHECK_THAT(failed.error().message, Catch::Contains("500"));
 
   auto t0 = std::chrono::steady_clock::now();
-  auto slow = prefetch("/slow", "POST", 200);
+  auto slow = fetch("/slow", 200);
   CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
   REQUIRE_FALSE(slow.ok());
   CHECK(slow.error().code == "webhook_timeout");

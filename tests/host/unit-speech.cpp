@@ -335,24 +335,28 @@ TEST_CASE("a round trip: speech in, transcript, the rule's reply as text and pac
   CHECK(m.body.find("parley_speech_replies_spoken_total") != std::string::npos);
 }
 
-TEST_CASE("the first message is spoken at the start; a continued call speaks the resume line",
+TEST_CASE("the first message is spoken at the start; a call after a pause speaks the resume "
+          "line, one that goes on at once says nothing",
           "[speech]") {
   TestHttpServer weather;
-  HostFixture host(speech_config(weather.url("/weather"), {{"demo", [](json& a) {
-                                   a["first_message"] = "Hi {userName|there}, I am listening.";
-                                 }}}));
+  auto greets = [](json& a) { a["first_message"] = "Hi {userName|there}, I am listening."; };
+  HostFixture host(speech_config(weather.url("/weather"), {
+      {"demo", greets},
+      // A window of 1 s: a call continuing it 1.2 s later continues a paused conversation.
+      {"brief", [&](json& a) { greets(a); a["resume_window"] = 1; }}}));
   const std::string greeting = "Hi Ada, I am listening.";
   const std::string resume = "Welcome back, Ada. Where were we?";  // the demo's resume_message
   const Samples quiet = room_noise(0.5);
-  auto call = [&](const std::string& continue_from, std::string* id, std::size_t expected) {
+  auto call = [&](const std::string& agent, const std::string& continue_from, std::string* id,
+                  std::size_t expected) {
     WsClient ws;
-    INFO(open_call(ws, host.port(), "demo", {{"userName", "Ada"}}, id, continue_from));
+    INFO(open_call(ws, host.port(), agent, {{"userName", "Ada"}}, id, continue_from));
     REQUIRE(ws.is_open());
     StreamOptions o;
     o.tail_ms = 4000;
     o.done_when = [n = (expected + 319) / 320, frames = std::size_t{0}](const Received& r) mutable {
       if (r.kind == Received::Kind::binary) ++frames;
-      return frames >= n;
+      return n > 0 && frames >= n;
     };
     o.linger_ms = 300;
     auto got = stream_realtime(ws, quiet, Clock::now(), o);
@@ -362,7 +366,7 @@ TEST_CASE("the first message is spoken at the start; a continued call speaks the
   std::string id;
   const std::size_t expected = espeak_16k(greeting, "en-us", 1.0f).size();
   const std::size_t expected_resume = espeak_16k(resume, "en-us", 1.0f).size();
-  auto first_call = call("", &id, expected);
+  auto first_call = call("brief", "", &id, expected);
   const Received* hello = first(first_call, "onresponsetext");
   REQUIRE(hello != nullptr);
   CHECK(hello->message["data"] == greeting);
@@ -371,13 +375,22 @@ TEST_CASE("the first message is spoken at the start; a continued call speaks the
   CHECK(static_cast<double>(a.samples.size()) <= 1.03 * static_cast<double>(expected) + 480);
   CHECK(rms_dbfs(a.samples) > -35.0);
 
-  auto second_call = call(id, nullptr, expected_resume);
+  sleep_ms(1200);  // past brief's window: a paused conversation
+  auto second_call = call("brief", id, nullptr, expected_resume);
   const Received* back = first(second_call, "onresponsetext");
   REQUIRE(back != nullptr);
   CHECK(back->message["data"] == resume);
   a = audio_between(second_call, 0, 1e12);
   CHECK(static_cast<double>(a.samples.size()) >= 0.97 * static_cast<double>(expected_resume));
   CHECK(static_cast<double>(a.samples.size()) <= 1.03 * static_cast<double>(expected_resume) + 480);
+
+  // A call that picks the conversation up while it is going on (DESIGN §3): no greeting, no
+  // audio, the conversation simply goes on.
+  std::string demo_id;
+  call("demo", "", &demo_id, expected);
+  auto third_call = call("demo", demo_id, nullptr, 0);
+  CHECK(first(third_call, "onresponsetext") == nullptr);
+  CHECK(audio_between(third_call, 0, 1e12).frames == 0);
 }
 
 TEST_CASE("turn-taking: barge-in clears within 150 ms, echo is not the user, interruption rules",

@@ -130,15 +130,32 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
     CHECK(store->user_version() == Store::schema_version);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
   }
-  // A v1 file (before sessions.reopened and the v3 leases) is migrated step by step to the
-  // current version and keeps its sessions.
-  raw_exec(dir.db(),
-           "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner; "
-           "ALTER TABLE outbox DROP COLUMN lease_until_ms; "
-           "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
+  // A v3 file (before the Millis columns of v4) is migrated and keeps its sessions.
+  const char* drop_v4 =
+      "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides; "
+      "ALTER TABLE sessions DROP COLUMN extra_prompt; "
+      "ALTER TABLE sessions DROP COLUMN function_calls; "
+      "ALTER TABLE sessions DROP COLUMN call_status; ";
+  raw_exec(dir.db(), std::string(drop_v4) + "PRAGMA user_version = 3");
   {
     auto store = open_store(dir.db());
-    CHECK(store->user_version() == 3);
+    CHECK(store->user_version() == 4);
+    SessionRecord found = find(*store, s.id);
+    CHECK(found.agent_id == s.agent_id);
+    CHECK(found.agent_overrides.is_null());
+    CHECK(found.extra_prompt.empty());
+    CHECK(found.function_calls == parley::json::array());
+    CHECK(found.call_status.empty());
+  }
+  // A v1 file (before sessions.reopened, the v3 leases and the v4 Millis columns) is migrated
+  // step by step to the current version and keeps its sessions.
+  raw_exec(dir.db(), std::string(drop_v4) +
+                         "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner; "
+                         "ALTER TABLE outbox DROP COLUMN lease_until_ms; "
+                         "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
+  {
+    auto store = open_store(dir.db());
+    CHECK(store->user_version() == Store::schema_version);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
     CHECK(find(*store, s.id).reopened == 0);
   }

@@ -800,3 +800,67 @@ TEST_CASE("call leases: taken, renewed by the heartbeat, taken over, released, l
   CHECK_FALSE(store->call_lease_holder(s.id, 17000).value().has_value());
   CHECK(*store->leased_sessions(17000) == std::vector<std::string>{t.id});
 }
+
+TEST_CASE("the Millis columns: agent_config, extra prompt, function calls, call logs", "[store]") {
+  TestDatabase db;
+  auto store = db.open();
+  SessionRecord s = make_session("a1", "", 1000);
+  s.agent_overrides = {{"prompt", "terse"}};
+  s.extra_prompt = "The caller is premium.";
+  REQUIRE(store->create_session(s).ok());
+  SessionRecord got = find(*store, s.id);
+  CHECK(got.agent_overrides == s.agent_overrides);
+  CHECK(got.extra_prompt == s.extra_prompt);
+  CHECK(got.function_calls == parley::json::array());
+  CHECK(got.call_status.empty());
+
+  REQUIRE(store->add_function_call(s.id, {{"name", "a"}, {"params", {{"x", 1}}}}).ok());
+  REQUIRE(store->add_function_call(s.id, {{"name", "b"}, {"params", parley::json::object()}}).ok());
+  got = find(*store, s.id);
+  REQUIRE(got.function_calls.size() == 2);
+  CHECK(got.function_calls[0]["params"]["x"] == 1);
+  CHECK(got.function_calls[1]["name"] == "b");
+  CHECK(store->add_function_call("nope", parley::json::object()).error().code == "not_found");
+
+  // The first end keeps its call_status too.
+  REQUIRE(store->end_session(s.id, 5000, "client_ended", "user-ended").ok());
+  REQUIRE(store->end_session(s.id, 6000, "max_idle", "timeout").ok());
+  got = find(*store, s.id);
+  CHECK(got.call_status == "user-ended");
+  CHECK(got.end_reason == "client_ended");
+
+  // Call logs: ended sessions only, newest created first, filtered, paged by creation time.
+  SessionRecord open_one = make_session("a1", "", 1500);
+  REQUIRE(store->create_session(open_one).ok());
+  std::vector<std::string> ended;
+  for (int i = 0; i < 4; ++i) {
+    SessionRecord e = make_session(i == 3 ? "a2" : "a1", "", 2000 + i * 100);
+    REQUIRE(store->create_session(e).ok());
+    REQUIRE(store->end_session(e.id, 9000, "agent_ended", i == 0 ? "agent-ended" : "timeout").ok());
+    ended.push_back(e.id);
+  }
+  auto ids = [](const std::vector<SessionRecord>& v) {
+    std::vector<std::string> out;
+    for (const auto& r : v) out.push_back(r.id);
+    return out;
+  };
+  parley::host::CallLogQuery all;
+  auto everything = store->call_logs(all);
+  REQUIRE(everything.ok());
+  CHECK(ids(*everything) == std::vector<std::string>{ended[3], ended[2], ended[1], ended[0], s.id});
+  parley::host::CallLogQuery page;
+  page.limit = 2;
+  CHECK(ids(*store->call_logs(page)) == std::vector<std::string>{ended[3], ended[2]});
+  page.created_before_ms = 2200;  // the cursor: the last one's creation time
+  CHECK(ids(*store->call_logs(page)) == std::vector<std::string>{ended[1], ended[0]});
+  parley::host::CallLogQuery by;
+  by.agent_id = "a2";
+  CHECK(ids(*store->call_logs(by)) == std::vector<std::string>{ended[3]});
+  by.agent_id.reset();
+  by.call_status = "agent-ended";
+  CHECK(ids(*store->call_logs(by)) == std::vector<std::string>{ended[0]});
+  parley::host::CallLogQuery window;
+  window.created_from_ms = 2100;
+  window.created_to_ms = 2200;
+  CHECK(ids(*store->call_logs(window)) == std::vector<std::string>{ended[2], ended[1]});
+}

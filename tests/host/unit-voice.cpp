@@ -108,9 +108,10 @@ TEST_CASE("refusals: onerror naming the problem, then the DESIGN close code", "[
   CHECK(refused(port, {initiate_text("alpha", "pk-alpha", many)}, "metadata_too_many_keys")
             .close_code == 4400);
   CHECK(refused(port, {R"({"method":"text","data":"hi"})"}, "bad_request").close_code == 4400);
+  // agent_config alone: a temporary agent on alpha, which allows no overrides.
   CHECK(refused(port,
                 {R"({"method":"initiate","data":{"public_key":"pk-alpha","agent":{"agent_config":{"prompt":"x"}}}})"},
-                "bad_request")
+                "bad_agent_config")
             .close_code == 4400);
 
   SECTION("a second initiate") {
@@ -151,7 +152,7 @@ TEST_CASE("refusals: onerror naming the problem, then the DESIGN close code", "[
   }
 }
 
-TEST_CASE("continuation by session_continuation: resumed, expired, not_found, opted_out",
+TEST_CASE("continuation by session_continuation: continued, resumed, expired, not_found, opted_out",
           "[voice]") {
   HostFixture host;
   const auto port = host.port();
@@ -165,38 +166,43 @@ TEST_CASE("continuation by session_continuation: resumed, expired, not_found, op
     ws.close(1000);
   }
   sleep_ms(100);
-  SECTION("inside the window the same session goes on, with the resume line") {
+  SECTION("inside the window a new session continues it: a new id, no greeting mid-chat") {
     WsClient ws;
     json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
-    CHECK(ready["session_id"] == first);
-    CHECK(ready["continuation"] == "resumed");
+    CHECK(ready["session_id"] != first);
+    CHECK(ready["continuation"] == "continued");
     CHECK(ready["continued_from"] == first);
-    CHECK(read_final_text(ws)["data"] == "Welcome back, Ada.");
+    // The conversation is still going on (its last line is seconds old): no "Welcome back".
+    ws.send_text(R"({"method":"text","data":"hello"})");
+    CHECK(read_final_text(ws)["data"] == "Hi Ada!");
   }
-  SECTION("a call that dropped and comes back at once goes on without a second greeting") {
-    std::string reply;
+  SECTION("a call that dropped and comes back within the grace is the same call") {
+    std::string id;
     {
       WsClient ws;
       json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
-      REQUIRE(ready["session_id"] == first);
-      CHECK(read_final_text(ws)["data"] == "Welcome back, Ada.");
+      id = ready["session_id"];
+      REQUIRE(id != first);
       ws.send_text(R"({"method":"text","data":"hello"})");
-      reply = read_final_text(ws)["data"];
+      CHECK(read_final_text(ws)["data"] == "Hi Ada!");
     }  // the socket drops: no close frame (connection_lost)
     sleep_ms(200);
     {
       WsClient ws;
-      json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
+      json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, id);
       CHECK(ready["continuation"] == "resumed");
-      ws.send_text(R"({"method":"text","data":"hello"})");
-      CHECK(read_final_text(ws)["data"] == reply);  // the answer comes first: no "Welcome back"
+      CHECK(ready["session_id"] == id);  // same call, same id
+      CHECK(ready["continued_from"] == id);
+      ws.send_text(R"({"method":"text","data":"plan"})");
+      CHECK(read_final_text(ws)["data"] == "Your plan is free.");  // no greeting first
       ws.close(1000);
     }
     sleep_ms(100);
-    // After a call the user ended, the resume line is spoken again.
+    // After a call the user ended, coming back is a new session.
     WsClient ws;
-    start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, first);
-    CHECK(read_final_text(ws)["data"] == "Welcome back, Ada.");
+    json ready = start_call(ws, port, "alpha", "pk-alpha", {{"userName", "Ada"}}, id);
+    CHECK(ready["continuation"] == "continued");
+    CHECK(ready["session_id"] != id);
   }
   SECTION("another public key of the same agent cannot take the session over") {
     WsClient ws;

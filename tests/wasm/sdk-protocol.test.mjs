@@ -114,8 +114,13 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   await b.start({ agent: { agent_id: 'demo' }, metadata: { userName: 'Ada' },
                   session_continuation: { session_id: again.sessionID } });
   const ready = await bw.wait('onready');
-  checkEqual(ready.a[0].session_id, first.sessionID, 'onready: the session goes on under its id');
-  checkEqual(ready.a[0].continuation, 'resumed', 'onready: continuation');
+  // One call, one session id (DESIGN §3): a new session that continues the text chat.
+  const callId = ready.a[0].session_id;
+  check(callId !== first.sessionID, 'onready: the call is a session of its own');
+  checkEqual(ready.a[0].continuation, 'continued', 'onready: continuation');
+  checkEqual(ready.a[0].continued_from, first.sessionID, 'onready: continued_from');
+  checkEqual(b.getState().sessionID, callId, 'getState().sessionID: the call\'s id, in use now');
+  checkEqual(b.getState().continuedFrom, first.sessionID, 'getState().continuedFrom');
   check(bw.names().startsWith('onopen,'), `onopen comes first (${bw.names()})`);
   await waitFor(async () => (await metric(host.url, 'parley_frames_in_binary_total')) - framesBefore >= 25,
                 5000, '25 audio frames counted by the host');
@@ -155,6 +160,7 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   await b.stop();
   const closed = await bw.wait('onclose');
   checkEqual(closed.a[0].code, 1000, 'stop(): onclose 1000');
+  checkEqual(b.getState().sessionID, callId, 'getState().sessionID after the call: still the call\'s');
   check(fakeAudioClosed(b), 'stop() released the microphone');
   log('call, speech frames, text over the socket, mute: ok');
 

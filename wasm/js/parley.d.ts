@@ -69,7 +69,7 @@ export interface StartPayload {
 export interface ReadyPayload {
   session_id: string;
   continued_from?: string;
-  continuation?: 'resumed' | 'expired' | 'not_found' | 'opted_out';
+  continuation?: 'resumed' | 'continued' | 'expired' | 'not_found' | 'opted_out';
 }
 
 export interface ClientEvents {

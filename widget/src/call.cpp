@@ -49,9 +49,6 @@ Status Call::start(StartRequest request, std::int64_t now) {
   }
   // A StartRequest may have been put together by hand: check it by the same rules as one
   // that came through normalize_start, so a bad one never reaches the wire.
-  if (request.agent_id && request.agent_config) {
-    return make_error("bad_agent", "agent has both agent_id and agent_config: give one");
-  }
   if (auto checked = parse_start_payload(start_payload_json(request)); !checked) {
     return std::move(checked).error();
   }

@@ -161,7 +161,7 @@ Result<ServerMessage> parse_onready(const Envelope& envelope) {
     if (!ready.continuation) {
       return make_error("bad_value", "onready payload.continuation " +
                                          show_string(outcome.get_ref<const std::string&>()) +
-                                         " is not one of resumed, expired, not_found, opted_out");
+                                         " is not one of resumed, continued, expired, not_found, opted_out");
     }
   }
   return ServerMessage{std::move(ready)};
@@ -355,6 +355,7 @@ std::string_view method_of(const ClientMessage& message) {
 std::string_view to_string(Continuation c) noexcept {
   switch (c) {
     case Continuation::resumed: return "resumed";
+    case Continuation::continued: return "continued";
     case Continuation::expired: return "expired";
     case Continuation::not_found: return "not_found";
     case Continuation::opted_out: return "opted_out";
@@ -364,6 +365,7 @@ std::string_view to_string(Continuation c) noexcept {
 
 std::optional<Continuation> continuation_from_string(std::string_view s) noexcept {
   if (s == "resumed") return Continuation::resumed;
+  if (s == "continued") return Continuation::continued;
   if (s == "expired") return Continuation::expired;
   if (s == "not_found") return Continuation::not_found;
   if (s == "opted_out") return Continuation::opted_out;

@@ -18,7 +18,8 @@ Error must_be(std::string code, const std::string& what, std::string_view rule, 
                     what + " must be " + std::string(rule) + ", not " + json_type_name(got));
 }
 
-// agent: {"agent_id": "..."} | {"agent_config": {...}}, exactly one of the two.
+// agent: {"agent_id": "..."} | {"agent_config": {...}} | both (DESIGN §3: agent_config alone is
+// a temporary agent on the key's agent; with agent_id, an override of that agent).
 Status read_agent(const json& agent, std::string_view where, StartRequest& out) {
   const std::string name = field(where, "agent");
   if (agent.is_null()) {
@@ -31,8 +32,9 @@ Status read_agent(const json& agent, std::string_view where, StartRequest& out) 
   const auto config = agent.find("agent_config");
   const bool has_id = id != agent.end() && !id->is_null();
   const bool has_config = config != agent.end() && !config->is_null();
-  if (has_id && has_config) {
-    return make_error("bad_agent", name + " has both agent_id and agent_config: give one");
+  if (!has_id && !has_config) {
+    return make_error("start_missing_agent",
+                      name + " has neither agent_id nor agent_config: give one (or both)");
   }
   if (has_id) {
     if (!id->is_string()) return must_be("bad_agent_id", name + ".agent_id", "a string", *id);
@@ -40,17 +42,14 @@ Status read_agent(const json& agent, std::string_view where, StartRequest& out) 
       return make_error("bad_agent_id", name + ".agent_id must not be empty");
     }
     out.agent_id = id->get<std::string>();
-    return ok_status();
   }
   if (has_config) {
     if (!config->is_object()) {
       return must_be("bad_agent_config", name + ".agent_config", "a JSON object", *config);
     }
     out.agent_config = *config;
-    return ok_status();
   }
-  return make_error("start_missing_agent",
-                    name + " has neither agent_id nor agent_config: give one");
+  return ok_status();
 }
 
 Status read_include(const json& value, const std::string& name, StartRequest& out) {
@@ -159,8 +158,8 @@ Result<StartRequest> normalize_start(const json& first, const json& metadata_arg
 
 json start_payload_json(const StartRequest& request) {
   json payload = json::object();
-  if (request.agent_id) payload["agent"] = {{"agent_id", *request.agent_id}};
-  else if (request.agent_config) payload["agent"] = {{"agent_config", *request.agent_config}};
+  if (request.agent_id) payload["agent"]["agent_id"] = *request.agent_id;
+  if (request.agent_config) payload["agent"]["agent_config"] = *request.agent_config;
   if (!request.metadata.is_null()) payload["metadata"] = request.metadata;
   if (request.include_metadata_in_prompt) {
     payload["include_metadata_in_prompt"] = *request.include_metadata_in_prompt;
@@ -174,7 +173,14 @@ json start_payload_json(const StartRequest& request) {
 std::string make_initiate(const StartRequest& request, std::string_view public_key) {
   std::string data = "{";
   if (!public_key.empty()) append_field(data, "public_key", json(std::string(public_key)));
-  if (request.agent_id) {
+  if (request.agent_id && request.agent_config) {
+    // Key order as written: agent_id, then agent_config.
+    append_field(data, "agent", json::object());
+    data.pop_back();  // the "}" of the empty object
+    append_field(data, "agent_id", json(*request.agent_id));
+    append_field(data, "agent_config", *request.agent_config);
+    data += '}';
+  } else if (request.agent_id) {
     append_field(data, "agent", json{{"agent_id", *request.agent_id}});
   } else if (request.agent_config) {
     append_field(data, "agent", json{{"agent_config", *request.agent_config}});

@@ -161,7 +161,8 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
         turn_timer_(io) {
     variables_ = template_variables(context_);
     prompt_ = assemble_system_prompt(*context_.agent, variables_, context_.metadata,
-                                     context_.include_metadata_in_prompt);
+                                     context_.include_metadata_in_prompt,
+                                     context_.extra_prompt);
     for (const auto& line : context_.history) {
       transcript_.push_back({{"role", line.inbound ? "user" : "assistant"},
                              {"content", line.text}});
@@ -652,7 +653,8 @@ class BrokenLink : public Conversation {
   BrokenLink(asio::io_context& io, ConversationContext context, Error error)
       : io_(io), context_(std::move(context)), error_(std::move(error)) {
     prompt_ = assemble_system_prompt(*context_.agent, template_variables(context_),
-                                     context_.metadata, context_.include_metadata_in_prompt);
+                                     context_.metadata, context_.include_metadata_in_prompt,
+                                     context_.extra_prompt);
   }
   void start(std::function<void(Status)> done) override {
     asio::post(io_, [done = std::move(done), e = error_]() mutable { done(Status(e)); });

@@ -128,7 +128,8 @@ class BuiltinConversation : public Conversation,
       : io_(io), http_(http), context_(std::move(context)) {
     variables_ = template_variables(context_);
     prompt_ = assemble_system_prompt(*context_.agent, variables_, context_.metadata,
-                                     context_.include_metadata_in_prompt);
+                                     context_.include_metadata_in_prompt,
+                                     context_.extra_prompt);
     const auto& rules = context_.agent->rules;
     for (std::size_t i = 0; i < rules.size(); ++i) {
       CompiledRule compiled;
@@ -312,8 +313,10 @@ void call_tool(boost::asio::io_context& io, HttpClient& http, const ToolConfig& 
 }  // namespace agent_detail
 
 std::string assemble_system_prompt(const AgentConfig& agent, const json& variables,
-                                   const json& metadata, bool include_metadata_in_prompt) {
+                                   const json& metadata, bool include_metadata_in_prompt,
+                                   const std::string& extra_prompt) {
   std::string prompt = fill_prompt_template(agent.prompt, variables).text;
+  if (!extra_prompt.empty()) prompt += (prompt.empty() ? "" : "\n\n") + extra_prompt;
   if (!include_metadata_in_prompt) return prompt;
   return append_metadata_to_prompt(prompt, metadata);
 }

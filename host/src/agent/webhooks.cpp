@@ -1,4 +1,4 @@
-// Webhooks of the agent: prefetch at session start, the end-of-call payload and its durable
+// Webhooks of the agent: the extra prompt at session start, the end-of-call payload and its durable
 // delivery through the SQLite outbox (at least once, retried with backoff, one idempotency key
 // per call so a receiver can drop duplicates).
 #include <algorithm>
@@ -18,7 +18,6 @@
 
 #include "parley/host/agent.hpp"
 #include "parley/host/log.hpp"
-#include "parley/memori_date.hpp"
 
 namespace parley::host {
 namespace {
@@ -39,35 +38,62 @@ std::int64_t now_epoch_ms() {
       .count();
 }
 
-// "2026-11-23T10:00:00.123Z" (proleptic Gregorian, UTC).
-std::string iso8601(std::int64_t epoch_ms) {
-  std::int64_t days = epoch_ms / 86400000;
-  std::int64_t rest = epoch_ms % 86400000;
-  if (rest < 0) {
-    rest += 86400000;
-    --days;
-  }
-  std::int64_t year = 0;
-  int month = 0;
-  int day = 0;
-  civil_from_days(days, year, month, day);
-  char text[40];
-  std::snprintf(text, sizeof text, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(year), month, day, static_cast<int>(rest / 3600000),
-                static_cast<int>(rest / 60000 % 60), static_cast<int>(rest / 1000 % 60),
-                static_cast<int>(rest % 1000));
-  return text;
-}
-
-// For a GET prefetch: the request's ids as query parameters of the configured URL.
-std::string with_query(const std::string& url, const PrefetchRequest& request) {
+// The extra_prompt_webhook's GET: session_id, agent_id, from, to, then every metadata key
+// (DESIGN §6) as query parameters of the configured URL. A string value goes as it is, an
+// array of strings as the key repeated, anything else as its JSON text; a metadata key named
+// like one of the four is left out (the call's own value wins).
+std::string extra_prompt_url(const std::string& url, const ExtraPromptRequest& request) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) return url;  // the HttpClient reports the bad URL
   boost::urls::url u(*parsed);
-  u.params().append({"session_id", request.session_id});
-  u.params().append({"agent_id", request.agent_id});
-  if (!request.continued_from.empty()) {
-    u.params().append({"continued_from", request.continued_from});
+  // Every byte but the unreserved ones escaped: form decoders (Python's, node's) read a bare
+  // '+' as a space, so a phone number's '+' goes as %2B (and a space as %20, which every
+  // decoder reads as a space).
+  auto params = u.encoded_params();
+  auto escape = [](std::string_view text) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+      const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                              c == '~';
+      if (unreserved) {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out.push_back('%');
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 15]);
+      }
+    }
+    return out;
+  };
+  auto append = [&](std::string_view key, std::string_view value) {
+    const std::string k = escape(key), v = escape(value);
+    params.append(boost::urls::param_pct_view(boost::urls::pct_string_view(k),
+                                              boost::urls::pct_string_view(v)));
+  };
+  append("session_id", request.session_id);
+  append("agent_id", request.agent_id);
+  append("from", request.from);
+  append("to", request.to);
+  if (request.metadata.is_object()) {
+    for (auto it = request.metadata.begin(); it != request.metadata.end(); ++it) {
+      const std::string& key = it.key();
+      if (key == "session_id" || key == "agent_id" || key == "from" || key == "to") continue;
+      const json& value = it.value();
+      const bool strings = value.is_array() && std::all_of(value.begin(), value.end(),
+                                                           [](const json& v) {
+                                                             return v.is_string();
+                                                           });
+      if (value.is_string()) {
+        append(key, value.get_ref<const std::string&>());
+      } else if (strings && !value.empty()) {
+        for (const auto& item : value) append(key, item.get_ref<const std::string&>());
+      } else {
+        append(key, to_json_text(value));
+      }
+    }
   }
   return std::string(u.buffer());
 }
@@ -79,91 +105,177 @@ std::string url_host(const std::string& url) {
 
 }  // namespace
 
-// ---- prefetch ---------------------------------------------------------------------------
+// ---- extra prompt ------------------------------------------------------------------------
 
-void prefetch_variables(HttpClient& http, const AgentConfig& agent, PrefetchRequest request,
-                        std::function<void(Result<json>)> done) {
-  if (!agent.prefetch_data_webhook) {
-    asio::post(http.io(), [done = std::move(done)] { done(json::object()); });
+void fetch_extra_prompt(HttpClient& http, const AgentConfig& agent, ExtraPromptRequest request,
+                        std::function<void(Result<ExtraPrompt>)> done) {
+  if (!agent.extra_prompt_webhook) {
+    asio::post(http.io(), [done = std::move(done)] { done(ExtraPrompt{}); });
     return;
   }
-  WebhookConfig target = *agent.prefetch_data_webhook;
-  std::string body;
-  if (target.method == "GET") {
-    target.url = with_query(target.url, request);
-  } else {
-    json payload = {{"session_id", request.session_id},
-                    {"agent_id", request.agent_id},
-                    {"metadata", request.metadata.is_object() ? request.metadata : json::object()}};
-    if (!request.continued_from.empty()) payload["continued_from"] = request.continued_from;
-    body = to_json_text(payload);
-  }
+  WebhookConfig target = *agent.extra_prompt_webhook;
+  target.method = "GET";
+  target.url = extra_prompt_url(target.url, request);
   std::string host = url_host(target.url);
-  http.request(target, std::move(body), {},
-               [done = std::move(done), host](Result<HttpClientResponse> response) {
-                 if (!response) return done(response.error());
-                 if (response->status < 200 || response->status > 299) {
-                   return done(make_error("prefetch_status",
-                                          "prefetch_data_webhook at " + host + " answered HTTP " +
-                                              std::to_string(response->status)));
-                 }
-                 auto parsed = parse_json(response->body, "the prefetch_data_webhook reply");
-                 if (!parsed) return done(make_error("prefetch_bad_reply", parsed.error().message));
-                 if (!parsed->is_object()) {
-                   return done(make_error("prefetch_bad_reply",
-                                          "the prefetch_data_webhook reply from " + host +
-                                              " must be a JSON object, not " +
-                                              json_type_name(parsed.value())));
-                 }
-                 done(std::move(parsed.value()));
-               });
+  http.request(target, {}, {}, [done = std::move(done), host](Result<HttpClientResponse> response) {
+    if (!response) return done(response.error());
+    const std::string what = "the extra_prompt_webhook at " + host;
+    if (response->status < 200 || response->status > 299) {
+      return done(make_error("extra_prompt_status",
+                             what + " answered HTTP " + std::to_string(response->status)));
+    }
+    auto parsed = parse_json(response->body, "the extra_prompt_webhook reply");
+    if (!parsed) return done(make_error("extra_prompt_bad_reply", parsed.error().message));
+    if (!parsed->is_object()) {
+      return done(make_error("extra_prompt_bad_reply",
+                             what + " answered " + json_type_name(*parsed) +
+                                 ": the reply must be a JSON object {metadata?, extra_prompt?}"));
+    }
+    ExtraPrompt out;
+    if (auto m = parsed->find("metadata"); m != parsed->end() && !m->is_null()) {
+      if (!m->is_object()) {
+        return done(make_error("extra_prompt_bad_reply",
+                               what + ": the reply's metadata must be an object, not " +
+                                   json_type_name(*m)));
+      }
+      out.metadata = *m;
+    }
+    if (auto e = parsed->find("extra_prompt"); e != parsed->end() && !e->is_null()) {
+      if (!e->is_string()) {
+        return done(make_error("extra_prompt_bad_reply",
+                               what + ": the reply's extra_prompt must be a string, not " +
+                                   json_type_name(*e)));
+      }
+      const auto& text = e->get_ref<const std::string&>();
+      if (text.size() > kMaxExtraPromptBytes) {
+        return done(make_error("extra_prompt_bad_reply",
+                               what + ": the reply's extra_prompt is " +
+                                   std::to_string(text.size()) + " bytes, over the limit of " +
+                                   std::to_string(kMaxExtraPromptBytes)));
+      }
+      out.extra_prompt = text;
+    }
+    done(std::move(out));
+  });
 }
 
 // ---- end of call ------------------------------------------------------------------------
 
-json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLine>& lines,
-                         std::int64_t ended_ms, const std::string& reason) {
-  json transcript = json::array();
-  for (const auto& line : lines) {
-    transcript.push_back({{"role", line.inbound ? "user" : "agent"},
-                          {"text", line.text},
-                          {"timestamp", iso8601(line.timestamp_ms)}});
+namespace {
+
+struct ReasonStatus {
+  const char* reason;   // this host's end reason (a prefix when it ends in ':')
+  const char* channel;  // "" = any
+  const char* call_status;
+  const char* error_message;  // for "error"; "" = none
+};
+
+// Every way a session ends here, in Millis's words (agent.hpp says why each).
+constexpr ReasonStatus kReasonStatus[] = {
+    {"client_ended", "", "user-ended", ""},
+    {"agent_ended", "", "agent-ended", ""},
+    {"max_duration", "", "timeout", ""},
+    {"max_idle", "", "timeout", ""},
+    {"idle_timeout", "", "timeout", ""},
+    {"deleted", "", "api-ended", ""},
+    {"api_ended", "", "api-ended", ""},
+    {"idle_expired", "rest", "chat_completion", ""},
+    {"idle_expired", "", "timeout", ""},
+    {"connection_lost", "", "error",
+     "the connection to the client was lost and it did not come back within the reconnect "
+     "grace (server.reconnect_grace_s)"},
+    {"server_shutdown", "", "error", "the server shut down during the call"},
+    {"refused:", "", "error", ""},
+};
+
+constexpr const char* kCallStatuses[] = {"user-ended", "api-ended",         "agent-ended",
+                                         "timeout",    "error",             "voicemail-message",
+                                         "voicemail-hangup", "chat_completion"};
+
+// Characters (code points) of UTF-8 text.
+std::size_t code_points(std::string_view text) {
+  std::size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+CallStatus call_status_for(const std::string& channel, const std::string& reason) {
+  for (const auto& row : kReasonStatus) {
+    const std::string_view r = row.reason;
+    const bool prefix = !r.empty() && r.back() == ':';
+    const bool match = prefix ? reason.compare(0, r.size(), r) == 0 : reason == r;
+    if (!match || (row.channel[0] != '\0' && channel != row.channel)) continue;
+    std::string message = row.error_message;
+    if (prefix) message = "the call was refused: " + reason.substr(r.size());
+    return {row.call_status, message};
   }
+  return {"error", "the call ended: " + reason};
+}
+
+bool is_call_status(std::string_view value) {
+  for (const char* status : kCallStatuses)
+    if (value == status) return true;
+  return false;
+}
+
+std::string call_status_names() {
+  std::string out;
+  for (const char* status : kCallStatuses) out += (out.empty() ? "" : ", ") + std::string(status);
+  return out;
+}
+
+json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLine>& lines,
+                         const json& agent_config) {
+  json chat = json::array();
+  std::size_t chars = 0;
+  for (const auto& line : lines) {
+    chat.push_back({{"role", line.inbound ? "user" : "assistant"}, {"content", line.text}});
+    if (!line.inbound) chars += code_points(line.text);
+  }
+  const std::int64_t ended = session.ended_ms.value_or(session.last_activity_ms);
+  const CallStatus status = call_status_for(session.channel, session.end_reason);
+  const std::string call_status =
+      session.call_status.empty() ? status.call_status : session.call_status;
   return {{"session_id", session.id},
+          {"call_id", session.id},
           {"agent_id", session.agent_id},
+          {"agent_config", agent_config},
+          {"ts", static_cast<double>(session.created_ms) / 1000.0},
+          {"duration", (std::max<std::int64_t>(0, ended - session.created_ms) + 500) / 1000},
+          {"chat", to_json_text(chat)},
+          {"chars_used", chars},
+          {"cost_breakdown", json::array()},
+          {"function_calls", session.function_calls.is_array() ? session.function_calls
+                                                               : json::array()},
           {"metadata", session.metadata.is_object() ? session.metadata : json::object()},
-          {"transcript", std::move(transcript)},
-          {"started_at", iso8601(session.created_ms)},
-          {"ended_at", iso8601(ended_ms)},
-          {"reason", reason},
+          {"call_status", call_status},
+          {"error_message",
+           status.error_message.empty() ? json(nullptr) : json(status.error_message)},
+          {"voip", nullptr},
+          {"recording", nullptr},
           {"continued_from",
            session.continued_from.empty() ? json(nullptr) : json(session.continued_from)},
-          {"opted_out", session.opted_out}};
+          {"reason", session.end_reason}};
 }
 
 Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const SessionRecord& session,
-                           std::int64_t ended_ms, const std::string& reason) {
+                           const json& report) {
   if (!agent.session_data_webhook) return ok_status();
-  std::vector<ChatLine> lines;
-  if (!session.opted_out) {
-    auto stored = store.lines_of(session.id);
-    if (!stored) return stored.error();
-    lines = std::move(stored.value());
-  }
   const WebhookConfig& hook = *agent.session_data_webhook;
   OutboxItem item;
   item.kind = "session_data";
   item.url = hook.url;
-  item.method = hook.method;
+  item.method = "POST";
   item.headers = json::array();
   for (const auto& [name, value] : hook.headers) item.headers.push_back({name, value});
-  item.body = to_json_text(end_of_call_payload(session, lines, ended_ms, reason));
-  // One report per call: a session resumed in place after it ended reports again, under a
-  // key of its own.
-  item.idempotency_key = "session_data:" + session.id +
-                         (session.reopened > 0 ? ":" + std::to_string(session.reopened) : "");
-  item.created_ms = ended_ms;
-  item.next_attempt_ms = ended_ms;
+  item.body = to_json_text(report);
+  // One report per session id: a second end of the same session is the same report.
+  item.idempotency_key = "session_data:" + session.id;
+  const std::int64_t ended = session.ended_ms.value_or(session.last_activity_ms);
+  item.created_ms = ended;
+  item.next_attempt_ms = ended;
   auto queued = store.enqueue(item);
   if (!queued && queued.error().code != "conflict") return queued.error();
   return ok_status();  // a conflict means it is queued already: at least once holds

@@ -69,7 +69,7 @@ void AgentCall::start(OpenRequest request) {
 void AgentCall::on_opened(Result<OpenedSession> opened) {
   if (state_ != State::opening) {
     // The transport went while the session opened: the session ends at once.
-    if (opened) sessions_.end(opened->record.id, "client_closed");
+    if (opened) sessions_.end(opened->record.id, "client_ended");
     return;
   }
   auto t = transport();
@@ -80,7 +80,9 @@ void AgentCall::on_opened(Result<OpenedSession> opened) {
   }
   OpenedSession& s = *opened;
   record_ = s.record;
-  agent_ = sessions_.config().find_agent(s.record.agent_id);
+  // The effective agent: the configured one with the call's agent_config applied.
+  agent_owner_ = s.agent;
+  agent_ = agent_owner_.get();
   stream_speech_ = agent_ && (agent_->llm.has_value() || !agent_->custom_llm_websocket.empty());
   state_ = State::live;
   sessions_.attach_call(record_.id);
@@ -398,6 +400,9 @@ void AgentCall::transport_closed(const std::string& reason) {
   if (!was_live) return;  // still opening: on_opened ends the session
   --metrics_.sessions_open;
   sessions_.detach_call(record_.id);
+  // A dropped connection may be the same call coming back (the SDK reconnects): the session
+  // waits for it, and ends (and reports) only if it does not.
+  if (reason == "connection_lost") return sessions_.drop(record_.id);
   sessions_.end(record_.id, reason);
 }
 

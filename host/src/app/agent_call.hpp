@@ -115,7 +115,8 @@ class AgentCall final : public SpeechOutput, public std::enable_shared_from_this
   std::weak_ptr<CallTransport> transport_;
   State state_ = State::fresh;
   SessionRecord record_;
-  const AgentConfig* agent_ = nullptr;
+  const AgentConfig* agent_ = nullptr;  // the effective agent (agent_config applied)
+  std::shared_ptr<const AgentConfig> agent_owner_;
   std::shared_ptr<SpeechChannel> speech_;
   std::shared_ptr<Reply> reply_;  // the latest reply (in flight, or being spoken)
   std::uint64_t replies_ = 0;

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "memori_api.hpp"
+#include "millis_api.hpp"
 #include "parley/host/agent.hpp"
 #include "parley/host/app.hpp"
 #include "parley/host/ids.hpp"
@@ -41,6 +42,7 @@ class HostApplication final : public Application {
         outbox_(io, db, http_, metrics, config.server.webhook_max_attempts),
         sessions_(io, config, db, metrics, http_, outbox_),
         memori_(sessions_, metrics),
+        millis_(sessions_, metrics),
         speech_(SpeechService::create(io, config)),
         sweep_timer_(io),
         phones_(PhoneService::create(io, config, sessions_, metrics, speech_.get())) {
@@ -81,6 +83,10 @@ class HostApplication final : public Application {
       admin(request, std::move(done));
       return true;
     }
+    if (MillisApi::serves(request.path)) {
+      millis_.handle(request, std::move(done));
+      return true;
+    }
     if (phones_) return phones_->handle_http(request, done);
     return phone_routes_off(request, done,
                             config_.server.sip.listen.empty()
@@ -90,7 +96,8 @@ class HostApplication final : public Application {
 
   std::shared_ptr<SocketHandler> open_socket(const HttpRequest& upgrade,
                                              std::shared_ptr<SocketSink> sink) override {
-    if (upgrade.path != "/v1/voice") return nullptr;
+    // /millis is the Millis SDK's own path: a page changes only the host in endPoint.
+    if (upgrade.path != "/v1/voice" && upgrade.path != "/millis") return nullptr;
     std::optional<std::string> origin;
     if (auto o = upgrade.header("origin")) origin = std::string(*o);
     auto call = std::make_shared<VoiceCall>(io_, sessions_, metrics_, std::move(sink),
@@ -222,14 +229,14 @@ class HostApplication final : public Application {
           if (!found) return answer(500, {{"error", found.error().message}});
           if (!found->has_value()) return answer(404, {{"error", "no such session"}});
           const SessionRecord& s = **found;
-          const AgentConfig* agent = config_.find_agent(s.agent_id);
+          auto agent = sessions_.effective_agent(s);
           if (!agent)
             return answer(404, {{"error", "the session's agent is no longer configured"}});
           const std::string* live = sessions_.prompt_of(id);
           const std::string prompt =
               live ? *live
                    : assemble_system_prompt(*agent, s.variables, s.metadata,
-                                            s.include_metadata_in_prompt);
+                                            s.include_metadata_in_prompt, s.extra_prompt);
           answer(200, {{"session_id", s.id},
                       {"agent_id", s.agent_id},
                       {"include_metadata_in_prompt", s.include_metadata_in_prompt},
@@ -246,6 +253,7 @@ class HostApplication final : public Application {
   OutboxDeliverer outbox_;
   SessionService sessions_;
   MemoriApi memori_;
+  MillisApi millis_;
   std::unique_ptr<SpeechService> speech_;  // after sessions_: calls hold channels into it
   boost::asio::steady_timer sweep_timer_;
   std::list<std::weak_ptr<VoiceCall>> calls_;

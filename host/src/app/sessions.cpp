@@ -5,6 +5,8 @@
 #include <chrono>
 #include <utility>
 
+#include <boost/asio/post.hpp>
+
 #include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
 #include "parley/metadata.hpp"
@@ -18,9 +20,6 @@ std::int64_t now_epoch_ms() {
 }
 
 namespace {
-
-// How soon after a dropped call a call continuing it counts as the same call (no greeting).
-constexpr std::int64_t kRejoinMs = 60000;
 
 // Names from strangers go into messages quoted and cut, so a message stays one short line.
 std::string quote_name(std::string_view text) {
@@ -55,7 +54,7 @@ struct SessionService::Lookup {
   std::optional<SessionRecord> past;
   bool asked = false;
   std::vector<ChatLine> history;
-  // The past session's call was live on another host within the rejoin grace (that host
+  // The past session's call was live on another host within the reconnect grace (that host
   // died or lost the client): a call coming back here is the same call going on.
   bool live_elsewhere = false;
 };
@@ -70,7 +69,8 @@ SessionService::SessionService(boost::asio::io_context& io, const HostConfig& co
       http_(http),
       outbox_(outbox),
       openings_(config.server.limits.max_sessions_per_min / 60.0,
-                config.server.limits.max_sessions_per_min) {}
+                config.server.limits.max_sessions_per_min),
+      grace_ms_(static_cast<std::int64_t>(config.server.reconnect_grace_s) * 1000) {}
 
 std::uint32_t SessionService::session_opening_wait(const std::string& remote) {
   const std::uint32_t wait = openings_.take(client_address_key(remote));
@@ -215,6 +215,14 @@ void SessionService::open(OpenRequest request,
     return done(make_error("origin_not_allowed", "origin " + quote_name(*request.origin) +
                                                      " is not allowed for agent " +
                                                      quote_name(agent->id)));
+  // The agent this session runs with: the configured one, or the call's agent_config over it
+  // (refused before any database work when a field is not overridable).
+  std::shared_ptr<const AgentConfig> effective(std::shared_ptr<const AgentConfig>(), agent);
+  if (!request.agent_overrides.is_null()) {
+    auto applied = apply_agent_config(*agent, request.agent_overrides);
+    if (!applied) return done(std::move(applied).error());
+    effective = std::make_shared<const AgentConfig>(std::move(*applied));
+  }
   const std::int64_t opened_ms = now_epoch_ms();
   std::string user_id;
   if (!request.login_token.empty()) {
@@ -240,7 +248,7 @@ void SessionService::open(OpenRequest request,
                                                                 : request.continue_chat_log_id;
   // (The work is built before the callback takes `request` by move: argument order is
   // unspecified.)
-  auto lookup_work = [this, request, agent, user_id, who, opened_ms,
+  auto lookup_work = [this, request, agent, user_id, who, opened_ms, grace = grace_ms_,
                       host = db_.host_id()](Store& store) -> Result<Lookup> {
     Lookup lookup;
     std::optional<SessionRecord>& past = lookup.past;
@@ -282,7 +290,7 @@ void SessionService::open(OpenRequest request,
         if (!past || s.last_activity_ms > past->last_activity_ms) past = std::move(s);
     }
     if (past) {
-      auto holder = store.call_lease_holder(past->id, opened_ms - kRejoinMs);
+      auto holder = store.call_lease_holder(past->id, opened_ms - grace);
       if (!holder) return std::move(holder).error();
       lookup.live_elsewhere = holder->has_value() && **holder != host;
     }
@@ -295,40 +303,63 @@ void SessionService::open(OpenRequest request,
   };
   db_.run(
       key, std::move(lookup_work),
-      [this, request = std::move(request), agent, user_id = std::move(user_id),
-       done = std::move(done)](Result<Lookup> lookup) mutable {
+      [this, request = std::move(request), agent, effective = std::move(effective),
+       user_id = std::move(user_id), done = std::move(done)](Result<Lookup> lookup) mutable {
         if (!lookup) return done(std::move(lookup).error());
-        continue_open(std::move(request), *agent, std::move(user_id), std::move(*lookup),
-                      std::move(done));
+        continue_open(std::move(request), *agent, std::move(effective), std::move(user_id),
+                      std::move(*lookup), std::move(done));
       });
 }
 
 void SessionService::continue_open(OpenRequest request, const AgentConfig& agent_config,
+                                   std::shared_ptr<const AgentConfig> effective,
                                    std::string user_id, Lookup lookup,
                                    std::function<void(Result<OpenedSession>)> done) {
   const AgentConfig* agent = &agent_config;
   std::optional<SessionRecord> past = std::move(lookup.past);
   const bool asked = lookup.asked;
   const std::int64_t now = now_epoch_ms();
-  std::optional<Continuation> continuation;
-  std::vector<ChatLine> history;
-  bool resumed = false;
+  Opening o;
+  o.agent = std::move(effective);
   if (asked) {
     if (agent->opt_out_data_collection) {
-      continuation = Continuation::opted_out;
+      o.continuation = Continuation::opted_out;
       past.reset();
     } else if (!past) {
-      continuation = Continuation::not_found;
+      o.continuation = Continuation::not_found;
     } else {
-      const bool fresh = now - past->last_activity_ms < window_ms(*agent);
-      continuation = fresh ? Continuation::resumed : Continuation::expired;
-      resumed = fresh && request.resume_in_place;
-      history = std::move(lookup.history);
+      // The same call coming back: a voice session that has not ended, whose call dropped
+      // (connection_lost) on this host within the grace; or, with no call on this host at all
+      // (this host was restarted, or the call lived on another one), whose last activity is
+      // that recent or whose call lease another host held that recently (it died or lost the
+      // client). Anything else is a new session continuing the named one.
+      auto drop = dropped_.find(past->id);
+      const bool waiting =
+          drop != dropped_.end()
+              ? now - drop->second.at_ms <= grace_ms_
+              : calls_.count(past->id) == 0 &&
+                    (now - past->last_activity_ms <= grace_ms_ || lookup.live_elsewhere);
+      o.resumed = request.rejoin && past->channel == "voice" && !past->ended_ms && waiting;
+      const bool inside = !deleted(*past) && now - past->last_activity_ms < window_ms(*agent);
+      o.continuation = o.resumed ? Continuation::resumed
+                                 : inside ? Continuation::continued : Continuation::expired;
+      if (o.continuation == Continuation::continued)
+        o.continued_activity_ms = past->last_activity_ms;
+      o.history = std::move(lookup.history);
+      if (o.resumed) {
+        if (drop != dropped_.end()) {
+          drop->second.timer->cancel();
+          dropped_.erase(drop);
+        }
+        // The call goes on with the agent it started with.
+        o.agent = effective_agent(*past);
+        if (!o.agent) return done(make_error("unknown_agent", "the session's agent is gone"));
+      }
     }
   }
 
-  SessionRecord record;
-  if (resumed) {
+  SessionRecord& record = o.record;
+  if (o.resumed) {
     record = *past;
   } else {
     record.id = request.preset_session_id.empty() ? new_session_id() : request.preset_session_id;
@@ -344,102 +375,118 @@ void SessionService::continue_open(OpenRequest request, const AgentConfig& agent
     record.opted_out = agent->opt_out_data_collection;
     record.created_ms = now;
     record.last_activity_ms = now;
+    record.agent_overrides = request.agent_overrides;
   }
+  o.request = std::move(request);
 
-  if (!resumed && agent->prefetch_data_webhook) {
-    PrefetchRequest prefetch{record.id, agent->id, record.metadata, record.continued_from};
+  if (!o.resumed && agent->extra_prompt_webhook) {
+    ExtraPromptRequest ask{record.id, agent->id, o.request.from, o.request.to, record.metadata};
     auto self = this;
-    prefetch_variables(
-        http_, *agent, std::move(prefetch),
-        [self, request = std::move(request), agent, record = std::move(record), continuation,
-         history = std::move(history), done = std::move(done)](Result<json> vars) mutable {
-          if (vars && vars->is_object()) {
-            // The operator's data wins over what the page sent.
-            for (auto it = vars->begin(); it != vars->end(); ++it)
-              record.variables[it.key()] = it.value();
-          } else if (!vars) {
-            log_event(LogLevel::warn, "webhook.prefetch_failed",
-                      "session=" + short_id(record.id) + " error=" + vars.error().message);
-            self->metrics_.error("prefetch_failed");
+    auto shared = std::make_shared<Opening>(std::move(o));
+    fetch_extra_prompt(
+        http_, *agent, std::move(ask),
+        [self, shared, done = std::move(done)](Result<ExtraPrompt> extra) mutable {
+          Status used =
+              extra ? self->use_extra_prompt(shared->record, *extra) : Status(extra.error());
+          if (!used) {
+            log_event(LogLevel::warn, "webhook.extra_prompt_failed",
+                      "session=" + short_id(shared->record.id) +
+                          " error=" + used.error().message);
+            self->metrics_.error("extra_prompt_failed");
           }
-          self->finish_open(std::move(request), *agent, std::move(record), continuation,
-                            std::move(history), false, false, std::move(done));
+          self->finish_open(std::move(*shared), std::move(done));
         });
     return;
   }
-  finish_open(std::move(request), *agent, std::move(record), continuation, std::move(history),
-              resumed, resumed && lookup.live_elsewhere, std::move(done));
+  finish_open(std::move(o), std::move(done));
 }
 
-void SessionService::finish_open(OpenRequest request, const AgentConfig& agent,
-                                 SessionRecord record, std::optional<Continuation> continuation,
-                                 std::vector<ChatLine> history, bool resumed,
-                                 bool live_elsewhere,
-                                 std::function<void(Result<OpenedSession>)> done) {
-  (void)request;
+Status SessionService::use_extra_prompt(SessionRecord& record, const ExtraPrompt& extra) {
+  // The webhook's values win over the page's (Millis: "existing keys are updated"); the
+  // result must still be within the metadata limits, or none of it is used.
+  json metadata = record.metadata.is_object() ? record.metadata : json::object();
+  for (auto it = extra.metadata.begin(); it != extra.metadata.end(); ++it)
+    metadata[it.key()] = it.value();
+  if (auto valid = validate_metadata(metadata); !valid)
+    return make_error("extra_prompt_bad_reply",
+                      "the extra_prompt_webhook's metadata: " + valid.error().message);
+  for (auto it = extra.metadata.begin(); it != extra.metadata.end(); ++it)
+    record.variables[it.key()] = it.value();
+  record.metadata = std::move(metadata);
+  record.extra_prompt = extra.extra_prompt;
+  return ok_status();
+}
+
+void SessionService::finish_open(Opening o, std::function<void(Result<OpenedSession>)> done) {
   const std::int64_t now = now_epoch_ms();
-  // A call whose socket dropped (connection_lost) and that comes back within kRejoinMs is the
-  // same conversation going on (the SDK reconnects by itself within seconds): the agent does
-  // not greet again. A call the user ended, or one back later, hears the resume line.
-  // The same holds for a call that was live on another host (which died: kill -9 leaves no
-  // end behind, only its lapsing lease) and reconnected here through the load balancer.
-  const bool rejoins = (resumed && record.ended_ms && record.end_reason == "connection_lost" &&
-                        now - *record.ended_ms <= kRejoinMs) ||
-                       live_elsewhere;
-  // The call that ended this session may have reported it; reopening makes this call's
-  // end a report of its own.
-  const std::string key = record.id;
-  auto store_work = [record, resumed, now](Store& store) -> Status {
-    if (resumed) return store.reopen_session(record.id, now);
+  // The same call coming back goes on in the session it has (not ended: one call, one report);
+  // any other call is a session of its own.
+  const std::string key = o.record.id;
+  auto store_work = [record = o.record, resumed = o.resumed, now](Store& store) -> Status {
+    if (resumed) return store.touch_session(record.id, now);
     return store.create_session(record);
   };
-  db_.run(
-      key, std::move(store_work),
-      [this, request = std::move(request), agent = &agent, record = std::move(record),
-       continuation, history = std::move(history), resumed, rejoins, now,
-       done = std::move(done)](Status stored) mutable {
-        if (!stored) return done(std::move(stored).error());
-        if (resumed) {
-          if (record.ended_ms) ++record.reopened;
-          record.ended_ms.reset();
-          record.end_reason.clear();
-          record.last_activity_ms = now;
-        } else {
-          ++metrics_.sessions_started;
-        }
-        start_conversation(*agent, std::move(record), continuation, std::move(history), resumed,
-                           rejoins, std::move(done));
-      });
+  auto shared = std::make_shared<Opening>(std::move(o));
+  db_.run(key, std::move(store_work),
+          [this, shared, now, done = std::move(done)](Status stored) mutable {
+            if (!stored) return done(std::move(stored).error());
+            if (shared->resumed) shared->record.last_activity_ms = now;
+            else ++metrics_.sessions_started;
+            start_conversation(std::move(*shared), std::move(done));
+          });
 }
 
-void SessionService::start_conversation(const AgentConfig& agent, SessionRecord record,
-                                        std::optional<Continuation> continuation,
-                                        std::vector<ChatLine> history, bool resumed,
-                                        bool rejoins,
+void SessionService::start_conversation(Opening o,
                                         std::function<void(Result<OpenedSession>)> done) {
-  OpenedSession opened;
-  opened.continuation = continuation;
-  const bool continues = resumed || !record.continued_from.empty();
-  const std::string& greeting_template =
-      continues && !agent.resume_message.empty() ? agent.resume_message : agent.first_message;
-  if (!(resumed && agent.resume_message.empty()) && !rejoins)
-    opened.greeting = fill_template(greeting_template, record.variables).text;
+  const std::int64_t now = now_epoch_ms();
+  SessionRecord& record = o.record;
+  const AgentConfig& agent = *o.agent;
+  std::shared_ptr<Conversation> conversation;
+  // The conversation waited for the call through the grace (unless the sweep let it go).
+  if (o.resumed) {
+    if (auto it = conversations_.find(record.id); it != conversations_.end()) {
+      it->second.last_used_ms = now;
+      conversation = it->second.conversation;
+    }
+  }
 
-  auto conversation = make_for(record, history);
+  OpenedSession opened;
+  opened.continuation = o.continuation;
+  opened.agent = o.agent;
+  // Greeting (DESIGN §3): none when the same call comes back, nor when a voice call picks up
+  // a conversation still going on (continued, last activity under kOngoingMs ago); the
+  // resume_message (if any) for one picked up after a pause; the welcome message otherwise.
+  const bool continues = !record.continued_from.empty();
+  const bool ongoing = record.channel == "voice" &&
+                       o.continuation == Continuation::continued &&
+                       now - o.continued_activity_ms < kOngoingMs;
+  if (!o.resumed && !ongoing) {
+    const std::string& greeting_template =
+        continues && !agent.resume_message.empty() ? agent.resume_message : agent.first_message;
+    opened.greeting = fill_template(greeting_template, record.variables).text;
+  }
+
+  const bool fresh = conversation == nullptr;
+  if (fresh) conversation = make_for(record, o.agent, o.history);
   opened.record = std::move(record);
-  opened.history = std::move(history);
+  opened.history = std::move(o.history);
   opened.conversation = conversation;
-  log_event(LogLevel::info, resumed ? "session.resume" : "session.open",
+  log_event(LogLevel::info, o.resumed ? "session.rejoin" : "session.open",
             "session=" + short_id(opened.record.id) + " agent=" + agent.id +
                 " channel=" + opened.record.channel +
                 (opened.record.continued_from.empty()
                      ? std::string()
-                     : " continues=" + short_id(opened.record.continued_from)));
+                     : " continues=" + short_id(opened.record.continued_from)) +
+                (opened.record.agent_overrides.is_null() ? std::string() : " agent_config=yes"));
   if (log_enabled(LogLevel::debug))
     log_event(LogLevel::debug, "session.prompt",
               "session=" + short_id(opened.record.id) + " prompt=" +
                   to_json_text(json(conversation->system_prompt())));
   auto shared = std::make_shared<OpenedSession>(std::move(opened));
+  if (!fresh) {
+    boost::asio::post(io_, [shared, done = std::move(done)]() mutable { done(std::move(*shared)); });
+    return;
+  }
   conversation->start([this, shared, done = std::move(done)](Status started) mutable {
     if (!started) {
       log_event(LogLevel::warn, "agent.start_failed",
@@ -455,14 +502,16 @@ void SessionService::start_conversation(const AgentConfig& agent, SessionRecord 
 }
 
 std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& session,
+                                                       std::shared_ptr<const AgentConfig> agent,
                                                        std::vector<ChatLine> history) {
-  const AgentConfig* agent = config_.find_agent(session.agent_id);
   ConversationContext context;
-  context.agent = agent;
+  context.agent = agent.get();
+  context.agent_owner = std::move(agent);
   context.session_id = session.id;
   context.metadata = session.metadata;
   context.variables = session.variables;
   context.include_metadata_in_prompt = session.include_metadata_in_prompt;
+  context.extra_prompt = session.extra_prompt;
   std::int64_t own = 0;
   for (const auto& line : history)
     if (line.session_id == session.id) ++own;
@@ -476,6 +525,22 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   live.agent_id = session.agent_id;
   live.seen = session.opted_out ? -1 : own;
   return conversation;
+}
+
+std::shared_ptr<const AgentConfig> SessionService::effective_agent(
+    const SessionRecord& session) const {
+  const AgentConfig* agent = config_.find_agent(session.agent_id);
+  if (!agent) return nullptr;
+  if (session.agent_overrides.is_null())
+    return std::shared_ptr<const AgentConfig>(std::shared_ptr<const AgentConfig>(), agent);
+  auto applied = apply_agent_config(*agent, session.agent_overrides);
+  if (!applied) {
+    // Accepted when the call started; the config file changed since (allow_overrides).
+    log_event(LogLevel::warn, "session.agent_config_dropped",
+              "session=" + short_id(session.id) + " error=" + applied.error().message);
+    return std::shared_ptr<const AgentConfig>(std::shared_ptr<const AgentConfig>(), agent);
+  }
+  return std::make_shared<const AgentConfig>(std::move(*applied));
 }
 
 void SessionService::note_seen(const std::string& session_id, std::int64_t seq) {
@@ -549,8 +614,9 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
           it->second.last_used_ms = now_epoch_ms();
           conversation = it->second.conversation;
         } else {
-          conversation = make_for(session, stored->history ? std::move(*stored->history)
-                                                           : std::vector<ChatLine>{});
+          conversation = make_for(session, effective_agent(session),
+                                  stored->history ? std::move(*stored->history)
+                                                  : std::vector<ChatLine>{});
           conversation->start([](Status) {});
         }
         if (!session.opted_out) note_seen(session.id, result->user_line.seq);
@@ -564,19 +630,43 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
               result->agent_line.inbound = false;
               result->agent_line.text = reply.text;
               result->agent_line.interrupted = reply.interrupted;
+              // The turn's tool calls, for the end-of-call report's function_calls.
+              json calls = json::array();
+              for (const AgentAction& action : reply.actions) {
+                json call = {
+                    {"name", action.name},
+                    {"params", action.arguments},
+                    {"result", action.result},
+                    {"ts", static_cast<double>(result->agent_line.timestamp_ms) / 1000.0}};
+                if (!action.error.empty()) call["error"] = action.error;
+                calls.push_back(std::move(call));
+              }
               // A reply cut before it said anything leaves no line.
               const bool nothing_said = reply.interrupted && reply.text.empty();
+              const bool store_line = !opted_out && !nothing_said;
               result->reply = std::move(reply);
-              if (opted_out || nothing_said) return done(std::move(*result));
+              if (!store_line && calls.empty()) return done(std::move(*result));
               db_.run(
                   session_id,
-                  [line = result->agent_line, session_id](Store& store) {
-                    return store.append_line(session_id, line);
+                  [line = result->agent_line, session_id, calls = std::move(calls),
+                   store_line](Store& store) -> Result<std::optional<ChatLine>> {
+                    for (const auto& call : calls)
+                      if (auto s = store.add_function_call(session_id, call); !s)
+                        log_event(LogLevel::warn, "session.function_call_not_stored",
+                                  "session=" + short_id(session_id) +
+                                      " error=" + s.error().message);
+                    if (!store_line) return std::optional<ChatLine>();
+                    auto stored = store.append_line(session_id, line);
+                    if (!stored) return std::move(stored).error();
+                    return std::optional<ChatLine>(std::move(*stored));
                   },
-                  [this, result, done = std::move(done)](Result<ChatLine> agent_line) mutable {
+                  [this, result, done = std::move(done)](
+                      Result<std::optional<ChatLine>> agent_line) mutable {
                     if (!agent_line) return done(std::move(agent_line).error());
-                    result->agent_line = std::move(*agent_line);
-                    note_seen(result->agent_line.session_id, result->agent_line.seq);
+                    if (agent_line->has_value()) {
+                      result->agent_line = std::move(**agent_line);
+                      note_seen(result->agent_line.session_id, result->agent_line.seq);
+                    }
                     done(std::move(*result));
                   });
             });
@@ -646,41 +736,49 @@ void SessionService::mark_interrupted(const std::string& session_id, const std::
 }
 
 void SessionService::end(const std::string& session_id, const std::string& reason,
-                         std::function<void()> on_ended) {
+                         std::function<void()> on_ended, std::optional<std::int64_t> ended_ms) {
   const std::int64_t now = now_epoch_ms();
+  const std::int64_t when = ended_ms.value_or(now);
+  if (auto it = dropped_.find(session_id); it != dropped_.end()) {
+    it->second.timer->cancel();
+    dropped_.erase(it);
+  }
   if (auto it = conversations_.find(session_id); it != conversations_.end()) {
     it->second.conversation->close();
     conversations_.erase(it);
   }
-  // Ending, reading the session back and queueing its report: one piece of work, in order
-  // with the session's other writes.
+  // Ending (with its call_status), reading the session back and queueing its report: one
+  // piece of work, in order with the session's other writes.
   struct Ended {
     SessionRecord session;
     bool queued = false;
     std::optional<Error> enqueue_error;
   };
-  const HostConfig* config = &config_;
   db_.run(
       session_id,
-      [session_id, reason, now, config, host = db_.host_id()](Store& store) -> Result<Ended> {
+      [this, session_id, reason, now, when, host = db_.host_id()](Store& store) -> Result<Ended> {
         // A call that went on elsewhere (its client reconnected to another host, which took
         // the lease) is not ended here: that host reports its end.
         auto holder = store.call_lease_holder(session_id, now);
         if (!holder) return std::move(holder).error();
         if (holder->has_value() && **holder != host)
           return make_error("held_elsewhere", "the session's call is live on host " + **holder);
-        if (auto ended = store.end_session(session_id, now, reason); !ended)
+        auto before = store.find_session(session_id);
+        if (!before) return std::move(before).error();
+        if (!before->has_value()) return make_error("not_found", "session not found");
+        const std::string status = call_status_for((*before)->channel, reason).call_status;
+        if (auto ended = store.end_session(session_id, when, reason, status); !ended)
           return std::move(ended).error();
         auto found = store.find_session(session_id);
         if (!found) return std::move(found).error();
         if (!found->has_value()) return make_error("not_found", "session not found");
         Ended out;
         out.session = std::move(**found);
-        const AgentConfig* agent = config->find_agent(out.session.agent_id);
+        const AgentConfig* agent = config_.find_agent(out.session.agent_id);
         if (agent && agent->session_data_webhook) {
-          auto queued = enqueue_end_of_call(store, *agent, out.session,
-                                            out.session.ended_ms.value_or(now),
-                                            out.session.end_reason);
+          auto report = call_log(store, out.session);
+          Status queued = report ? enqueue_end_of_call(store, *agent, out.session, *report)
+                                 : Status(std::move(report).error());
           if (!queued) out.enqueue_error = queued.error();
           else out.queued = true;
         }
@@ -699,7 +797,8 @@ void SessionService::end(const std::string& session_id, const std::string& reaso
           return;
         }
         log_event(LogLevel::info, "session.end",
-                  "session=" + short_id(session_id) + " reason=" + ended->session.end_reason);
+                  "session=" + short_id(session_id) + " reason=" + ended->session.end_reason +
+                      " call_status=" + ended->session.call_status);
         if (ended->enqueue_error) {
           log_event(LogLevel::error, "webhook.enqueue_failed",
                     "session=" + short_id(session_id) +
@@ -709,6 +808,36 @@ void SessionService::end(const std::string& session_id, const std::string& reaso
           outbox_.kick();
         }
       });
+}
+
+void SessionService::drop(const std::string& session_id) {
+  auto& d = dropped_[session_id];
+  d.at_ms = now_epoch_ms();
+  d.timer = std::make_unique<boost::asio::steady_timer>(io_);
+  d.timer->expires_after(std::chrono::milliseconds(grace_ms_));
+  d.timer->async_wait([this, session_id](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto it = dropped_.find(session_id);
+    if (it == dropped_.end()) return;
+    const std::int64_t at = it->second.at_ms;
+    dropped_.erase(it);
+    if (calls_.count(session_id)) return;  // it came back meanwhile
+    end(session_id, "connection_lost", nullptr, at);
+  });
+  log_event(LogLevel::info, "session.dropped",
+            "session=" + short_id(session_id) + " grace_ms=" + std::to_string(grace_ms_));
+}
+
+Result<json> SessionService::call_log(Store& store, const SessionRecord& session) const {
+  std::vector<ChatLine> lines;
+  if (!session.opted_out) {
+    auto stored = store.lines_of(session.id);
+    if (!stored) return std::move(stored).error();
+    lines = std::move(*stored);
+  }
+  auto agent = effective_agent(session);
+  json agent_config = agent ? agent_config_json(*agent) : json(nullptr);
+  return end_of_call_payload(session, lines, agent_config);
 }
 
 const std::string* SessionService::prompt_of(const std::string& session_id) const {
@@ -788,7 +917,8 @@ void SessionService::sweep(std::int64_t now_ms) {
         }
         for (const auto& s : open->sessions) {
           const AgentConfig* agent = config_.find_agent(s.agent_id);
-          if (!agent || calls_.count(s.id) || open->leased.count(s.id)) continue;
+          if (!agent || calls_.count(s.id) || dropped_.count(s.id) || open->leased.count(s.id))
+            continue;
           if (now_ms - s.last_activity_ms >= window_ms(*agent)) end(s.id, "idle_expired");
         }
       });
@@ -796,7 +926,8 @@ void SessionService::sweep(std::int64_t now_ms) {
   for (auto it = conversations_.begin(); it != conversations_.end();) {
     const AgentConfig* agent = config_.find_agent(it->second.agent_id);
     const std::int64_t window = agent ? window_ms(*agent) : 3600 * 1000;
-    if (!calls_.count(it->first) && now_ms - it->second.last_used_ms >= window) {
+    if (!calls_.count(it->first) && !dropped_.count(it->first) &&
+        now_ms - it->second.last_used_ms >= window) {
       it->second.conversation->close();
       it = conversations_.erase(it);
     } else {
@@ -818,6 +949,10 @@ void SessionService::sweep(std::int64_t now_ms) {
 }
 
 void SessionService::close_all() {
+  // Calls waiting for their client to come back end now, as of their drop, and report.
+  std::vector<std::pair<std::string, std::int64_t>> waiting;
+  for (auto& [id, d] : dropped_) waiting.emplace_back(id, d.at_ms);
+  for (const auto& [id, at] : waiting) end(id, "connection_lost", nullptr, at);
   for (auto& [id, live] : conversations_) live.conversation->close();
   conversations_.clear();
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "parley/host/agent.hpp"
 #include "parley/host/async_store.hpp"
@@ -62,9 +63,16 @@ struct OpenRequest {
   std::string continue_chat_log_id;  // continueFromChatLogID
   std::string login_token;           // additionalInfo.loginToken
   bool continue_latest_for_user = false;  // extension: continue the user's latest session
-  // Voice: a valid session named by continue_session_id goes on under the same id
-  // ("resumed"). REST: POST /Session always opens a new session.
-  bool resume_in_place = false;
+  // Voice: the call named by continue_session_id dropped (connection_lost) less than the
+  // reconnect grace ago: it is the same call coming back, under the same id ("resumed").
+  // Otherwise (and always for REST) a new session continues the named one.
+  bool rejoin = false;
+  // The call's agent_config (DESIGN §3), null = none: read over the agent's config by
+  // apply_agent_config, as far as its allow_overrides lets it.
+  json agent_overrides;
+  // Phone calls: the numbers (the extra_prompt_webhook's `from` and `to`); "" otherwise.
+  std::string from;
+  std::string to;
   // Phone calls: the id the session gets, announced before the call was answered
   // (start_outbound_call answers with it at once); "" = a new id.
   std::string preset_session_id;
@@ -72,6 +80,7 @@ struct OpenRequest {
 
 struct OpenedSession {
   SessionRecord record;
+  std::shared_ptr<const AgentConfig> agent;  // the agent the call runs with (overrides applied)
   std::optional<Continuation> continuation;  // when a continuation was asked for
   std::vector<ChatLine> history;             // the lines of the sessions it continues
   std::string greeting;                      // welcome message, or the resume line, or ""
@@ -143,10 +152,26 @@ class SessionService {
   void update_metadata(const SessionRecord& session, const json& page_metadata,
                        std::function<void(Status)> done);
 
-  // Ends the session (once), enqueues the end-of-call webhook, drops its conversation.
+  // Ends the session (once) at `ended_ms` (default: now) with `reason`, records its
+  // call_status (call_status_for), enqueues the end-of-call webhook, drops its conversation.
   // `ended` (may be empty) runs on the io thread once that is stored (or failed, logged).
   void end(const std::string& session_id, const std::string& reason,
-           std::function<void()> ended = nullptr);
+           std::function<void()> ended = nullptr,
+           std::optional<std::int64_t> ended_ms = std::nullopt);
+  // The live call's socket dropped (connection_lost): the session waits the reconnect grace
+  // (server.reconnect_grace_s) for the same call to come back (open() with rejoin), and ends
+  // then, as of the drop, if it did not. Its conversation stays up meanwhile.
+  void drop(const std::string& session_id);
+  // A voice call continuing a conversation whose last activity is more recent than this
+  // (still inside its window) goes on without a greeting: the chat is still going on.
+  static constexpr std::int64_t kOngoingMs = 5 * 60 * 1000;
+
+  // The agent `session` runs with: its agent's config with the session's agent_config
+  // applied. Null when the agent is no longer configured. (Reads only the config: any thread.)
+  std::shared_ptr<const AgentConfig> effective_agent(const SessionRecord& session) const;
+  // The session's end-of-call report, as the session_data_webhook gets it and
+  // GET /call-logs answers it (end_of_call_payload). For an ended session. (Database thread.)
+  Result<json> call_log(Store& store, const SessionRecord& session) const;
 
   // The sessions of `session_id`'s chain (it, the one it continues, ...), oldest first, that
   // `who` owns: a deleted or foreign link is left out with its lines. (Database thread.)
@@ -204,19 +229,32 @@ class SessionService {
   Result<std::vector<ChatLine>> owned_history(Store& store, const std::string& session_id,
                                               const Owner& who, std::int64_t now_ms) const;
   struct Lookup;
+  struct Dropped {
+    std::int64_t at_ms = 0;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  // What open() decided, carried through the extra_prompt webhook to finish_open().
+  struct Opening {
+    OpenRequest request;
+    std::shared_ptr<const AgentConfig> agent;
+    SessionRecord record;
+    std::optional<Continuation> continuation;
+    std::vector<ChatLine> history;
+    bool resumed = false;                    // the same call came back: same id
+    std::int64_t continued_activity_ms = 0;  // the continued session's last activity
+  };
   // Renews this host's call leases (from sweep); logs calls another host took over.
   void heartbeat(std::int64_t now_ms);
-  void continue_open(OpenRequest request, const AgentConfig& agent, std::string user_id,
+  void continue_open(OpenRequest request, const AgentConfig& agent,
+                     std::shared_ptr<const AgentConfig> effective, std::string user_id,
                      Lookup lookup, std::function<void(Result<OpenedSession>)> done);
-  void finish_open(OpenRequest request, const AgentConfig& agent, SessionRecord record,
-                   std::optional<Continuation> continuation, std::vector<ChatLine> history,
-                   bool resumed, bool live_elsewhere,
-                   std::function<void(Result<OpenedSession>)> done);
-  void start_conversation(const AgentConfig& agent, SessionRecord record,
-                          std::optional<Continuation> continuation,
-                          std::vector<ChatLine> history, bool resumed, bool rejoins,
-                          std::function<void(Result<OpenedSession>)> done);
-  std::shared_ptr<Conversation> make_for(const SessionRecord& session, std::vector<ChatLine> history);
+  void finish_open(Opening opening, std::function<void(Result<OpenedSession>)> done);
+  void start_conversation(Opening opening, std::function<void(Result<OpenedSession>)> done);
+  // Merges the extra_prompt_webhook's reply into the new session (or says why not).
+  static Status use_extra_prompt(SessionRecord& record, const ExtraPrompt& extra);
+  std::shared_ptr<Conversation> make_for(const SessionRecord& session,
+                                         std::shared_ptr<const AgentConfig> agent,
+                                         std::vector<ChatLine> history);
   // A line of `session_id` stored by this host at `seq`: seen by its live conversation.
   void note_seen(const std::string& session_id, std::int64_t seq);
 
@@ -229,6 +267,8 @@ class SessionService {
   std::map<std::string, Live> conversations_;
   RateLimiter openings_;  // limits.max_sessions_per_min, by client address
   std::map<std::string, int> calls_;
+  std::map<std::string, Dropped> dropped_;
+  std::int64_t grace_ms_;  // server.reconnect_grace_s
 };
 
 }  // namespace parley::host

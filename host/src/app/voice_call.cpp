@@ -20,7 +20,8 @@ CloseCode close_code_for_service_error(const std::string& code) {
   if (code == "unknown_agent") return CloseCode::unknown_agent;
   if (code == "bad_public_key" || code.rfind("token_", 0) == 0) return CloseCode::bad_public_key;
   if (code == "origin_not_allowed") return CloseCode::origin_not_allowed;
-  if (code == "bad_request" || code == "chat_line_id") return CloseCode::bad_request;
+  if (code == "bad_request" || code == "chat_line_id" || code == "bad_agent_config")
+    return CloseCode::bad_request;
   return CloseCode::internal_error;
 }
 
@@ -109,10 +110,6 @@ void VoiceCall::on_text(std::string_view text) {
 
 void VoiceCall::handle_initiate(InitiateMessage initiate) {
   StartRequest& start = initiate.request;
-  if (start.agent_config)
-    return refuse(CloseCode::bad_request, "bad_request",
-                  "agent.agent_config: this host serves configured agents only; send "
-                  "agent.agent_id");
   // Every session opened is held for its resume window: openings per address are limited
   // (the same budget as POST /Session).
   if (const auto wait = sessions_.session_opening_wait(remote_))
@@ -120,13 +117,29 @@ void VoiceCall::handle_initiate(InitiateMessage initiate) {
                   sessions_.session_opening_refusal(wait));
   OpenRequest request;
   request.channel = "voice";
-  request.agent_id = start.agent_id.value_or("");
+  if (start.agent_id) {
+    request.agent_id = *start.agent_id;
+  } else {
+    // agent_config alone (DESIGN §3): a temporary agent on the agent that owns the key.
+    std::vector<std::string> owners;
+    for (const auto& agent : sessions_.config().agents)
+      if (agent.has_public_key(initiate.public_key)) owners.push_back(agent.id);
+    if (owners.empty())
+      return refuse(CloseCode::bad_public_key, "bad_public_key",
+                    "public_key is not a key of any agent of this host");
+    if (owners.size() > 1)
+      return refuse(CloseCode::bad_request, "bad_request",
+                    "agent.agent_id: the public key belongs to " + std::to_string(owners.size()) +
+                        " agents; name the one to use with agent.agent_id");
+    request.agent_id = owners.front();
+  }
+  if (start.agent_config) request.agent_overrides = *start.agent_config;
   request.public_key = initiate.public_key;
   request.origin = origin_;
   request.metadata = start.metadata.is_object() ? start.metadata : json::object();
   request.include_metadata_in_prompt = start.include_metadata_in_prompt.value_or(false);
   request.continue_session_id = start.continue_session_id.value_or("");
-  request.resume_in_place = true;
+  request.rejoin = true;
   asked_continuation_ = start.continue_session_id.has_value();
   asked_id_ = start.continue_session_id.value_or("");
   state_ = State::opening;
@@ -191,7 +204,8 @@ void VoiceCall::call_ready(const OpenedSession& s) {
   ready.session_id = s.record.id;
   if (asked_continuation_) {
     ready.continuation = s.continuation;
-    if (s.continuation == Continuation::resumed || s.continuation == Continuation::expired)
+    if (s.continuation == Continuation::resumed || s.continuation == Continuation::continued ||
+        s.continuation == Continuation::expired)
       ready.continued_from = asked_id_;
   }
   send(ready);
@@ -228,6 +242,10 @@ void VoiceCall::clear() {
 }
 
 void VoiceCall::function_call(const AgentAction& action) {
+  // Millis's onfunction (its docs: text empty, payload {name, params}; the SDK hands both to
+  // the app), then our ai_action with the result.
+  send(GenericServerMessage{"onfunction", json(""),
+                            json{{"name", action.name}, {"params", action.arguments}}});
   json data = {{"name", action.name}, {"arguments", action.arguments}, {"result", action.result}};
   if (!action.error.empty()) data["error"] = action.error;
   send(AiAction{std::move(data), json::object()});

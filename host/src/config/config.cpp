@@ -256,37 +256,74 @@ Field<WebhookConfig> webhook_headers() {
           {}};
 }
 
+Field<WebhookConfig> webhook_url() {
+  return text("url", &WebhookConfig::url, Presence::required, max_short_bytes,
+              "http:// or https://", url_rule({"http", "https"}));
+}
+
+Field<WebhookConfig> webhook_timeout() {
+  return whole("timeout_ms", &WebhookConfig::timeout_ms, 1, 30000);
+}
+
+// A tool's webhook: the host calls it with the method given.
 const FieldTable<WebhookConfig>& webhook_table() {
   static const FieldTable<WebhookConfig> table({
-      text("url", &WebhookConfig::url, Presence::required, max_short_bytes,
-           "http:// or https://", url_rule({"http", "https"})),
+      webhook_url(),
       text("method", &WebhookConfig::method, Presence::non_empty, 16, "POST or GET",
            one_of({"POST", "GET"}, "must be \"POST\" or \"GET\"")),
       webhook_headers(),
-      whole("timeout_ms", &WebhookConfig::timeout_ms, 1, 30000),
+      webhook_timeout(),
   });
   return table;
 }
 
-// An optional webhook given as an object.
+// Millis's webhooks, in their object form: the method is the protocol's (GET for the extra
+// prompt, POST for the end-of-call report).
+const FieldTable<WebhookConfig>& extra_prompt_hook_table() {
+  static const FieldTable<WebhookConfig> table({webhook_url(), webhook_headers(), webhook_timeout()});
+  return table;
+}
+const FieldTable<WebhookConfig>& session_data_hook_table() {
+  static const FieldTable<WebhookConfig> table({webhook_url(), webhook_headers()});
+  return table;
+}
+
+// A Millis webhook: its URL as a string, or an object read by `table`; sent with `method`.
 template <class T>
-Field<T> webhook(const char* key, std::optional<WebhookConfig> T::*member) {
-  const auto& table = webhook_table();
-  return {key,
-          [=, &table](const json& object, const std::string& path, T& out) -> Status {
-            auto value = object_at(object, path, key);
-            if (!value) return value.error();
-            if (*value == nullptr) return ok_status();
-            WebhookConfig hook;
-            if (auto s = table.read(**value, join_path(path, key), hook); !s) return s;
-            out.*member = std::move(hook);
-            return ok_status();
-          },
-          "object",
-          {},
-          [&table](const std::string& path, std::vector<ConfigKey>& out) {
-            table.describe(path, out);
-          }};
+Field<T> millis_webhook(const char* key, std::optional<WebhookConfig> T::*member,
+                        const FieldTable<WebhookConfig>& table, const char* method) {
+  return secret(Field<T>{
+      key,
+      [=, &table](const json& object, const std::string& path, T& out) -> Status {
+        auto it = object.find(key);
+        if (it == object.end() || it->is_null()) return ok_status();
+        const std::string hook_path = join_path(path, key);
+        WebhookConfig hook;
+        hook.method = method;
+        if (it->is_string()) {
+          if (auto s = read_string(object, path, key, hook.url, Presence::required,
+                                   max_short_bytes);
+              !s) {
+            return s;
+          }
+          if (auto s = check_url(hook_path, hook.url, {"http", "https"}); !s) return s;
+        } else if (it->is_object()) {
+          if (auto s = table.read(*it, hook_path, hook); !s) return s;
+        } else {
+          std::string keys;
+          for (const auto& k : table.keys()) keys += (keys.empty() ? "" : ", ") + k;
+          return invalid(hook_path, std::string("must be a URL string or an object {") + keys +
+                                        "}, not " + json_type_name(*it));
+        }
+        out.*member = std::move(hook);
+        return ok_status();
+      },
+      "a URL string or an object",
+      {},
+      [&table](const std::string& path, std::vector<ConfigKey>& out) {
+        out.push_back({path, "a URL string (http:// or https://) or an object", ""});
+        table.describe(path, out);
+      }});
 }
 
 const FieldTable<ToolConfig>& tool_table() {
@@ -300,7 +337,7 @@ const FieldTable<ToolConfig>& tool_table() {
       json_object("parameters", &ToolConfig::parameters,
                   "a JSON schema of type object (properties, required)",
                   check_parameters_schema),
-      {"webhook",
+      secret(Field<ToolConfig>{"webhook",
        [](const json& object, const std::string& path, ToolConfig& tool) -> Status {
          auto value = object_at(object, path, "webhook");
          if (!value) return value.error();
@@ -311,7 +348,7 @@ const FieldTable<ToolConfig>& tool_table() {
        {},
        [](const std::string& path, std::vector<ConfigKey>& out) {
          webhook_table().describe(path, out);
-       }},
+       }}),
   });
   return table;
 }
@@ -494,6 +531,30 @@ Field<AgentConfig> llm_field() {
           }};
 }
 
+const FieldTable<AgentConfig>& agent_table();
+
+// Whether a call's agent_config may ever set the agent field `key` (the message says why not).
+Status overridable(const std::string& key) {
+  const Field<AgentConfig>* field = agent_table().find(key);
+  if (field == nullptr || !field->listed) {
+    std::string names;
+    for (const auto& k : agent_table().keys()) {
+      const Field<AgentConfig>* f = agent_table().find(k);
+      if (f->exposure == Exposure::normal) names += (names.empty() ? "" : ", ") + k;
+    }
+    return make_error("not_overridable", json_quoted(key) + " is not an agent field (fields "
+                                         "that may be overridden: " + names + ")");
+  }
+  if (field->exposure == Exposure::secret)
+    return make_error("not_overridable",
+                      json_quoted(key) + " can never be overridden: it carries a URL or a secret");
+  if (field->exposure == Exposure::policy)
+    return make_error("not_overridable",
+                      json_quoted(key) + " can never be overridden: it is the agent's identity, "
+                                         "access or data policy, or carries URLs");
+  return ok_status();
+}
+
 Status check_agent(const json&, const std::string& path, AgentConfig& agent) {
   if (agent.public_keys.empty()) {
     return invalid(join_path(path, "public_keys"), "needs at least one key");
@@ -515,6 +576,10 @@ Status check_agent(const json&, const std::string& path, AgentConfig& agent) {
       return invalid(index_path(join_path(path, "rules"), i) + ".tool",
                      json_quoted(tool) + " is not one of this agent's tools");
     }
+  }
+  for (std::size_t i = 0; i < agent.allow_overrides.size(); ++i) {
+    if (auto s = overridable(agent.allow_overrides[i]); !s)
+      return invalid(index_path(join_path(path, "allow_overrides"), i), s.error().message);
   }
   return ok_status();
 }
@@ -545,11 +610,12 @@ const FieldTable<AgentConfig>& agent_table() {
   });
   static const FieldTable<AgentConfig> table(
       {
-          text("id", &AgentConfig::id, Presence::required, 64, "1 to 64 of [A-Za-z0-9_-]",
-               [](const std::string& path, const std::string& id) -> Status {
-                 if (is_valid_agent_id(id)) return ok_status();
-                 return invalid(path, json_quoted(id) + " must be 1 to 64 of [A-Za-z0-9_-]");
-               }),
+          policy(text("id", &AgentConfig::id, Presence::required, 64, "1 to 64 of [A-Za-z0-9_-]",
+                      [](const std::string& path, const std::string& id) -> Status {
+                        if (is_valid_agent_id(id)) return ok_status();
+                        return invalid(path,
+                                       json_quoted(id) + " must be 1 to 64 of [A-Za-z0-9_-]");
+                      })),
           text("name", &AgentConfig::name, Presence::optional, max_short_bytes),
           text("prompt", &AgentConfig::prompt, Presence::optional, max_text_bytes,
                "the system prompt, a template"),
@@ -560,29 +626,41 @@ const FieldTable<AgentConfig>& agent_table() {
                max_text_bytes),
           text("resume_message", &AgentConfig::resume_message, Presence::optional,
                max_text_bytes, "said when a call continues a conversation; empty: none"),
-          text("secret", &AgentConfig::secret, Presence::optional, max_short_bytes,
-               "HMAC key of loginToken; empty: user tokens are refused"),
-          strings("public_keys", &AgentConfig::public_keys, 64, 256, "at least one"),
-          strings("allowed_origins", &AgentConfig::allowed_origins, 256, max_short_bytes,
-                  "scheme://host[:port] or scheme://host:*", check_origins),
+          secret(text("secret", &AgentConfig::secret, Presence::optional, max_short_bytes,
+                      "HMAC key of loginToken; empty: user tokens are refused")),
+          secret(strings("public_keys", &AgentConfig::public_keys, 64, 256, "at least one")),
+          policy(strings("allowed_origins", &AgentConfig::allowed_origins, 256, max_short_bytes,
+                         "scheme://host[:port] or scheme://host:*", check_origins)),
           section("voice", &AgentConfig::voice, voice_table()),
-          objects("tools", &AgentConfig::tools, 128, tool_table()),
+          policy(objects("tools", &AgentConfig::tools, 128, tool_table())),
           objects("rules", &AgentConfig::rules, 1024, rule_table()),
           group("privacy_settings", privacy),
-          strings("phone_numbers", &AgentConfig::phone_numbers, 100, 16,
-                  "E.164 numbers this agent answers and calls from (through the trunk that lists it)",
-                  check_phone_numbers),
+          // Which agent a number reaches: never a call's to set (DESIGN §3).
+          policy(strings("phone_numbers", &AgentConfig::phone_numbers, 100, 16,
+                         "E.164 numbers this agent answers and calls from (through the trunk "
+                         "that lists it)",
+                         check_phone_numbers)),
           section("session_timeout", &AgentConfig::session_timeout, timeout_table()),
           section("flow", &AgentConfig::flow, flow_table()),
-          whole("resume_window", &AgentConfig::resume_window_s, 1, max_seconds_per_year),
-          whole("retention", &AgentConfig::retention_s, 1, 10 * max_seconds_per_year),
-          webhook("prefetch_data_webhook", &AgentConfig::prefetch_data_webhook),
-          webhook("session_data_webhook", &AgentConfig::session_data_webhook),
-          text("custom_llm_websocket", &AgentConfig::custom_llm_websocket, Presence::optional,
-               max_short_bytes, "ws:// or wss://; empty: the built-in responder",
-               url_rule({"ws", "wss"})),
-          llm_field(),
+          policy(whole("resume_window", &AgentConfig::resume_window_s, 1, max_seconds_per_year)),
+          policy(whole("retention", &AgentConfig::retention_s, 1, 10 * max_seconds_per_year)),
+          millis_webhook("extra_prompt_webhook", &AgentConfig::extra_prompt_webhook,
+                         extra_prompt_hook_table(), "GET"),
+          millis_webhook("session_data_webhook", &AgentConfig::session_data_webhook,
+                         session_data_hook_table(), "POST"),
+          retired<AgentConfig>(
+              "prefetch_data_webhook",
+              "use extra_prompt_webhook, Millis's name and protocol (a GET with session_id, "
+              "agent_id, from, to and the metadata in the query; the reply's metadata and "
+              "extra_prompt are used; README, Webhooks)"),
+          secret(text("custom_llm_websocket", &AgentConfig::custom_llm_websocket,
+                      Presence::optional, max_short_bytes,
+                      "ws:// or wss://; empty: the built-in responder", url_rule({"ws", "wss"}))),
+          // An LLM server's URL and key name: never a call's to set (DESIGN §3).
+          secret(llm_field()),
           group("custom_vocabulary", vocabulary),
+          policy(strings("allow_overrides", &AgentConfig::allow_overrides, 64, 64,
+                         "agent fields a call's agent_config may set; none by default")),
       },
       check_agent);
   return table;
@@ -769,6 +847,7 @@ const FieldTable<ServerConfig>& server_table() {
                 }
                 return ok_status();
               }),
+      whole("reconnect_grace_s", &ServerConfig::reconnect_grace_s, 1, 600),
       section("limits", &ServerConfig::limits, limits_table()),
       section("speech", &ServerConfig::speech, speech_table()),
       section("sip", &ServerConfig::sip, sip_table()),
@@ -881,6 +960,29 @@ Result<HostConfig> parse_host_config(std::string_view text, std::string_view bas
   server.speech.model_dir = resolve_path(server.speech.model_dir, base_dir);
   return config;
 }
+
+Result<AgentConfig> apply_agent_config(const AgentConfig& base, const json& overrides) {
+  const std::string path = "agent.agent_config";
+  auto refuse = [&](const std::string& where, const std::string& why) {
+    return make_error("bad_agent_config", where + ": " + why);
+  };
+  if (!overrides.is_object())
+    return refuse(path, std::string("must be an object, not ") + json_type_name(overrides));
+  for (auto it = overrides.begin(); it != overrides.end(); ++it) {
+    const std::string where = join_path(path, it.key());
+    if (auto s = overridable(it.key()); !s) return refuse(where, s.error().message);
+    const auto& allowed = base.allow_overrides;
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end())
+      return refuse(where, "agent " + json_quoted(base.id) +
+                               " does not allow overriding it (its allow_overrides)");
+  }
+  AgentConfig effective = base;
+  if (auto s = agent_table().read_given(overrides, path, effective); !s)
+    return make_error("bad_agent_config", s.error().message);
+  return effective;
+}
+
+json agent_config_json(const AgentConfig& agent) { return agent_table().write(agent); }
 
 std::vector<ConfigKey> config_reference() {
   std::vector<ConfigKey> keys;

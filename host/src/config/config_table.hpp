@@ -4,6 +4,10 @@
 // "unknown key (known here: ...)" message and the reference (config_reference()) all come
 // from the rows, so a key is written once.
 //
+// A row also says how far a stranger's page may reach it (Exposure, for the voice socket's
+// agent_config) and how it is written back as JSON (the `agent_config` of the end-of-call
+// report and the call logs: every row but the secret ones).
+//
 // Adding a key: a member with its default in the struct (parley/host/config.hpp), one row in
 // the object's table (config.cpp), the key in host/demo/config.json and in the README.
 #pragma once
@@ -20,6 +24,11 @@
 
 namespace parley::host::config_detail {
 
+// normal: an agent may list it in allow_overrides. policy: the agent's identity, access or
+// data policy, or holds rows that carry URLs (never overridable, written in reports). secret:
+// carries a URL or a secret (never overridable, never written).
+enum class Exposure { normal, policy, secret };
+
 template <class T>
 struct Field {
   std::string key;
@@ -32,7 +41,21 @@ struct Field {
   // Sections and lists of objects: the reference rows under `path`.
   std::function<void(const std::string& path, std::vector<ConfigKey>& out)> describe;
   bool listed = true;  // named in "known here: ..." (false for retired keys)
+  Exposure exposure = Exposure::normal;
+  // Writes the value under `key` into the object `out` (empty: nothing to write).
+  std::function<void(const T& value, json& out)> write;
 };
+
+template <class T>
+Field<T> policy(Field<T> field) {
+  field.exposure = Exposure::policy;
+  return field;
+}
+template <class T>
+Field<T> secret(Field<T> field) {
+  field.exposure = Exposure::secret;
+  return field;
+}
 
 template <class T>
 class FieldTable {
@@ -56,6 +79,34 @@ class FieldTable {
     }
     if (finish_) return finish_(object, path, out);
     return ok_status();
+  }
+
+  // Reads only the rows whose key `object` has (the caller checked the keys), then the
+  // cross-field rules: an overlay on a T that holds values already.
+  Status read_given(const json& object, const std::string& path, T& out) const {
+    for (const auto& field : fields_) {
+      if (!object.contains(field.key)) continue;
+      if (auto s = field.read(object, path, out); !s) return s;
+    }
+    if (finish_) return finish_(object, path, out);
+    return ok_status();
+  }
+
+  // Every row but the secret ones, as a JSON object.
+  json write(const T& value) const {
+    json out = json::object();
+    for (const auto& field : fields_) {
+      if (field.exposure == Exposure::secret || !field.write) continue;
+      field.write(value, out);
+    }
+    return out;
+  }
+
+  // The row of `key`, if the table has one (listed or retired).
+  const Field<T>* find(const std::string& key) const {
+    for (const auto& field : fields_)
+      if (field.key == key) return &field;
+    return nullptr;
   }
 
   void describe(const std::string& path, std::vector<ConfigKey>& out) const {
@@ -106,7 +157,8 @@ Field<T> text(const char* key, std::string T::*member, Presence presence, std::s
           },
           words,
           [=](const T& defaults) { return json_quoted(defaults.*member); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 template <class T>
@@ -117,7 +169,8 @@ Field<T> whole(const char* key, std::uint32_t T::*member, std::uint32_t min, std
           },
           "whole number from " + std::to_string(min) + " to " + std::to_string(max),
           [=](const T& defaults) { return std::to_string(defaults.*member); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 template <class T>
@@ -128,7 +181,8 @@ Field<T> whole(const char* key, std::int32_t T::*member, std::int32_t min, std::
           },
           "whole number from " + std::to_string(min) + " to " + std::to_string(max),
           [=](const T& defaults) { return std::to_string(defaults.*member); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 template <class T>
@@ -139,7 +193,8 @@ Field<T> fraction(const char* key, double T::*member, double low, double high) {
           },
           "number above " + to_json_text(json(low)) + " and below " + to_json_text(json(high)),
           [=](const T& defaults) { return to_json_text(json(defaults.*member)); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 template <class T>
@@ -150,7 +205,8 @@ Field<T> flag(const char* key, bool T::*member) {
           },
           "true or false",
           [=](const T& defaults) { return std::string(defaults.*member ? "true" : "false"); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 // A check on a whole list that was read.
@@ -174,7 +230,8 @@ Field<T> strings(const char* key, std::vector<std::string> T::*member, std::size
           },
           words,
           [=](const T& defaults) { return to_json_text(json(defaults.*member)); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 // A JSON object kept as it is, after `rule` checked it.
@@ -194,7 +251,8 @@ Field<T> json_object(const char* key, json T::*member, std::string rule_words,
           },
           "object; " + rule_words,
           [=](const T& defaults) { return to_json_text(defaults.*member); },
-          {}};
+          {}, true, Exposure::normal,
+          [=](const T& value, json& out) { out[key] = value.*member; }};
 }
 
 // A nested object read into a member by its own table.
@@ -211,7 +269,10 @@ Field<T> section(const char* key, S T::*member, const FieldTable<S>& table) {
           {},
           [&table](const std::string& path, std::vector<ConfigKey>& out) {
             table.describe(path, out);
-          }};
+          },
+          true,
+          Exposure::normal,
+          [=, &table](const T& value, json& out) { out[key] = table.write(value.*member); }};
 }
 
 // A nested object in the file whose fields live in T itself (privacy_settings, interruption).
@@ -228,7 +289,10 @@ Field<T> group(const char* key, const FieldTable<T>& table) {
           {},
           [&table](const std::string& path, std::vector<ConfigKey>& out) {
             table.describe(path, out);
-          }};
+          },
+          true,
+          Exposure::normal,
+          [=, &table](const T& value, json& out) { out[key] = table.write(value); }};
 }
 
 // An array of objects, each read by `table` into a fresh E.
@@ -268,6 +332,13 @@ Field<T> objects(const char* key, std::vector<E> T::*member, std::size_t max_ite
           {},
           [&table](const std::string& path, std::vector<ConfigKey>& out) {
             table.describe(path + "[]", out);
+          },
+          true,
+          Exposure::normal,
+          [=, &table](const T& value, json& out) {
+            json items = json::array();
+            for (const auto& item : value.*member) items.push_back(table.write(item));
+            out[key] = std::move(items);
           }};
 }
 

@@ -353,6 +353,8 @@ class Phones final : public PhoneService {
     status.from = from;
     status.to = to;
     open.preset_session_id = status.session_id;
+    open.from = from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
+    open.to = to;
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));
     live_[kept->call_id] = call;
@@ -384,6 +386,8 @@ class Phones final : public PhoneService {
     open.channel = "phone";
     open.agent_id = agent->id;
     open.metadata = json{{"from", in.from}, {"to", in.to}};
+    open.from = in.from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
+    open.to = in.to;
     open.preset_session_id = status.session_id;
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));

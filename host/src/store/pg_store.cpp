@@ -32,7 +32,11 @@ Result<json> json_column(const Rows& rows, int row, int column, std::string_view
 #define PARLEY_SESSION_COLUMNS                                                             \
   "id, chat_log_id, agent_id, public_key, user_id, channel, metadata, "                   \
   "include_metadata_in_prompt, variables, continued_from, opted_out, created_ms, "        \
-  "last_activity_ms, ended_ms, end_reason, reopened"
+  "last_activity_ms, ended_ms, end_reason, reopened, agent_overrides, extra_prompt, "      \
+  "function_calls, call_status"
+
+// The number of PARLEY_SESSION_COLUMNS (a query's next column follows them).
+constexpr int session_column_count = 20;
 
 Result<SessionRecord> read_session(const Rows& rows, int r) {
   SessionRecord s;
@@ -56,6 +60,14 @@ Result<SessionRecord> read_session(const Rows& rows, int r) {
   if (!rows.is_null(r, 13)) s.ended_ms = rows.integer(r, 13);
   s.end_reason = rows.text(r, 14);
   s.reopened = rows.integer(r, 15);
+  auto overrides = json_column(rows, r, 16, "session agent_config");
+  if (!overrides) return overrides.error();
+  s.agent_overrides = std::move(*overrides);
+  s.extra_prompt = rows.text(r, 17);
+  auto calls = json_column(rows, r, 18, "session function calls");
+  if (!calls) return calls.error();
+  s.function_calls = calls->is_array() ? std::move(*calls) : json::array();
+  s.call_status = rows.text(r, 19);
   return s;
 }
 
@@ -193,9 +205,16 @@ Status PgStore::create_session(const SessionRecord& session) {
       .add(session.last_activity_ms)
       .add(session.ended_ms)
       .add(session.end_reason)
-      .add(session.reopened);
+      .add(session.reopened)
+      .add(session.agent_overrides.is_null() ? std::string()
+                                             : to_json_text(session.agent_overrides))
+      .add(session.extra_prompt)
+      .add(to_json_text(session.function_calls.is_array() ? session.function_calls
+                                                          : json::array()))
+      .add(session.call_status);
   auto rows = db_->query("INSERT INTO sessions (" PARLEY_SESSION_COLUMNS ") VALUES "
-                         "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                         "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+                         "$17, $18, $19, $20)",
                          p, "create a session");
   if (!rows && rows.error().code == "conflict")
     return make_error("conflict", "a session with this id or chat log id already exists");
@@ -250,14 +269,26 @@ Status PgStore::update_metadata(std::string_view session_id, const json& metadat
 }
 
 Status PgStore::end_session(std::string_view session_id, std::int64_t now_ms,
-                            std::string_view reason) {
+                            std::string_view reason, std::string_view call_status) {
+  // The first end wins: ended_ms/end_reason/call_status are only set while ended_ms is NULL.
   Params p;
-  p.add(session_id).add(now_ms).add(reason);
+  p.add(session_id).add(now_ms).add(reason).add(call_status);
   return update_one(*db_,
                     "UPDATE sessions SET ended_ms = COALESCE(ended_ms, $2), "
-                    "end_reason = CASE WHEN ended_ms IS NULL THEN $3 ELSE end_reason END "
+                    "end_reason = CASE WHEN ended_ms IS NULL THEN $3 ELSE end_reason END, "
+                    "call_status = CASE WHEN ended_ms IS NULL THEN $4 ELSE call_status END "
                     "WHERE id = $1",
                     p, "end a session", "session");
+}
+
+Status PgStore::add_function_call(std::string_view session_id, const json& call) {
+  // One statement appends to the stored array, so two hosts' appends never lose one.
+  Params p;
+  p.add(session_id).add(to_json_text(call));
+  return update_one(*db_,
+                    "UPDATE sessions SET function_calls = "
+                    "(function_calls::jsonb || jsonb_build_array($2::jsonb))::text WHERE id = $1",
+                    p, "record a function call", "session");
 }
 
 Result<std::vector<SessionRecord>> PgStore::session_chain(std::string_view session_id) {
@@ -484,6 +515,27 @@ Status PgStore::mark_interrupted(std::string_view line_id, bool keep_text) {
 
 // ---- chat logs
 
+Result<std::vector<SessionRecord>> PgStore::call_logs(const CallLogQuery& query) {
+  Params p;
+  if (query.agent_id) p.add(*query.agent_id);
+  else p.add_null();
+  if (query.call_status) p.add(*query.call_status);
+  else p.add_null();
+  p.add(query.created_before_ms)
+      .add(query.created_from_ms)
+      .add(query.created_to_ms)
+      .add(std::int64_t{query.limit});
+  auto rows = db_->query(
+      "SELECT " PARLEY_SESSION_COLUMNS " FROM sessions WHERE ended_ms IS NOT NULL "
+      "AND ($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR call_status = $2) "
+      "AND ($3::bigint IS NULL OR created_ms < $3) AND ($4::bigint IS NULL OR created_ms >= $4) "
+      "AND ($5::bigint IS NULL OR created_ms <= $5) "
+      "ORDER BY created_ms DESC, id DESC LIMIT $6",
+      p, "list call logs");
+  if (!rows) return rows.error();
+  return read_sessions(*rows);
+}
+
 Result<std::vector<SessionRecord>> PgStore::user_sessions(const UserLogQuery& query,
                                                           std::uint32_t* total_count) {
   if (total_count != nullptr) *total_count = 0;
@@ -511,7 +563,7 @@ Result<std::vector<SessionRecord>> PgStore::user_sessions(const UserLogQuery& qu
   if (!rows) return rows.error();
   if (total_count != nullptr) {
     if (rows->count() > 0) {
-      *total_count = static_cast<std::uint32_t>(rows->integer(0, 16));
+      *total_count = static_cast<std::uint32_t>(rows->integer(0, session_column_count));
     } else if (query.from > 0) {
       // A page past the end has no row to carry the count: count on its own.
       Params c;

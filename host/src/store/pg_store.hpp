@@ -51,8 +51,10 @@ class PgStore final : public Store {
   Status update_variables(std::string_view session_id, const json& variables) override;
   Status update_metadata(std::string_view session_id, const json& metadata,
                          const json& variables) override;
-  Status end_session(std::string_view session_id, std::int64_t now_ms,
-                     std::string_view reason) override;
+  using SessionStore::end_session;
+  Status end_session(std::string_view session_id, std::int64_t now_ms, std::string_view reason,
+                     std::string_view call_status) override;
+  Status add_function_call(std::string_view session_id, const json& call) override;
   Result<std::vector<SessionRecord>> session_chain(std::string_view session_id) override;
   Result<std::optional<SessionRecord>> latest_user_session(std::string_view agent_id,
                                                            std::string_view user_id) override;
@@ -72,6 +74,7 @@ class PgStore final : public Store {
   // ---- ChatLogStore
   Result<std::vector<SessionRecord>> user_sessions(const UserLogQuery& query,
                                                    std::uint32_t* total_count) override;
+  Result<std::vector<SessionRecord>> call_logs(const CallLogQuery& query) override;
 
   // ---- OutboxStore
   Result<std::int64_t> enqueue(const OutboxItem& item) override;

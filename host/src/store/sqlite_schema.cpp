@@ -86,7 +86,18 @@ CREATE TABLE call_leases (
 CREATE INDEX call_leases_by_host ON call_leases(host_id);
 )sql";
 
-constexpr const char* migrations[] = {v1, v2, v3};
+// v4 (Millis drop-in, issue 12): a call's agent_config overrides, the extra_prompt webhook's
+// text, the tool calls and the call_status of the end-of-call report; call logs are listed by
+// creation time.
+constexpr const char* v4 = R"sql(
+ALTER TABLE sessions ADD COLUMN agent_overrides TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN extra_prompt TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN function_calls TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE sessions ADD COLUMN call_status TEXT NOT NULL DEFAULT '';
+CREATE INDEX sessions_call_logs ON sessions(created_ms) WHERE ended_ms IS NOT NULL;
+)sql";
+
+constexpr const char* migrations[] = {v1, v2, v3, v4};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) == Store::schema_version,
               "one migration per schema version");
 

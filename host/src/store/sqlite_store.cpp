@@ -39,7 +39,8 @@ bool is_unique_violation(const Database& db) {
 #define PARLEY_SESSION_COLUMNS                                                             \
   "id, chat_log_id, agent_id, public_key, user_id, channel, metadata, "                   \
   "include_metadata_in_prompt, variables, continued_from, opted_out, created_ms, "        \
-  "last_activity_ms, ended_ms, end_reason, reopened"
+  "last_activity_ms, ended_ms, end_reason, reopened, agent_overrides, extra_prompt, "      \
+  "function_calls, call_status"
 
 Result<SessionRecord> read_session(const Statement& row) {
   SessionRecord s;
@@ -63,6 +64,14 @@ Result<SessionRecord> read_session(const Statement& row) {
   if (!row.is_null(13)) s.ended_ms = row.integer(13);
   s.end_reason = row.text(14);
   s.reopened = row.integer(15);
+  auto overrides = json_column(row, 16, "session agent_config");
+  if (!overrides) return overrides.error();
+  s.agent_overrides = std::move(*overrides);
+  s.extra_prompt = row.text(17);
+  auto calls = json_column(row, 18, "session function calls");
+  if (!calls) return calls.error();
+  s.function_calls = calls->is_array() ? std::move(*calls) : json::array();
+  s.call_status = row.text(19);
   return s;
 }
 
@@ -254,7 +263,8 @@ Status SqliteStore::create_session(const SessionRecord& session) {
   return db.transaction(operation, [&]() -> Status {
     auto statement = db.prepare(
         "INSERT INTO sessions (" PARLEY_SESSION_COLUMNS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+        "?19, ?20)",
         operation);
     if (!statement) return statement.error();
     statement->bind(1, session.id)
@@ -272,7 +282,13 @@ Status SqliteStore::create_session(const SessionRecord& session) {
         .bind(13, session.last_activity_ms)
         .bind(14, session.ended_ms)
         .bind(15, session.end_reason)
-        .bind(16, session.reopened);
+        .bind(16, session.reopened)
+        .bind(17, session.agent_overrides.is_null() ? std::string()
+                                                    : to_json_text(session.agent_overrides))
+        .bind(18, session.extra_prompt)
+        .bind(19, to_json_text(session.function_calls.is_array() ? session.function_calls
+                                                                 : json::array()))
+        .bind(20, session.call_status);
     auto ran = statement->run(operation);
     if (!ran && is_unique_violation(db)) {
       return make_error("conflict", "a session with this id or chat log id already exists");
@@ -326,15 +342,25 @@ Status SqliteStore::update_metadata(std::string_view session_id, const json& met
 }
 
 Status SqliteStore::end_session(std::string_view session_id, std::int64_t now_ms,
-                          std::string_view reason) {
-  // The first end wins: ended_ms/end_reason are only set while ended_ms is NULL, but the
-  // row must exist either way.
+                                std::string_view reason, std::string_view call_status) {
+  // The first end wins: ended_ms/end_reason/call_status are only set while ended_ms is NULL,
+  // but the row must exist either way.
   return update_one(db_,
                     "UPDATE sessions SET ended_ms = COALESCE(ended_ms, ?2), "
-                    "end_reason = CASE WHEN ended_ms IS NULL THEN ?3 ELSE end_reason END "
+                    "end_reason = CASE WHEN ended_ms IS NULL THEN ?3 ELSE end_reason END, "
+                    "call_status = CASE WHEN ended_ms IS NULL THEN ?4 ELSE call_status END "
                     "WHERE id = ?1",
-                    "end a session", "session",
-                    [&](Statement& s) { s.bind(1, session_id).bind(2, now_ms).bind(3, reason); });
+                    "end a session", "session", [&](Statement& s) {
+                      s.bind(1, session_id).bind(2, now_ms).bind(3, reason).bind(4, call_status);
+                    });
+}
+
+Status SqliteStore::add_function_call(std::string_view session_id, const json& call) {
+  return update_one(db_,
+                    "UPDATE sessions SET function_calls = json_insert(function_calls, '$[#]', "
+                    "json(?2)) WHERE id = ?1",
+                    "record a function call", "session",
+                    [&](Statement& s) { s.bind(1, session_id).bind(2, to_json_text(call)); });
 }
 
 Result<std::vector<SessionRecord>> SqliteStore::session_chain(std::string_view session_id) {
@@ -405,6 +431,27 @@ Result<std::vector<SessionRecord>> SqliteStore::user_sessions(const UserLogQuery
   if (!statement) return statement.error();
   bind_filters(*statement);
   statement->bind(6, std::int64_t{query.how_many}).bind(7, std::int64_t{query.from});
+  return read_sessions(*statement, operation);
+}
+
+Result<std::vector<SessionRecord>> SqliteStore::call_logs(const CallLogQuery& query) {
+  const char* operation = "list call logs";
+  auto statement = db_.prepare(
+      "SELECT " PARLEY_SESSION_COLUMNS " FROM sessions WHERE ended_ms IS NOT NULL "
+      "AND (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR call_status = ?2) "
+      "AND (?3 IS NULL OR created_ms < ?3) AND (?4 IS NULL OR created_ms >= ?4) "
+      "AND (?5 IS NULL OR created_ms <= ?5) "
+      "ORDER BY created_ms DESC, id DESC LIMIT ?6",
+      operation);
+  if (!statement) return statement.error();
+  if (query.agent_id) statement->bind(1, *query.agent_id);
+  else statement->bind_null(1);
+  if (query.call_status) statement->bind(2, *query.call_status);
+  else statement->bind_null(2);
+  statement->bind(3, query.created_before_ms)
+      .bind(4, query.created_from_ms)
+      .bind(5, query.created_to_ms)
+      .bind(6, std::int64_t{query.limit});
   return read_sessions(*statement, operation);
 }
 

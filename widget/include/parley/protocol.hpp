@@ -96,7 +96,9 @@ std::string build_text(std::string_view text);   // {"method":"text","data":"...
 
 // ---- Server to client -------------------------------------------------------------------
 
-enum class Continuation { resumed, expired, not_found, opted_out };
+// DESIGN §3: resumed = the same call came back (same session id); continued = a new session
+// continuing one still inside its window; expired = continuing one past it.
+enum class Continuation { resumed, continued, expired, not_found, opted_out };
 std::string_view to_string(Continuation c) noexcept;
 std::optional<Continuation> continuation_from_string(std::string_view s) noexcept;
 

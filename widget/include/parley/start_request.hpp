@@ -24,7 +24,8 @@
 //
 // Where we differ, on purpose (DESIGN §9: a clear error instead of a confusing server-side
 // refusal): types are checked and errors name the field; an explicit null is read as
-// "absent"; `agent` must hold exactly one of agent_id / agent_config; keys other than the
+// "absent"; `agent` must hold agent_id, agent_config or both (DESIGN §3: with both, the config
+// overrides that agent's fields, as far as the agent allows); keys other than the
 // five above are dropped, as the SDK drops them.
 #pragma once
 
@@ -38,7 +39,7 @@
 namespace parley {
 
 struct StartRequest {
-  // Exactly one of the two is set: a non-empty agent id, or an agent config (a JSON object).
+  // At least one is set: a non-empty agent id, an agent config (a JSON object), or both.
   std::optional<std::string> agent_id;
   std::optional<json> agent_config;
   // A JSON object that passed validate_metadata, or null when no metadata was given.

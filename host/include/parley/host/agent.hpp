@@ -45,6 +45,9 @@ struct ConversationContext {
   json metadata = json::object();
   json variables = json::object();     // metadata + prefetched data: what templates see
   bool include_metadata_in_prompt = false;
+  std::string extra_prompt;            // the extra_prompt_webhook's, appended to the prompt
+  // Keeps `agent` alive when it is a call's own (agent_config overrides); null otherwise.
+  std::shared_ptr<const AgentConfig> agent_owner;
   std::vector<ChatLine> history;       // earlier lines (continuation), oldest first
   CustomLlmLimits llm_limits;          // used only with custom_llm_websocket
   Metrics* metrics = nullptr;          // LLM counters (may be null); outlives the conversation
@@ -127,34 +130,67 @@ std::shared_ptr<Conversation> make_conversation(boost::asio::io_context& io, Htt
                                                 ConversationContext context);
 
 // The agent's prompt with variables filled as data (fill_prompt_template: no value can start a
-// line or a section) and, when asked, the metadata section appended (append_metadata_to_prompt).
+// line or a section), then the extra_prompt_webhook's text (as it came, after a blank line)
+// and, when asked, the metadata section (append_metadata_to_prompt).
 std::string assemble_system_prompt(const AgentConfig& agent, const json& variables,
-                                   const json& metadata, bool include_metadata_in_prompt);
+                                   const json& metadata, bool include_metadata_in_prompt,
+                                   const std::string& extra_prompt = {});
 
 // ---- webhooks --------------------------------------------------------------------------
 
-struct PrefetchRequest {
+// extra_prompt_webhook (DESIGN §6, Millis's "prefetch data webhook").
+struct ExtraPromptRequest {
   std::string session_id;
   std::string agent_id;
+  std::string from;  // phone calls: the caller's number; "" otherwise
+  std::string to;    // phone calls: the number called; "" otherwise
   json metadata = json::object();
-  std::string continued_from;
 };
-// POSTs {session_id, agent_id, metadata, continued_from?} to prefetch_data_webhook within its
-// timeout (a GET sends session_id, agent_id and continued_from as query parameters instead).
-// The reply must be a 2xx JSON object; its members become variables. No webhook configured →
-// an empty object. Errors (the HttpClient's, "prefetch_status" for a non-2xx reply,
-// "prefetch_bad_reply" for a body that is not a JSON object) leave the call going without
-// them (the caller logs the error). `done` runs later on the io thread.
-void prefetch_variables(HttpClient& http, const AgentConfig& agent, PrefetchRequest request,
-                        std::function<void(Result<json>)> done);
+struct ExtraPrompt {
+  json metadata = json::object();  // merged into the session's (the webhook's values win)
+  std::string extra_prompt;        // appended to the system prompt
+};
+constexpr std::size_t kMaxExtraPromptBytes = 64 * 1024;
+// GETs extra_prompt_webhook with session_id, agent_id, from, to and every metadata key in
+// the query (a string as it is, an array of strings as the key repeated, other values as JSON
+// text; metadata keys named like the four are left out), within the webhook's timeout_ms.
+// The reply must be a 2xx JSON object {metadata?: object, extra_prompt?: string (at most
+// 64 KiB)}. No webhook configured → an empty ExtraPrompt. Errors (the HttpClient's,
+// "extra_prompt_status" for a non-2xx reply, "extra_prompt_bad_reply" naming what is wrong
+// with the body) let the call start without it; the caller logs and counts them. `done`
+// runs later on the io thread.
+void fetch_extra_prompt(HttpClient& http, const AgentConfig& agent, ExtraPromptRequest request,
+                        std::function<void(Result<ExtraPrompt>)> done);
 
-// The end-of-call body: {session_id, agent_id, metadata, transcript:[{role, text, timestamp}],
-// started_at, ended_at (ISO 8601 UTC), reason, continued_from}. role is "user" or "agent";
-// timestamps are ISO 8601 UTC with milliseconds ("2026-11-23T10:00:00.123Z"); continued_from
-// is null when the session continues nothing; opted_out is true for a data-opt-out session
-// (whose transcript is empty: nothing was stored).
+// How a session ended, in Millis's words (DESIGN §6): the report's call_status and, for an
+// error, its error_message. One table (webhooks.cpp) maps every end reason of this host:
+//   client_ended (the client closed the socket) → user-ended
+//   agent_ended (the agent hung up: a rule, the custom LLM's end_call) → agent-ended
+//   max_duration, max_idle (session_timeout), idle_timeout (nothing received) → timeout
+//   deleted (DELETE /Session), api_ended → api-ended
+//   idle_expired of a REST (Memori) session: the chat is over → chat_completion
+//   connection_lost (not back within the grace), server_shutdown, refused:<code> → error
+// Anything else is error too, with the reason as the message.
+struct CallStatus {
+  std::string call_status;
+  std::string error_message;  // "" unless call_status is "error"
+};
+CallStatus call_status_for(const std::string& channel, const std::string& reason);
+// Millis's call_status values: user-ended, api-ended, agent-ended, timeout, error,
+// voicemail-message, voicemail-hangup, chat_completion (the voicemail ones come with phones).
+bool is_call_status(std::string_view value);
+std::string call_status_names();  // "user-ended, api-ended, ..."
+
+// The end-of-call report (DESIGN §6), Millis's fields: session_id, call_id (the session id
+// for a web call), agent_id, agent_config (`agent_config`, the effective agent without its
+// secrets), ts (start, epoch seconds), duration (s), chat (a JSON string of
+// [{role: "user"|"assistant", content}]), chars_used (characters the agent said),
+// cost_breakdown ([]), function_calls, metadata (final), call_status, error_message (null
+// unless an error), voip (null: no phone call), recording (null); and ours: continued_from
+// (null or the id), reason (this host's end reason). For an ended session; `lines` are its
+// own (empty for a data opt-out session).
 json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLine>& lines,
-                         std::int64_t ended_ms, const std::string& reason);
+                         const json& agent_config);
 
 // Delivers the outbox: on start and on kick(), and on a timer, sends every due item, marks
 // it delivered on 2xx, otherwise reschedules with exponential backoff (1 s, 2 s, 4 s ...
@@ -181,10 +217,9 @@ class OutboxDeliverer {
   std::shared_ptr<Impl> impl_;
 };
 
-// Enqueues the end-of-call webhook for `session` if the agent has session_data_webhook, with
-// idempotency key "session_data:<session id>", or "session_data:<session id>:<n>" for the end
-// of the call that resumed it in place after its n-th end (SessionRecord::reopened).
+// Enqueues `report` (end_of_call_payload) for the agent's session_data_webhook, with
+// idempotency key "session_data:<session id>": one report per session id.
 Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const SessionRecord& session,
-                           std::int64_t ended_ms, const std::string& reason);
+                           const json& report);
 
 }  // namespace parley::host

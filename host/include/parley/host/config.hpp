@@ -114,10 +114,17 @@ struct AgentConfig {
   // Empty list = no browser origin is allowed (non-browser clients send no Origin).
   std::vector<std::string> allowed_origins;
   std::string secret;  // HMAC key for loginToken; empty = user tokens are refused
-  std::optional<WebhookConfig> prefetch_data_webhook;
+  // Millis's webhooks (DESIGN §6), each a URL string or {url, headers?, timeout_ms?} in the
+  // file. extra_prompt_webhook: a GET at call start whose reply's `metadata` is merged into
+  // the session's and whose `extra_prompt` is appended to the system prompt.
+  // session_data_webhook: the end-of-call report, POSTed through the outbox.
+  std::optional<WebhookConfig> extra_prompt_webhook;
   std::optional<WebhookConfig> session_data_webhook;
   std::string custom_llm_websocket;          // ws:// URL, or empty = built-in responder
   std::optional<LlmConfig> llm;              // an OpenAI-compatible LLM (not with the above)
+  // The agent fields a call's agent_config may set (DESIGN §3; default none). Never a field
+  // that carries a URL or a secret, nor the agent's identity, access or data policy.
+  std::vector<std::string> allow_overrides;
   std::vector<std::string> custom_vocabulary;  // custom_vocabulary.keywords (speech hints)
   // Phone numbers this agent answers (inbound) and calls from (outbound, through the trunk
   // whose server.sip.trunks[].numbers lists it), E.164; each belongs to one agent only.
@@ -201,6 +208,9 @@ struct ServerConfig {
   // Server API keys for the Millis REST routes (DESIGN §3b: /call-logs, start_outbound_call),
   // sent as `Authorization: <key>`. Empty: those routes answer 401.
   std::vector<std::string> api_keys;
+  // A voice call that dropped (connection_lost) and comes back within this many seconds is the
+  // same call: same session id, no greeting, one report at its real end (DESIGN §3).
+  std::uint32_t reconnect_grace_s = 60;
   ServerLimits limits;
   SpeechConfig speech;
   SipConfig sip;  // phone calls (DESIGN §11); parley/host/sip_config.hpp
@@ -223,6 +233,19 @@ struct ConfigKey {
   std::string default_value;
 };
 std::vector<ConfigKey> config_reference();
+
+// The agent a call runs with when its `initiate` carries agent_config (DESIGN §3): `base` with
+// the fields of `overrides` read by the rules of the config file. Error code
+// "bad_agent_config", the message naming the field ("agent.agent_config.voice.provider: ..."):
+// not an object, an unknown field, a field that can never be overridden (a URL or a secret,
+// or the agent's identity, access or data policy), a field the agent does not list in
+// allow_overrides, or a value that breaks the field's rule.
+Result<AgentConfig> apply_agent_config(const AgentConfig& base, const json& overrides);
+
+// The agent's settings as JSON, for reports (the end-of-call webhook's and the call logs'
+// `agent_config`): every field but the secret ones (keys, the secret, webhook and custom-LLM
+// URLs and headers).
+json agent_config_json(const AgentConfig& agent);
 
 // Parses and checks the whole file. `base_dir` resolves relative web_root / wasm_root / db
 // paths (the config file's own directory; empty = as given).

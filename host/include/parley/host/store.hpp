@@ -49,6 +49,15 @@ struct SessionRecord {
   std::string end_reason;
   // Times a later call resumed the session in place after it had ended (reopen_session).
   std::int64_t reopened = 0;
+  // The call's agent_config (DESIGN §3) as it was accepted: applied over the agent's config
+  // whenever the session's conversation is built. null = none.
+  json agent_overrides;
+  // The extra_prompt_webhook's `extra_prompt`, appended to the system prompt; "" = none.
+  std::string extra_prompt;
+  // The session's tool calls, in order: [{name, params, result, error?, ts}].
+  json function_calls = json::array();
+  // Millis's call_status, set when the session ends ("" while it lasts).
+  std::string call_status;
 };
 
 struct ChatLine {
@@ -79,6 +88,16 @@ struct OutboxItem {
   std::string last_error;
   std::string lease_owner;          // the host delivering it now ("" = none)
   std::int64_t lease_until_ms = 0;  // its claim lapses then
+};
+
+// GET /call-logs (DESIGN §3b): ended sessions, newest first.
+struct CallLogQuery {
+  std::optional<std::string> agent_id;
+  std::optional<std::string> call_status;
+  std::optional<std::int64_t> created_before_ms;  // the cursor: created strictly before
+  std::optional<std::int64_t> created_from_ms;    // start_time: created at or after
+  std::optional<std::int64_t> created_to_ms;      // end_time: created at or before
+  std::uint32_t limit = 20;
 };
 
 struct UserLogQuery {
@@ -112,9 +131,16 @@ class SessionStore {
   // not_found if absent.
   virtual Status update_metadata(std::string_view session_id, const json& metadata,
                                  const json& variables) = 0;
-  // Sets ended_ms/end_reason once (a second end keeps the first); not_found if absent.
+  // Sets ended_ms/end_reason/call_status once (a second end keeps the first); not_found if
+  // absent.
   virtual Status end_session(std::string_view session_id, std::int64_t now_ms,
-                             std::string_view reason) = 0;
+                             std::string_view reason, std::string_view call_status) = 0;
+  Status end_session(std::string_view session_id, std::int64_t now_ms,
+                     std::string_view reason) {
+    return end_session(session_id, now_ms, reason, {});
+  }
+  // Appends one tool call to the session's function_calls; not_found if absent.
+  virtual Status add_function_call(std::string_view session_id, const json& call) = 0;
   // The session chain: `session_id`, the session it continues, and so on (oldest first),
   // stopping at a missing link or after 64 hops. Empty when `session_id` itself is missing.
   virtual Result<std::vector<SessionRecord>> session_chain(std::string_view session_id) = 0;
@@ -179,6 +205,8 @@ class ChatLogStore {
   // An empty user_id lists nothing.
   virtual Result<std::vector<SessionRecord>> user_sessions(const UserLogQuery& query,
                                                            std::uint32_t* total_count) = 0;
+  // Ended sessions matching the query, newest created first, at most query.limit.
+  virtual Result<std::vector<SessionRecord>> call_logs(const CallLogQuery& query) = 0;
 };
 
 // ---- webhook outbox (at least once, durable)
@@ -228,7 +256,7 @@ class Store : public SessionStore, public LineStore, public ChatLogStore, public
   static Result<std::unique_ptr<Store>> open(const std::string& location);
 
   // The schema version this build writes; every implementation migrates to it.
-  static constexpr int schema_version = 3;
+  static constexpr int schema_version = 4;
   // The schema version of the opened database (== schema_version once open succeeded).
   virtual int user_version() const = 0;
   // One round trip to the database (PostgreSQL reconnects first if it must): for health.
