@@ -97,8 +97,9 @@ OutboxItem only_item(Store& store) {
 }
 
 // The report of `s` ended at `ended_ms` for `reason`, queued as the host queues it.
-Status queue_end(Store& store, const AgentConfig& agent, SessionRecord s, std::int64_t ended_ms,
-                 const std::string& reason) {
+parley::Status queue_end(Store& store, const AgentConfig& agent, SessionRecord s,
+                         std::int64_t ended_ms,
+                         const std::string& reason) {
   s.ended_ms = ended_ms;
   s.end_reason = reason;
   std::vector<ChatLine> lines;
