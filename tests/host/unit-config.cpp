@@ -353,7 +353,7 @@ TEST_CASE("agent_config: the fields allow_overrides lists, by the config's rules
       {{{"secret", "x"}}, {"agent.agent_config.secret", "URL or a secret"}},
       {{{"public_keys", {"k"}}}, {"agent.agent_config.public_keys", "URL or a secret"}},
       {{{"id", "other"}}, {"agent.agent_config.id", "identity"}},
-      {{{"llm", {{"model", "gpt-4o"}}}}, {"agent.agent_config.llm", "not an agent field"}},
+      {{{"llm", {{"model", "gpt-4o"}}}}, {"agent.agent_config.llm", "URL or a secret"}},
       {{{"prompt", 5}}, {"agent.agent_config.prompt", "string", "number"}},
       {{{"voice", {{"provider", "elevenlabs"}}}},
        {"agent.agent_config.voice.provider", "elevenlabs", "espeak-ng"}},

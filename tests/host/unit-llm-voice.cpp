@@ -334,7 +334,7 @@ TEST_CASE("history: a call that continues a session sends the model that session
   }
   WsClient ws;
   json ready = start_call(ws, host.port(), "demo", "pk-demo", nullptr, first);
-  CHECK(ready["continuation"] == "resumed");
+  CHECK(ready["continuation"] == "continued");  // a new call continuing it (DESIGN §3)
   REQUIRE(ws.send_text(R"({"method":"text","data":"Number 1234."})"));
   CHECK(read_final_text(ws)["data"] == "Order 1234 has shipped.");
   auto bodies = llm.bodies();

@@ -287,7 +287,7 @@ TEST_CASE("a host runs on the moved database: a session continued there has the 
   INFO(opened.dump());
   REQUIRE(opened["resultCode"] == 0);
   const std::string id = opened["sessionID"];
-  CHECK(opened["continuation"] == "resumed");
+  CHECK(opened["continuation"] == "continued");  // a new session continuing it (DESIGN §3)
   json reply = parley::test::body_of(
       host.rest("POST", "TextEnteredEvent/" + id, json{{"text", "hello"}}, key));
   CHECK(reply["resultCode"] == 0);

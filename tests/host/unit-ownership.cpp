@@ -158,7 +158,8 @@ TEST_CASE("issue 14: the ownership matrix, every wrong answer identical to an un
         if (owns) {
           CHECK(mine.status == 200);
           CHECK(reply["resultCode"] == 0);
-          if (reply.contains("continuation")) CHECK(reply["continuation"] == "resumed");
+          // A new session continuing it (DESIGN §3: "continued"; "resumed" is the same call back).
+          if (reply.contains("continuation")) CHECK(reply["continuation"] == "continued");
           if (reply.contains("chatLogs")) {
             REQUIRE(reply["chatLogs"].size() >= 1);
             CHECK(reply["chatLogs"].back()["sessionID"] == id);
@@ -185,7 +186,7 @@ TEST_CASE("issue 14: the ownership matrix, every wrong answer identical to an un
       INFO("session " << kind.name << ", continueFromChatLogID, caller " << caller.name);
       const HttpResult mine = by_log(log_id, caller);
       if (owns) {
-        CHECK(body_of(mine)["continuation"] == "resumed");
+        CHECK(body_of(mine)["continuation"] == "continued");
         continue;
       }
       CHECK(masked(mine) == masked(by_log(unknown_id, caller)));
