@@ -6,7 +6,9 @@
 // connect_timeout_ms. respond(): send stream_request with the whole transcript, join the
 // stream_response pieces of that stream id until end_of_stream (or the turn timeout), run
 // function_calls through the agent's tools and send their results back. Responses for any
-// other stream id are stale and ignored. Every callback is called exactly once.
+// other stream id are stale and ignored, except start_call's stream 0: what comes on it is
+// the agent's greeting, handed to the listening call when it ends. end_call is honoured
+// whenever it comes. Every callback is called exactly once.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -28,6 +30,7 @@
 #include <openssl/ssl.h>
 
 #include "agent_internal.hpp"
+#include "parley/host/ids.hpp"
 #include "parley/host/log.hpp"
 #include "parley/templates.hpp"
 
@@ -121,6 +124,17 @@ bool true_member(const json& data, const char* key) {
   return data.is_object() && data.contains(key) && data[key].is_boolean() && data[key].get<bool>();
 }
 
+// Millis's `pause` (ms of silence after this piece): a whole number, capped at kMaxPauseMs;
+// anything else counts as none.
+constexpr std::uint32_t kMaxPauseMs = 10000;
+std::uint32_t pause_member(const json& data) {
+  if (!data.is_object() || !data.contains("pause")) return 0;
+  const json& p = data["pause"];
+  if (!p.is_number() || p.get<double>() <= 0) return 0;
+  const double ms = p.get<double>();
+  return ms >= kMaxPauseMs ? kMaxPauseMs : static_cast<std::uint32_t>(ms);
+}
+
 json message(const char* type, json data) {
   return json{{"type", type}, {"data", std::move(data)}};
 }
@@ -158,7 +172,8 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
         resolver_(io),
         ws_(std::forward<StreamArgs>(stream_args)...),
         connect_timer_(io),
-        turn_timer_(io) {
+        turn_timer_(io),
+        greeting_timer_(io) {
     variables_ = template_variables(context_);
     prompt_ = assemble_system_prompt(*context_.agent, variables_, context_.metadata,
                                      context_.include_metadata_in_prompt,
@@ -211,6 +226,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
 
   void begin_turn(std::string user_text, TurnHooks partial,
                   std::function<void(AgentReply)> done) {
+    close_greeting();  // the user speaks: the greeting is what came of it so far
     transcript_.push_back({{"role", "user"}, {"content", std::move(user_text)}});
     last_reply_in_transcript_ = false;
     turn_.emplace();
@@ -254,6 +270,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     if (turn_) finish_turn(/*interrupted=*/true);
     connect_timer_.cancel();
     turn_timer_.cancel();
+    greeting_timer_.cancel();
     resolver_.cancel();
     if (was_open && !writing_) {
       close_socket_gracefully();
@@ -264,6 +281,34 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
   }
 
   const std::string& system_prompt() const override { return prompt_; }
+
+  void listen(ConversationEvents events) override {
+    events_ = std::move(events);
+    listening_ = true;
+    // What came before anyone listened.
+    if (pending_greeting_) {
+      std::string text = std::move(*pending_greeting_);
+      pending_greeting_.reset();
+      deliver_greeting(std::move(text));
+    }
+    if (pending_end_call_) {
+      pending_end_call_ = false;
+      deliver_end_call();
+    }
+  }
+
+  // Millis's partial_transcript: the user's words as they are recognised.
+  void user_speech(const std::string& text, bool is_final) override {
+    send(message("partial_transcript", {{"session_id", context_.session_id},
+                                        {"transcript", text},
+                                        {"is_final", is_final}}));
+  }
+
+  // Millis's playback_finished: the reply of stream_id was played to the end.
+  void playback_finished(std::int64_t stream_id) override {
+    send(message("playback_finished",
+                 {{"session_id", context_.session_id}, {"stream_id", stream_id}}));
+  }
 
  private:
   enum class State { fresh, connecting, ready, closed };
@@ -357,6 +402,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
       }
       self->state_ = State::ready;
       self->connect_timer_.cancel();
+      self->arm_greeting_timer();
       self->read();
       if (self->queued_) {
         QueuedTurn queued = std::move(*self->queued_);
@@ -407,6 +453,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
               "agent=" + context_.agent->id + " " + ec.message());
     state_ = State::closed;
     turn_timer_.cancel();
+    close_greeting();
     if (turn_) finish_turn(/*interrupted=*/true);
     force_close();
   }
@@ -425,6 +472,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     if (type == "stream_response") return on_stream_response(data);
     if (type == "function_call") return on_function_call(data);
     if (type == "end_call") return on_end_call(data);
+    if (type == "transfer_call") return on_transfer_call(data);
     log_event(LogLevel::debug, "llm.ignored",
               "agent=" + context_.agent->id + " type=" + type.substr(0, 40));
   }
@@ -436,12 +484,73 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
   }
 
   void on_stream_response(const json& data) {
-    if (!for_current_turn(data)) return;  // stale, or the greeting for start_call's stream 0
+    auto id = stream_id_of(data);
+    if (id && *id == 0 && !greeting_closed_) {
+      // The greeting: start_call's stream (Millis: the first message your server sends).
+      append_greeting(string_member(data, "content"));
+      if (true_member(data, "end_of_stream")) close_greeting();
+      return;
+    }
+    if (!for_current_turn(data)) return;  // stale
     append_piece(string_member(data, "content"));
-    if (true_member(data, "end_of_stream")) {
+    const bool flush = true_member(data, "flush");
+    const std::uint32_t pause_ms = pause_member(data);
+    if ((flush || pause_ms > 0) && turn_ && turn_->hooks.cue) {
+      auto cue = turn_->hooks.cue;  // a copy: the hook may end the turn
+      cue(flush, pause_ms);
+    }
+    if (turn_ && true_member(data, "end_of_stream")) {
       turn_->end_of_stream = true;
       maybe_finish_turn();
     }
+  }
+
+  // ---- the greeting (start_call's stream 0) -----------------------------------------------
+
+  void arm_greeting_timer() {
+    auto self = this->shared_from_this();
+    greeting_timer_.expires_after(std::chrono::milliseconds(context_.llm_limits.turn_timeout_ms));
+    greeting_timer_.async_wait([self](beast::error_code ec) {
+      if (!ec) self->close_greeting();
+    });
+  }
+
+  void append_greeting(std::string_view piece) {
+    const std::size_t room = context_.llm_limits.max_reply_bytes - greeting_.size();
+    if (piece.size() > room) piece = piece.substr(0, utf8_cut(piece, room));
+    greeting_.append(piece);
+  }
+
+  // No more greeting: what came of it (if anything) goes to the listening call.
+  void close_greeting() {
+    if (greeting_closed_) return;
+    greeting_closed_ = true;
+    greeting_timer_.cancel();
+    if (greeting_.empty()) return;
+    transcript_.push_back({{"role", "assistant"}, {"content", greeting_}});
+    last_reply_in_transcript_ = true;  // a barge-in over it keeps what was heard
+    deliver_greeting(std::move(greeting_));
+    greeting_.clear();
+  }
+
+  void deliver_greeting(std::string text) {
+    if (!listening_) {
+      pending_greeting_ = std::move(text);
+      return;
+    }
+    if (!events_.greeting) return;
+    asio::post(io_, [greet = events_.greeting, text = std::move(text)]() mutable {
+      greet(std::move(text));
+    });
+  }
+
+  void deliver_end_call() {
+    if (!listening_) {
+      pending_end_call_ = true;
+      return;
+    }
+    if (!events_.end_call) return;
+    asio::post(io_, [end = events_.end_call] { end(); });
   }
 
   void append_piece(std::string_view piece) {
@@ -458,11 +567,30 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     }
   }
 
+  // end_call is honoured whenever it comes (Millis: "to terminate the call"): with a turn in
+  // flight, the call ends after that turn's reply; otherwise (after the last stream_response,
+  // or before any turn) at once, once what is being said has been said.
   void on_end_call(const json& data) {
-    if (!for_current_turn(data)) return;
-    turn_->end_call = true;
-    turn_->end_of_stream = true;
-    maybe_finish_turn();
+    (void)data;
+    close_greeting();
+    if (turn_) {
+      turn_->end_call = true;
+      turn_->end_of_stream = true;
+      return maybe_finish_turn();
+    }
+    deliver_end_call();
+  }
+
+  // A transfer needs a phone call to transfer (a SIP REFER, issue 16): a web call cannot be
+  // transferred. The LLM is told so (an `error` message, Parley's) and the call goes on.
+  void on_transfer_call(const json& data) {
+    const json stream_id = data.is_object() && data.contains("stream_id") ? data["stream_id"] : json();
+    log_event(LogLevel::warn, "llm.transfer_refused",
+              "agent=" + context_.agent->id + " session=" + short_id(context_.session_id));
+    send(message("error", {{"stream_id", stream_id},
+                           {"code", "transfer_unsupported"},
+                           {"message", "transfer_call was refused: this is not a phone call, "
+                                       "there is no line to transfer (the call goes on)"}}));
   }
 
   void on_function_call(const json& data) {
@@ -530,6 +658,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     AgentReply reply;
     reply.actions = std::move(turn.actions);
     reply.end_call = turn.end_call;
+    reply.stream_id = turn.stream_id;
     reply.interrupted = interrupted && heard.has_value();
     if (turn.text.empty() && !heard) {
       reply.text = fallback_text();
@@ -614,6 +743,7 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
   Ws ws_;
   asio::steady_timer connect_timer_;
   asio::steady_timer turn_timer_;
+  asio::steady_timer greeting_timer_;  // a greeting with no end_of_stream ends with this
   beast::flat_buffer buffer_;
   std::deque<std::string> outbox_;
   bool writing_ = false;
@@ -627,6 +757,12 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
   std::optional<Turn> turn_;
   std::optional<QueuedTurn> queued_;  // a turn asked for while connecting
   bool last_reply_in_transcript_ = false;  // the transcript ends with the last reply
+  std::string greeting_;              // stream 0's content so far
+  bool greeting_closed_ = false;
+  ConversationEvents events_;
+  bool listening_ = false;
+  std::optional<std::string> pending_greeting_;  // came before anyone listened
+  bool pending_end_call_ = false;
 };
 
 // What the session holds: dropping it closes the link (whose handlers keep it alive).
@@ -642,6 +778,11 @@ class CustomLlmConversation : public Conversation {
   void interrupt(std::string heard) override { link_->interrupt(std::move(heard)); }
   void close() override { link_->close(); }
   const std::string& system_prompt() const override { return link_->system_prompt(); }
+  void listen(ConversationEvents events) override { link_->listen(std::move(events)); }
+  void user_speech(const std::string& text, bool is_final) override {
+    link_->user_speech(text, is_final);
+  }
+  void playback_finished(std::int64_t stream_id) override { link_->playback_finished(stream_id); }
 
  private:
   std::shared_ptr<Conversation> link_;

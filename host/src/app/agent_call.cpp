@@ -30,6 +30,7 @@ struct AgentCall::Reply {
   bool generating = true;      // the conversation is still writing it
   bool cut = false;            // barge-in: nothing more of it is spoken
   std::string line_id;         // its stored chat line, once stored
+  std::int64_t stream_id = -1;  // the conversation's id for it (custom LLM); -1: the host's words
   Clock::time_point turn_end{};
   bool awaiting_audio = false;  // for the first-audio metric
   std::string heard() const { return text.substr(0, std::min(heard_end, text.size())); }
@@ -93,6 +94,8 @@ void AgentCall::on_opened(Result<OpenedSession> opened) {
   const bool speak_first = agent_ && !agent_->flow.user_start_first;
   if (speak_first && !s.greeting.empty()) greet(s.greeting);
   if (state_ != State::live) return;
+  // After the first_message: a custom LLM's own greeting follows it.
+  listen_to(s.conversation);
   arm_timers();
 }
 
@@ -132,6 +135,84 @@ void AgentCall::say_greeting(const std::shared_ptr<Reply>& reply, const std::str
   speak(reply, greeting);
 }
 
+void AgentCall::listen_to(const std::shared_ptr<Conversation>& conversation) {
+  conversation_ = conversation;
+  if (!conversation) return;
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  ConversationEvents events;
+  events.greeting = [weak](std::string text) {
+    if (auto self = weak.lock()) self->agent_says_first(std::move(text));
+  };
+  events.end_call = [weak] {
+    if (auto self = weak.lock()) self->end_call("agent_ended", "");
+  };
+  conversation->listen(std::move(events));
+}
+
+// The agent's own first words (a custom LLM's greeting on start_call's stream): stored, shown
+// and spoken like a reply of the conversation (a barge-in over it trims what it remembers).
+void AgentCall::agent_says_first(std::string text) {
+  if (state_ != State::live || text.empty()) return;
+  if (record_.opted_out) return say_first(std::move(text), {});
+  // Stored before it is shown and said, as the first_message is (in order with it: the same
+  // session's writes keep their order); the io thread does not wait for the database.
+  ChatLine line;
+  line.timestamp_ms = now_epoch_ms();
+  line.inbound = false;
+  line.text = text;
+  std::weak_ptr<AgentCall> weak = weak_from_this();
+  sessions_.append_line(record_.id, std::move(line),
+                        [weak, text = std::move(text)](Result<ChatLine> stored) mutable {
+                          auto self = weak.lock();
+                          if (!self || self->state_ != State::live) return;
+                          if (!stored) {
+                            if (auto t = self->transport()) t->call_failed(stored.error());
+                            return;
+                          }
+                          self->say_first(std::move(text), stored->line_id);
+                        });
+}
+
+void AgentCall::say_first(std::string text, std::string line_id) {
+  if (auto t = transport()) t->response_text(text, true);
+  if (state_ != State::live) return;
+  // The user spoke first (the greeting ended with their turn): it is shown, not spoken over
+  // the reply being written.
+  if (reply_ && reply_->generating) return;
+  auto reply = std::make_shared<Reply>();
+  reply->id = ++replies_;
+  reply->generating = false;
+  reply->text = text;
+  reply->line_id = line_id;
+  reply->stream_id = 0;  // start_call's stream
+  reply_ = reply;
+  speak(reply, std::move(text));
+  when_played(reply);
+  note_activity();
+}
+
+void AgentCall::on_cue(const std::shared_ptr<Reply>& reply, std::uint32_t pause_ms) {
+  if (reply->cut || state_ != State::live || !stream_speech_) return;
+  if (!speech_ || !speech_->speaks()) return;
+  std::string so_far = reply->splitter.finish();
+  if (so_far.empty() && pause_ms == 0) return;
+  // Nothing left unspoken (the piece ended a sentence): the pause follows what was queued.
+  speak(reply, std::move(so_far), pause_ms);
+}
+
+void AgentCall::when_played(const std::shared_ptr<Reply>& reply) {
+  if (reply->stream_id < 0 || reply->cut) return;
+  std::weak_ptr<Conversation> weak = conversation_;
+  auto tell = [weak, reply](bool completed) {
+    if (!completed || reply->cut) return;
+    if (auto conversation = weak.lock()) conversation->playback_finished(reply->stream_id);
+  };
+  if (!speech_ || !speech_->speaks()) return tell(true);  // shown, nothing to play
+  SpeechChannel::SayOptions options;
+  options.done = [tell](bool completed, const std::string&) { tell(completed); };
+  speech_->say("", std::move(options));  // done when what is queued before it has played
+}
+
 // ---- turns -----------------------------------------------------------------------------------
 
 void AgentCall::user_text(std::string text) {
@@ -167,6 +248,10 @@ void AgentCall::take_turn(std::string text) {
   hooks.text = [weak, reply](std::string_view piece) {
     if (auto self = weak.lock()) self->on_piece(reply, piece);
   };
+  hooks.cue = [weak, reply](bool, std::uint32_t pause_ms) {
+    // A flush and a pause both speak what came so far, now.
+    if (auto self = weak.lock()) self->on_cue(reply, pause_ms);
+  };
   hooks.action = [weak](const AgentAction& action) {
     auto self = weak.lock();
     if (!self || (self->state_ != State::live && self->state_ != State::ending)) return;
@@ -187,8 +272,9 @@ void AgentCall::on_piece(const std::shared_ptr<Reply>& reply, std::string_view p
   for (auto& sentence : reply->splitter.feed(piece)) speak(reply, std::move(sentence));
 }
 
-void AgentCall::speak(const std::shared_ptr<Reply>& reply, std::string sentence) {
-  std::size_t start = reply->text.find(sentence, reply->cursor);
+void AgentCall::speak(const std::shared_ptr<Reply>& reply, std::string sentence,
+                      std::uint32_t pause_after_ms) {
+  std::size_t start = sentence.empty() ? reply->cursor : reply->text.find(sentence, reply->cursor);
   if (start == std::string::npos) start = reply->cursor;
   const std::size_t end = std::min(reply->text.size(), start + sentence.size());
   reply->cursor = end;
@@ -198,6 +284,7 @@ void AgentCall::speak(const std::shared_ptr<Reply>& reply, std::string sentence)
   }
   SpeechChannel::SayOptions options;
   options.interruptible = true;
+  options.pause_after_ms = pause_after_ms;
   options.done = [reply, start](bool, const std::string& heard) {
     if (heard.empty()) return;
     reply->heard_end = std::max(reply->heard_end, start + heard.size());
@@ -227,9 +314,11 @@ void AgentCall::on_reply(const std::shared_ptr<Reply>& reply, Result<TurnResult>
     if (lead < rest.size()) speak(reply, rest.substr(lead));
   }
   reply->line_id = result->agent_line.line_id;
+  reply->stream_id = result->reply.stream_id;
   if (reply->cut) after_reply_stored(reply);
   if (t) t->response_text(result->reply.text, true);
   if (state_ != State::live) return;
+  when_played(reply);
   if (result->reply.end_call) return end_call("agent_ended", "");
   note_activity();
 }
@@ -295,6 +384,8 @@ void AgentCall::start_speech() {
 void AgentCall::transcript(std::string_view text, bool final) {
   if (state_ != State::live) return;
   if (auto t = transport()) t->transcript(text, final);
+  // A custom LLM hears the user's words as they are recognised (partial_transcript).
+  if (auto conversation = conversation_.lock()) conversation->user_speech(std::string(text), final);
 }
 
 void AgentCall::audio_frame(std::string bytes) {
@@ -309,6 +400,14 @@ void AgentCall::audio_frame(std::string bytes) {
 
 void AgentCall::clear() {
   if (auto t = transport()) t->clear();
+}
+
+void AgentCall::pause() {
+  if (auto t = transport()) t->pause();
+}
+
+void AgentCall::unpause() {
+  if (auto t = transport()) t->unpause();
 }
 
 // ---- time and the end ------------------------------------------------------------------------

@@ -48,6 +48,11 @@ class CallTransport {
   virtual void start_answering() = 0;  // a user turn was taken; a reply is coming
   virtual void audio(std::string frame) = 0;  // 20 ms of agent audio, PCM16 LE, 16 kHz
   virtual void clear() = 0;                   // drop the agent audio queued for playback
+  // The agent's audio holds (a custom LLM's `pause`): no audio comes until unpause(). A
+  // transport whose client queues playback tells it to hold too (Millis: pause/unpause); one
+  // that plays as it receives (RTP) has nothing to do, hence the default.
+  virtual void pause() {}
+  virtual void unpause() {}
   virtual void function_call(const AgentAction& action) = 0;  // a tool ran (with its result)
   // The call is over (agent ended it, a timeout): the transport says so and closes.
   virtual void session_ended(const std::string& reason) = 0;
@@ -85,6 +90,8 @@ class AgentCall final : public SpeechOutput, public std::enable_shared_from_this
   void transcript(std::string_view text, bool final) override;
   void audio_frame(std::string bytes) override;
   void clear() override;
+  void pause() override;
+  void unpause() override;
 
  private:
   enum class State { fresh, opening, live, ending, ended };
@@ -97,7 +104,17 @@ class AgentCall final : public SpeechOutput, public std::enable_shared_from_this
   void take_turn(std::string text);
   void on_piece(const std::shared_ptr<Reply>& reply, std::string_view piece);
   void on_reply(const std::shared_ptr<Reply>& reply, Result<TurnResult> result);
-  void speak(const std::shared_ptr<Reply>& reply, std::string sentence);
+  void speak(const std::shared_ptr<Reply>& reply, std::string sentence,
+             std::uint32_t pause_after_ms = 0);
+  // The conversation's events outside turns (a custom LLM's greeting, a late end_call).
+  void listen_to(const std::shared_ptr<Conversation>& conversation);
+  void agent_says_first(std::string text);
+  void say_first(std::string text, std::string line_id);  // once stored (or opted out)
+  // A cue in the reply being streamed (custom LLM: flush, pause): what came so far is spoken.
+  void on_cue(const std::shared_ptr<Reply>& reply, std::uint32_t pause_ms);
+  // The conversation hears when `reply` has been played to its end (custom LLM:
+  // playback_finished); at once when the call does not speak.
+  void when_played(const std::shared_ptr<Reply>& reply);
   void on_barge_in();
   void after_reply_stored(const std::shared_ptr<Reply>& reply);
   void start_speech();
@@ -118,6 +135,7 @@ class AgentCall final : public SpeechOutput, public std::enable_shared_from_this
   const AgentConfig* agent_ = nullptr;  // the effective agent (agent_config applied)
   std::shared_ptr<const AgentConfig> agent_owner_;
   std::shared_ptr<SpeechChannel> speech_;
+  std::weak_ptr<Conversation> conversation_;  // held by the SessionService
   std::shared_ptr<Reply> reply_;  // the latest reply (in flight, or being spoken)
   std::uint64_t replies_ = 0;
   bool told_no_speech_ = false;

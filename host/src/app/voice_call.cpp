@@ -241,6 +241,10 @@ void VoiceCall::clear() {
   send(Clear{});
 }
 
+// Millis's pause/unpause: the SDK holds its playback queue between them.
+void VoiceCall::pause() { send(Pause{}); }
+void VoiceCall::unpause() { send(Unpause{}); }
+
 void VoiceCall::function_call(const AgentAction& action) {
   // Millis's onfunction (its docs: text empty, payload {name, params}; the SDK hands both to
   // the app), then our ai_action with the result.

@@ -49,6 +49,8 @@ class VoiceCall final : public SocketHandler,
   void start_answering() override;
   void audio(std::string frame) override;
   void clear() override;
+  void pause() override;
+  void unpause() override;
   void function_call(const AgentAction& action) override;
   void session_ended(const std::string& reason) override;
   void call_failed(const Error& error) override;

@@ -84,7 +84,8 @@ SpeechChannel::SpeechChannel(SpeechService& service, const AgentConfig& agent,
       output_(std::move(output)),
       events_(std::move(events)),
       turn_timer_(service.io()),
-      retry_timer_(service.io()) {
+      retry_timer_(service.io()),
+      hold_timer_(service.io()) {
   const SpeechConfig& c = service.config();
   speaks_ = service.can_speak(agent);
   voice_ = service.voice(agent);
@@ -112,6 +113,7 @@ void SpeechChannel::stop() {
   stopped_ = true;
   turn_timer_.cancel();
   retry_timer_.cancel();
+  hold_timer_.cancel();
   pacing_ = false;
   for (auto& s : segments_)
     if (s.ticket) s.ticket->cancel();
@@ -393,12 +395,11 @@ void SpeechChannel::deliver_turn() {
 
 // ---- speaking ------------------------------------------------------------------------------
 
-
-
 void SpeechChannel::say(std::string text, SayOptions options) {
   if (stopped_) return;
-  // Empty text while talking waits its turn: "when what is queued has been said".
-  if (!speaks_ || (text.empty() && segments_.empty())) {
+  // Empty text while talking waits its turn: "when what is queued has been said". With a
+  // pause it is queued even alone: the pause starts when it comes up.
+  if (!speaks_ || (text.empty() && segments_.empty() && options.pause_after_ms == 0)) {
     if (options.done) {
       boost::asio::post(service_.io(), [done = std::move(options.done), text] { done(true, text); });
     }
@@ -495,27 +496,40 @@ void SpeechChannel::on_synth_done(std::uint64_t segment_id, Status status) {
 }
 
 void SpeechChannel::start_pacing() {
-  if (pacing_ || audio_samples_ < audio::kFrameSamples || stopped_) return;
+  if (pacing_ || paused_ || audio_samples_ < audio::kFrameSamples || stopped_) return;
   pacing_ = true;
   if (in_pacer_) return;  // still registered (cut less than a frame ago): its turn comes soon
   send_frame();           // the frame due now; the pacer calls for the next ones
   if (stopped_) return;
+  if (paused_) {  // that frame ended a segment with a pause: end_pause starts again
+    pacing_ = false;
+    return;
+  }
   in_pacer_ = true;
   service_.pacer().add(weak_from_this());
 }
 
 bool SpeechChannel::on_frame_due() {
-  if (stopped_ || !pacing_ || audio_samples_ < audio::kFrameSamples) {
-    pacing_ = false;  // underrun or the end: the next audio starts a new schedule
+  if (stopped_ || !pacing_ || paused_ || audio_samples_ < audio::kFrameSamples) {
+    pacing_ = false;  // underrun, a pause or the end: the next audio starts a new schedule
     in_pacer_ = false;
     return false;
   }
   send_frame();
-  if (stopped_) {
+  if (stopped_ || paused_) {
+    if (paused_) pacing_ = false;  // the pause's end starts the pacing again (end_pause)
     in_pacer_ = false;
     return false;
   }
   return true;
+}
+
+void SpeechChannel::end_pause() {
+  if (!paused_ || stopped_) return;
+  paused_ = false;
+  if (auto out = output_.lock()) out->unpause();
+  if (stopped_) return;
+  start_pacing();  // what was synthesised meanwhile goes on
 }
 
 void SpeechChannel::send_frame() {
@@ -559,7 +573,21 @@ void SpeechChannel::send_frame() {
 void SpeechChannel::complete_front() {
   Segment seg = std::move(segments_.front());
   segments_.pop_front();
-  ++service_.counters().replies_spoken;
+  if (!seg.text.empty()) ++service_.counters().replies_spoken;  // a marker says nothing
+  if (seg.options.pause_after_ms > 0 && !paused_) {
+    // A pause after a segment (SayOptions::pause_after_ms): no frame is sent until its time
+    // is up (the pacer lets this channel go), then what follows goes on.
+    paused_ = true;
+    if (auto out = output_.lock()) out->pause();
+    if (stopped_) return;
+    hold_timer_.expires_after(std::chrono::milliseconds(seg.options.pause_after_ms));
+    std::weak_ptr<SpeechChannel> weak = weak_from_this();
+    hold_timer_.async_wait([weak](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      self->end_pause();
+    });
+  }
   if (seg.options.done) seg.options.done(true, seg.text);
   if (stopped_) return;
   if (segments_.empty() && events_.activity) events_.activity();
@@ -583,6 +611,12 @@ void SpeechChannel::cut_agent(bool barge_in) {
   pacing_ = false;  // the pacer forgets this channel at its next call
   sent_levels_.clear();
   last_frame_at_ = {};  // the client drops its queue on `clear`: no echo is coming
+  if (paused_) {  // a pause in progress ends with what it paused
+    paused_ = false;
+    hold_timer_.cancel();
+    if (auto out = output_.lock()) out->unpause();
+    if (stopped_) return;
+  }
   // The output drops what its transport still queues (a socket's unsent frames would play
   // after `clear`) and says clear.
   if (auto out = output_.lock()) out->clear();

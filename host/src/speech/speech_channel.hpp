@@ -49,6 +49,10 @@ class SpeechOutput {
   virtual void transcript(std::string_view text, bool final) = 0;  // what the user said
   virtual void audio_frame(std::string bytes) = 0;  // 640 bytes: 20 ms of PCM16 LE, 16 kHz
   virtual void clear() = 0;  // drop the agent audio queued for playback (barge-in)
+  // The agent's audio holds here for a while (SayOptions::pause_after_ms): no frame comes
+  // until unpause(), and what the client has queued should hold too.
+  virtual void pause() = 0;
+  virtual void unpause() = 0;
 };
 
 class SpeechChannel final : public FramePacer::Client,
@@ -64,6 +68,9 @@ class SpeechChannel final : public FramePacer::Client,
     // Played to the end (true, `heard` = the text) or cut (false, `heard` = the words of it
     // played before the cut: its frames sent against its length, cut back to a whole word).
     std::function<void(bool completed, const std::string& heard)> done;
+    // After the text, the agent's audio holds this long (the output's pause(), then
+    // unpause()) before anything queued after it: a custom LLM's `pause`.
+    std::uint32_t pause_after_ms = 0;
   };
   using Clock = std::chrono::steady_clock;
 
@@ -89,7 +96,8 @@ class SpeechChannel final : public FramePacer::Client,
   // Queues `text` to be spoken after whatever is being spoken, synthesised through the host's
   // SynthScheduler (cached, shared, bounded, fair). Empty text speaks nothing:
   // its done comes when everything queued before it has been said. Without a synthesizer,
-  // or for empty text with nothing queued, done(true) comes at once (through the io_context).
+  // or for empty text with nothing queued and no pause, done(true) comes at once (through the
+  // io_context).
   void say(std::string text, SayOptions options);
   // Cuts everything being spoken or queued (as barge-in does, `clear` included, but not
   // counted as one): for the end of the call.
@@ -118,6 +126,7 @@ class SpeechChannel final : public FramePacer::Client,
   void start_pacing();
   bool on_frame_due() override;  // FramePacer::Client: every 20 ms while speaking
   void send_frame();
+  void end_pause();
   void complete_front();
   void cut_agent(bool barge_in);
   std::string heard_of(const Segment& segment) const;
@@ -163,6 +172,8 @@ class SpeechChannel final : public FramePacer::Client,
   std::size_t audio_samples_ = 0;
   bool pacing_ = false;    // sending a frame every 20 ms (the host's FramePacer calls)
   bool in_pacer_ = false;  // registered with the FramePacer (until a call finds nothing)
+  bool paused_ = false;  // between the output's pause() and unpause()
+  boost::asio::steady_timer hold_timer_;  // ends a pause (SayOptions::pause_after_ms)
   Clock::time_point last_frame_at_{};
   struct SentLevel {
     Clock::time_point at;

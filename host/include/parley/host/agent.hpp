@@ -66,6 +66,8 @@ struct AgentReply {
   bool fallback = false;   // no rule matched / the LLM failed
   bool end_call = false;   // the custom LLM asked to end the call (its "end_call" message)
   bool interrupted = false;  // interrupt() or a newer turn cut it: `text` is what came so far
+  // Custom LLM: the turn's stream id (for playback_finished); -1 for the others.
+  std::int64_t stream_id = -1;
 };
 
 // What a turn reports while it runs, before its reply: text pieces as the agent produces them
@@ -78,6 +80,21 @@ struct TurnHooks {
   TurnHooks(F text_pieces) : text(std::move(text_pieces)) {}  // NOLINT: text pieces only
   std::function<void(std::string_view)> text;
   std::function<void(const AgentAction&)> action;
+  // The piece just passed to `text` carries a cue (custom LLM: `flush` - speak what came so
+  // far now, without waiting for the end of a sentence or of the stream; `pause` - this many
+  // ms of silence after saying it).
+  std::function<void(bool flush, std::uint32_t pause_ms)> cue;
+};
+
+// What a conversation says or asks outside the turn-by-turn replies, for the call to act on.
+// Callbacks run on the io thread; none is required.
+struct ConversationEvents {
+  // The agent's own first words (a custom LLM's stream_response on start_call's stream),
+  // whole, once: the call shows and speaks them after the configured first_message, if any.
+  std::function<void(std::string text)> greeting;
+  // The agent asks to end the call outside a turn (a custom LLM's end_call after its last
+  // stream_response): the call ends once what is being said has been said.
+  std::function<void()> end_call;
 };
 
 class Conversation {
@@ -105,6 +122,17 @@ class Conversation {
   // Ends the conversation; pending callbacks are still called once (with what arrived so
   // far, or the fallback). Dropping the last reference to a custom LLM conversation closes it.
   virtual void close() = 0;
+  // The call that listens (one at a time; a later call replaces it, e.g. the same call back
+  // after a drop). Something that happened before anyone listened (a greeting, an end_call)
+  // is delivered to the first listener. Base: nothing happens outside turns.
+  virtual void listen(ConversationEvents events) { (void)events; }
+  // The user's speech as it is being recognised (custom LLM: partial_transcript).
+  virtual void user_speech(const std::string& text, bool is_final) {
+    (void)text;
+    (void)is_final;
+  }
+  // The reply of `stream_id` has been played to the end (custom LLM: playback_finished).
+  virtual void playback_finished(std::int64_t stream_id) { (void)stream_id; }
   // The system prompt as assembled for this session (for the debug log and /admin).
   virtual const std::string& system_prompt() const = 0;
   // The conversation's state as plain data (the LLM's message history in OpenAI's shape:
