@@ -277,6 +277,12 @@ TEST_CASE("tools over a webhook, a parameter filled from metadata, through the h
   WsClient ws;
   REQUIRE(open_demo(ws, host.port(), {{"user_id", "u-42"}, {"userName", "Ann"}}) == "");
   REQUIRE(ws.send_text(R"({"method":"text","data":"Where is order 1234?"})"));
+  // Millis's onfunction (text empty, payload {name, params}) for the model's tool call, then
+  // ours with the result.
+  json function = read_method(ws, "onfunction");
+  CHECK(function["data"] == "");
+  CHECK(function["payload"] ==
+        json({{"name", "lookup_order"}, {"params", {{"order_id", 1234}, {"user_id", "u-42"}}}}));
   json action = read_method(ws, "ai_action");
   CHECK(action["data"]["name"] == "lookup_order");
   CHECK(action["data"]["arguments"] == json({{"order_id", 1234}, {"user_id", "u-42"}}));
@@ -291,6 +297,33 @@ TEST_CASE("tools over a webhook, a parameter filled from metadata, through the h
   CHECK(bodies[1]["messages"].back()["role"] == "tool");
   // The user_id parameter is metadata's to fill: the model is not asked for it.
   CHECK_FALSE(bodies[0]["tools"][0]["function"]["parameters"]["properties"].contains("user_id"));
+}
+
+TEST_CASE("the extra_prompt_webhook's text and metadata reach the model's system prompt",
+          "[llm-voice]") {
+  // Millis's prefetch webhook (extra_prompt_webhook): its metadata fills the prompt's
+  // variables, its extra_prompt follows the prompt.
+  TestHttpServer hooks;
+  hooks.script("/extra", ScriptedReply{200, R"({"metadata":{"customer_tier":"gold"},)"
+                                            R"("extra_prompt":"The customer prefers short answers."})"});
+  TestLlmHttpServer llm;
+  llm.set({llm_reply(Wire::openai, AnswerPlan{{"Hello."}, {}, 0, 0, ""})});
+  json config = llm_config(llm.base_url(), hooks.url("/unused"), false);
+  config["agents"][0]["prompt"] = "You help a {customer_tier|standard} customer.";
+  config["agents"][0]["extra_prompt_webhook"] = hooks.url("/extra");
+  HostFixture host(config);
+  WsClient ws;
+  REQUIRE(open_demo(ws, host.port(), {{"userName", "Ann"}}) == "");
+  REQUIRE(ws.send_text(R"({"method":"text","data":"Hi"})"));
+  CHECK(read_final_text(ws)["data"] == "Hello.");
+  auto bodies = llm.bodies();
+  REQUIRE(bodies.size() == 1);
+  const json& system = bodies[0]["messages"][0];
+  CHECK(system["role"] == "system");
+  CHECK_THAT(system["content"].get<std::string>(),
+             Catch::StartsWith("You help a gold customer.\n\nThe customer prefers short answers."));
+  REQUIRE(hooks.requests_to("/extra").size() == 1);
+  CHECK(hooks.requests_to("/extra")[0].target.find("userName=Ann") != std::string::npos);
 }
 
 TEST_CASE("an upstream error: logged once with its cause, the caller hears the fallback, the "

@@ -153,7 +153,8 @@ class OpenAiConversation final : public Conversation,
       : io_(io), http_(http), context_(std::move(context)), llm_(*context_.agent->llm) {
     variables_ = template_variables(context_);
     prompt_ = assemble_system_prompt(*context_.agent, variables_, context_.metadata,
-                                     context_.include_metadata_in_prompt);
+                                     context_.include_metadata_in_prompt,
+                                     context_.extra_prompt);
     url_ = llm_.base_url + "/chat/completions";
     if (auto parsed = boost::urls::parse_uri(url_)) {
       host_ = std::string(parsed->encoded_host_and_port());
