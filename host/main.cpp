@@ -240,9 +240,13 @@ class Shutdown {
   // Sockets finish their closing handshakes; then the io_context stops.
   void wait_for_drain() {
     if (server_.connection_count() == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
-      if (server_.connection_count() > 0)
+      if (server_.connection_count() > 0) {
         log_event(LogLevel::warn, "host.drain_timeout",
                   "open=" + std::to_string(server_.connection_count()));
+        // Closed now, while the application exists: a WebSocket still closing holds its
+        // call and the call holds it, and only on_closed parts them.
+        server_.abort_all();
+      }
       io_.stop();
       return;
     }

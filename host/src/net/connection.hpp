@@ -27,6 +27,10 @@ class Connection {
   // Server shutdown: stop reading, let what is in flight finish, close. WebSockets send a
   // close frame with `code` and `reason` after the frames already queued.
   virtual void shut_down(std::uint16_t code, const std::string& reason) = 0;
+  // The drain is over (the peer never finished closing): the socket is closed now, and a
+  // WebSocket's handler gets on_closed, so that it lets go of the socket (they refer to each
+  // other until then) while the application still exists.
+  virtual void abort() = 0;
 };
 
 struct ServerState {
@@ -64,6 +68,14 @@ struct ServerState {
     for (auto& entry : connections_)
       if (auto connection = entry.second.lock()) live.push_back(std::move(connection));
     for (auto& connection : live) connection->shut_down(code, reason);
+  }
+  // Calls abort on every live connection (a snapshot, as above).
+  void abort_all() {
+    std::vector<std::shared_ptr<Connection>> live;
+    live.reserve(connections_.size());
+    for (auto& entry : connections_)
+      if (auto connection = entry.second.lock()) live.push_back(std::move(connection));
+    for (auto& connection : live) connection->abort();
   }
 
  private:

@@ -81,6 +81,8 @@ void HttpSession::shut_down(std::uint16_t, const std::string&) {
   if (reading_) close_now();
 }
 
+void HttpSession::abort() { close_now(); }
+
 void HttpSession::read_request() {
   if (shutting_down_ || closed_) return close_now();
   const ServerLimits& limits = state_->limits();

@@ -29,6 +29,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   ~HttpSession() override;
   void run();
   void shut_down(std::uint16_t code, const std::string& reason) override;
+  void abort() override;
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;

@@ -53,6 +53,8 @@ void Server::close_all(std::uint16_t code, const std::string& reason) {
   state_->shut_down_all(code, reason);
 }
 
+void Server::abort_all() { state_->abort_all(); }
+
 std::size_t Server::connection_count() const { return state_->count(); }
 
 }  // namespace parley::host

@@ -48,6 +48,10 @@ class Server {
   // Shutdown: no new WebSocket is opened; every WebSocket is closed with `code`/`reason`
   // after its queued frames; idle HTTP connections are closed, busy ones after the response.
   void close_all(std::uint16_t code, const std::string& reason);
+  // After close_all, when the drain ran out: closes every connection still open at once (a
+  // WebSocket whose peer never answered the close; its handler gets on_closed). Call it
+  // before the io_context stops, while the application exists.
+  void abort_all();
   // Live TCP connections (HTTP and WebSocket).
   std::size_t connection_count() const;
 

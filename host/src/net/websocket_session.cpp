@@ -161,6 +161,11 @@ void WebSocketSession::shut_down(std::uint16_t code, const std::string& reason) 
   close(code, reason);
 }
 
+void WebSocketSession::abort() {
+  // The code the handler hears: the close we asked for, if we did (the server's 1001).
+  finish(close_requested_ ? close_code_ : close_abnormal, true);
+}
+
 void WebSocketSession::write_next() {
   if (writing_ || phase_ != Phase::open) return;
   if (!control_.empty() || !media_.empty()) {

@@ -53,6 +53,7 @@ class WebSocketSession : public Connection,
 
   // Connection
   void shut_down(std::uint16_t code, const std::string& reason) override;
+  void abort() override;
 
  private:
   struct Frame {
