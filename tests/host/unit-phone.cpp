@@ -90,6 +90,27 @@ std::string wait_status(std::uint16_t port, const std::string& call_id,
   return status;
 }
 
+// The call log of an ended session (GET /call-logs/{id}: the end-of-call report's body), once
+// the call's end is written; null if it never is.
+json wait_call_log(std::uint16_t port, const std::string& session_id, int timeout_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    auto r = http(port, "GET", "/call-logs/" + session_id, "", {{"Authorization", kApiKey}});
+    if (r.status == 200) return json::parse(r.body, nullptr, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return nullptr;
+}
+
+// The session ids /call-logs lists for `query`.
+std::vector<std::string> logged_sessions(std::uint16_t port, const std::string& query) {
+  json page = get_json(port, "/call-logs?" + query);
+  std::vector<std::string> out;
+  if (page.is_object() && page["histories"].is_array())
+    for (const auto& h : page["histories"]) out.push_back(h.value("session_id", ""));
+  return out;
+}
+
 std::vector<parley::host::ChatLine> lines_of(const std::string& db, const std::string& session) {
   auto store = parley::host::Store::open(db);
   INFO((store ? "" : store.error().message));
@@ -211,6 +232,22 @@ TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn
   CHECK(status["voip"] == json({{"from", "+15550001111"},
                                 {"to", "+15550002222"},
                                 {"direction", "outbound"}}));
+  // The call log, as the end-of-call webhook sends it: Millis's call_status for the
+  // max_duration hang-up, and voip with the numbers (DESIGN §6).
+  json call_log = wait_call_log(host.port(), session_id, 3000);
+  REQUIRE(call_log.is_object());
+  CHECK(call_log["call_status"] == "timeout");
+  CHECK(call_log["voip"] == status["voip"]);
+  // /call-logs?phone_number finds the call by either number: encoded, or with the '+' written
+  // raw (a URL decodes it as a space); another number finds nothing.
+  using Ids = std::vector<std::string>;
+  CHECK(logged_sessions(host.port(), "phone_number=%2B15550002222") == Ids{session_id});
+  CHECK(logged_sessions(host.port(), "phone_number=+15550001111") == Ids{session_id});
+  CHECK(logged_sessions(host.port(), "phone_number=%2B15550009999").empty());
+  auto bad = http(host.port(), "GET", "/call-logs?phone_number=call-me", "",
+                  {{"Authorization", kApiKey}});
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("phone_number: \"call-me\" is not a phone number") != std::string::npos);
   auto metrics = http(host.port(), "GET", "/metrics");
   CHECK(metrics.body.find("parley_phone_calls_total{status=\"completed\"} 1") != std::string::npos);
   CHECK(metrics.body.find("parley_rtp_wrong_source_total 0") != std::string::npos);
@@ -281,6 +318,11 @@ TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {
                                 {"to", "+15550001111"},
                                 {"direction", "inbound"}}));
   CHECK(status["reason"] == "remote_hangup");
+  // The caller hung up: Millis's user-ended, with voip as the call status has it.
+  json call_log = wait_call_log(host.port(), session_id, 3000);
+  REQUIRE(call_log.is_object());
+  CHECK(call_log["call_status"] == "user-ended");
+  CHECK(call_log["voip"] == status["voip"]);
   far.process().stop();
   REQUIRE(host.stop() == 0);
   const auto lines = lines_of(dir.file("parley.db"), session_id);

@@ -80,16 +80,31 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
     REQUIRE(store->create_session(s).ok());
   }
   CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
-        "1,2,3,4");
+        "1,2,3,4,5");
+  // Back to a version 4 database (before the phone columns of v5): opening migrates it to 5
+  // and keeps its sessions.
+  const std::string drop_v5 =
+      "ALTER TABLE sessions DROP COLUMN phone_from, DROP COLUMN phone_to, "
+      "DROP COLUMN phone_direction; ";
+  pg.sql(uri, drop_v5 + "DELETE FROM parley_schema WHERE version = 5");
+  {
+    auto store = open_store(uri);
+    CHECK(store->user_version() == 5);
+    auto found = store->find_session(s.id);
+    REQUIRE(found.ok());
+    REQUIRE(found->has_value());
+    CHECK((*found)->phone_to.empty());
+    CHECK((*found)->phone_direction.empty());
+  }
   // Back to a version 3 database (before the Millis columns of v4): opening migrates it to 4
   // and keeps its sessions.
   const std::string drop_v4 =
       "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides, "
       "DROP COLUMN extra_prompt, DROP COLUMN function_calls, DROP COLUMN call_status; ";
-  pg.sql(uri, drop_v4 + "DELETE FROM parley_schema WHERE version = 4");
+  pg.sql(uri, drop_v5 + drop_v4 + "DELETE FROM parley_schema WHERE version >= 4");
   {
     auto store = open_store(uri);
-    CHECK(store->user_version() == 4);
+    CHECK(store->user_version() == 5);
     auto found = store->find_session(s.id);
     REQUIRE(found.ok());
     REQUIRE(found->has_value());
@@ -100,7 +115,7 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
   }
   // Back to a version 1 database (before sessions.reopened, the v3 leases and the v4 Millis
   // columns): opening migrates it step by step and keeps its sessions.
-  pg.sql(uri, drop_v4 +
+  pg.sql(uri, drop_v5 + drop_v4 +
                   "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner, "
                   "DROP COLUMN lease_until_ms; ALTER TABLE sessions DROP COLUMN reopened; "
                   "DELETE FROM parley_schema WHERE version >= 2");
@@ -108,7 +123,7 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
     auto store = open_store(uri);
     CHECK(store->user_version() == Store::schema_version);
     CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
-          "1,2,3,4");
+          "1,2,3,4,5");
     auto found = store->find_session(s.id);
     REQUIRE(found.ok());
     REQUIRE(found->has_value());

@@ -130,16 +130,29 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
     CHECK(store->user_version() == Store::schema_version);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
   }
+  // A v4 file (before the phone columns of v5) is migrated and keeps its sessions.
+  const std::string drop_v5 =
+      "ALTER TABLE sessions DROP COLUMN phone_from; ALTER TABLE sessions DROP COLUMN phone_to; "
+      "ALTER TABLE sessions DROP COLUMN phone_direction; ";
+  raw_exec(dir.db(), drop_v5 + "PRAGMA user_version = 4");
+  {
+    auto store = open_store(dir.db());
+    CHECK(store->user_version() == 5);
+    SessionRecord found = find(*store, s.id);
+    CHECK(found.agent_id == s.agent_id);
+    CHECK(found.phone_from.empty());
+    CHECK(found.phone_direction.empty());
+  }
   // A v3 file (before the Millis columns of v4) is migrated and keeps its sessions.
   const char* drop_v4 =
       "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides; "
       "ALTER TABLE sessions DROP COLUMN extra_prompt; "
       "ALTER TABLE sessions DROP COLUMN function_calls; "
       "ALTER TABLE sessions DROP COLUMN call_status; ";
-  raw_exec(dir.db(), std::string(drop_v4) + "PRAGMA user_version = 3");
+  raw_exec(dir.db(), drop_v5 + drop_v4 + "PRAGMA user_version = 3");
   {
     auto store = open_store(dir.db());
-    CHECK(store->user_version() == 4);
+    CHECK(store->user_version() == 5);
     SessionRecord found = find(*store, s.id);
     CHECK(found.agent_id == s.agent_id);
     CHECK(found.agent_overrides.is_null());
@@ -149,7 +162,7 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
   }
   // A v1 file (before sessions.reopened, the v3 leases and the v4 Millis columns) is migrated
   // step by step to the current version and keeps its sessions.
-  raw_exec(dir.db(), std::string(drop_v4) +
+  raw_exec(dir.db(), drop_v5 + drop_v4 +
                          "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner; "
                          "ALTER TABLE outbox DROP COLUMN lease_until_ms; "
                          "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");

@@ -864,3 +864,43 @@ TEST_CASE("the Millis columns: agent_config, extra prompt, function calls, call 
   window.created_to_ms = 2200;
   CHECK(ids(*store->call_logs(window)) == std::vector<std::string>{ended[2], ended[1]});
 }
+
+TEST_CASE("phone calls: the numbers and direction are kept, and call logs find them by either",
+          "[store]") {
+  TestDatabase db;
+  auto store = db.open();
+  SessionRecord web = make_session("a1", "", 1000);
+  SessionRecord out = make_session("a1", "", 2000);
+  out.channel = "phone";
+  out.phone_from = "+15550001111";
+  out.phone_to = "+15550002222";
+  out.phone_direction = "outbound";
+  SessionRecord in = make_session("a1", "", 3000);
+  in.channel = "phone";
+  in.phone_from = "+15550002222";
+  in.phone_to = "+15550001111";
+  in.phone_direction = "inbound";
+  for (const auto* s : {&web, &out, &in}) {
+    REQUIRE(store->create_session(*s).ok());
+    REQUIRE(store->end_session(s->id, 9000, "client_ended", "user-ended").ok());
+  }
+  SessionRecord got = find(*store, out.id);
+  CHECK(got.phone_from == "+15550001111");
+  CHECK(got.phone_to == "+15550002222");
+  CHECK(got.phone_direction == "outbound");
+  CHECK(find(*store, web.id).phone_direction.empty());
+
+  auto ids = [&](const std::string& number) {
+    parley::host::CallLogQuery query;
+    query.phone_number = number;
+    auto logs = store->call_logs(query);
+    REQUIRE(logs.ok());
+    std::vector<std::string> out_ids;
+    for (const auto& r : *logs) out_ids.push_back(r.id);
+    return out_ids;
+  };
+  CHECK(ids("+15550002222") == std::vector<std::string>{in.id, out.id});  // from or to
+  CHECK(ids("+15550001111") == std::vector<std::string>{in.id, out.id});
+  CHECK(ids("+15550003333").empty());
+  CHECK(ids("").empty());  // a web call has no number: "" finds nothing
+}

@@ -581,16 +581,16 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     deliver_end_call();
   }
 
-  // A transfer needs a phone call to transfer (a SIP REFER, issue 16): a web call cannot be
-  // transferred. The LLM is told so (an `error` message, Parley's) and the call goes on.
+  // A transfer is a SIP REFER on a phone call (issue 16), not built yet; a web call has no line
+  // to transfer at all. The LLM is told so (an `error` message, Parley's) and the call goes on.
   void on_transfer_call(const json& data) {
     const json stream_id = data.is_object() && data.contains("stream_id") ? data["stream_id"] : json();
     log_event(LogLevel::warn, "llm.transfer_refused",
               "agent=" + context_.agent->id + " session=" + short_id(context_.session_id));
     send(message("error", {{"stream_id", stream_id},
                            {"code", "transfer_unsupported"},
-                           {"message", "transfer_call was refused: this is not a phone call, "
-                                       "there is no line to transfer (the call goes on)"}}));
+                           {"message", "transfer_call was refused: this host does not "
+                                       "transfer calls (no SIP REFER yet); the call goes on"}}));
   }
 
   void on_function_call(const json& data) {

@@ -253,7 +253,11 @@ json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLin
           {"call_status", call_status},
           {"error_message",
            status.error_message.empty() ? json(nullptr) : json(status.error_message)},
-          {"voip", nullptr},
+          {"voip", session.phone_direction.empty()
+                       ? json(nullptr)
+                       : json{{"from", session.phone_from},
+                              {"to", session.phone_to},
+                              {"direction", session.phone_direction}}},
           {"recording", nullptr},
           {"continued_from",
            session.continued_from.empty() ? json(nullptr) : json(session.continued_from)},

@@ -130,9 +130,17 @@ void MillisApi::list(const HttpRequest& request, HttpDone& done) {
     query.call_status = it->second;
   }
   if (auto it = q->find("phone_number"); it != q->end() && !it->second.empty()) {
-    // Only phone calls have numbers (voip), and this host makes none yet (DESIGN §11): no
-    // session matches.
-    return done(json_reply(200, json{{"histories", json::array()}, {"next_cursor", nullptr}}));
+    // A phone call from or to this number (voip.from or voip.to). An E.164 number written
+    // unencoded in a URL arrives with its '+' decoded as a space: it is read as the '+'.
+    std::string number = it->second;
+    if (number[0] == ' ') number[0] = '+';
+    const std::size_t digits = number.size() - (number[0] == '+' ? 1 : 0);
+    if (digits < 1 || digits > 20 ||
+        number.find_first_not_of("0123456789", number.size() - digits) != std::string::npos)
+      return done(error_reply(400, "bad_request",
+                              "phone_number: \"" + it->second +
+                                  "\" is not a phone number (E.164: '+' and up to 20 digits)"));
+    query.phone_number = std::move(number);
   }
   // Read and built on a database thread (the reports read each session's lines).
   struct Page {

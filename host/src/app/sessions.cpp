@@ -376,6 +376,11 @@ void SessionService::continue_open(OpenRequest request, const AgentConfig& agent
     record.created_ms = now;
     record.last_activity_ms = now;
     record.agent_overrides = request.agent_overrides;
+    if (request.channel == "phone") {
+      record.phone_from = request.from;
+      record.phone_to = request.to;
+      record.phone_direction = request.direction;
+    }
   }
   o.request = std::move(request);
 

@@ -70,9 +70,11 @@ struct OpenRequest {
   // The call's agent_config (DESIGN §3), null = none: read over the agent's config by
   // apply_agent_config, as far as its allow_overrides lets it.
   json agent_overrides;
-  // Phone calls: the numbers (the extra_prompt_webhook's `from` and `to`); "" otherwise.
+  // Phone calls: the numbers (the extra_prompt_webhook's `from` and `to`) and "inbound" or
+  // "outbound", kept with the session (the end-of-call report's `voip`); "" otherwise.
   std::string from;
   std::string to;
+  std::string direction;
   // Phone calls: the id the session gets, announced before the call was answered
   // (start_outbound_call answers with it at once); "" = a new id.
   std::string preset_session_id;

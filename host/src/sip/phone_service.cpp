@@ -355,6 +355,7 @@ class Phones final : public PhoneService {
     open.preset_session_id = status.session_id;
     open.from = from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
     open.to = to;
+    open.direction = "outbound";
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));
     live_[kept->call_id] = call;
@@ -388,6 +389,7 @@ class Phones final : public PhoneService {
     open.metadata = json{{"from", in.from}, {"to", in.to}};
     open.from = in.from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
     open.to = in.to;
+    open.direction = "inbound";
     open.preset_session_id = status.session_id;
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));

@@ -33,10 +33,10 @@ Result<json> json_column(const Rows& rows, int row, int column, std::string_view
   "id, chat_log_id, agent_id, public_key, user_id, channel, metadata, "                   \
   "include_metadata_in_prompt, variables, continued_from, opted_out, created_ms, "        \
   "last_activity_ms, ended_ms, end_reason, reopened, agent_overrides, extra_prompt, "      \
-  "function_calls, call_status"
+  "function_calls, call_status, phone_from, phone_to, phone_direction"
 
 // The number of PARLEY_SESSION_COLUMNS (a query's next column follows them).
-constexpr int session_column_count = 20;
+constexpr int session_column_count = 23;
 
 Result<SessionRecord> read_session(const Rows& rows, int r) {
   SessionRecord s;
@@ -68,6 +68,9 @@ Result<SessionRecord> read_session(const Rows& rows, int r) {
   if (!calls) return calls.error();
   s.function_calls = calls->is_array() ? std::move(*calls) : json::array();
   s.call_status = rows.text(r, 19);
+  s.phone_from = rows.text(r, 20);
+  s.phone_to = rows.text(r, 21);
+  s.phone_direction = rows.text(r, 22);
   return s;
 }
 
@@ -211,10 +214,13 @@ Status PgStore::create_session(const SessionRecord& session) {
       .add(session.extra_prompt)
       .add(to_json_text(session.function_calls.is_array() ? session.function_calls
                                                           : json::array()))
-      .add(session.call_status);
+      .add(session.call_status)
+      .add(session.phone_from)
+      .add(session.phone_to)
+      .add(session.phone_direction);
   auto rows = db_->query("INSERT INTO sessions (" PARLEY_SESSION_COLUMNS ") VALUES "
                          "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-                         "$17, $18, $19, $20)",
+                         "$17, $18, $19, $20, $21, $22, $23)",
                          p, "create a session");
   if (!rows && rows.error().code == "conflict")
     return make_error("conflict", "a session with this id or chat log id already exists");
@@ -525,11 +531,14 @@ Result<std::vector<SessionRecord>> PgStore::call_logs(const CallLogQuery& query)
       .add(query.created_from_ms)
       .add(query.created_to_ms)
       .add(std::int64_t{query.limit});
+  if (query.phone_number) p.add(*query.phone_number);
+  else p.add_null();
   auto rows = db_->query(
       "SELECT " PARLEY_SESSION_COLUMNS " FROM sessions WHERE ended_ms IS NOT NULL "
       "AND ($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR call_status = $2) "
       "AND ($3::bigint IS NULL OR created_ms < $3) AND ($4::bigint IS NULL OR created_ms >= $4) "
       "AND ($5::bigint IS NULL OR created_ms <= $5) "
+      "AND ($7::text IS NULL OR ($7 <> '' AND (phone_from = $7 OR phone_to = $7))) "
       "ORDER BY created_ms DESC, id DESC LIMIT $6",
       p, "list call logs");
   if (!rows) return rows.error();

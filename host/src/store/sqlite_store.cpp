@@ -40,7 +40,7 @@ bool is_unique_violation(const Database& db) {
   "id, chat_log_id, agent_id, public_key, user_id, channel, metadata, "                   \
   "include_metadata_in_prompt, variables, continued_from, opted_out, created_ms, "        \
   "last_activity_ms, ended_ms, end_reason, reopened, agent_overrides, extra_prompt, "      \
-  "function_calls, call_status"
+  "function_calls, call_status, phone_from, phone_to, phone_direction"
 
 Result<SessionRecord> read_session(const Statement& row) {
   SessionRecord s;
@@ -72,6 +72,9 @@ Result<SessionRecord> read_session(const Statement& row) {
   if (!calls) return calls.error();
   s.function_calls = calls->is_array() ? std::move(*calls) : json::array();
   s.call_status = row.text(19);
+  s.phone_from = row.text(20);
+  s.phone_to = row.text(21);
+  s.phone_direction = row.text(22);
   return s;
 }
 
@@ -264,7 +267,7 @@ Status SqliteStore::create_session(const SessionRecord& session) {
     auto statement = db.prepare(
         "INSERT INTO sessions (" PARLEY_SESSION_COLUMNS ") VALUES "
         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-        "?19, ?20)",
+        "?19, ?20, ?21, ?22, ?23)",
         operation);
     if (!statement) return statement.error();
     statement->bind(1, session.id)
@@ -288,7 +291,10 @@ Status SqliteStore::create_session(const SessionRecord& session) {
         .bind(18, session.extra_prompt)
         .bind(19, to_json_text(session.function_calls.is_array() ? session.function_calls
                                                                  : json::array()))
-        .bind(20, session.call_status);
+        .bind(20, session.call_status)
+        .bind(21, session.phone_from)
+        .bind(22, session.phone_to)
+        .bind(23, session.phone_direction);
     auto ran = statement->run(operation);
     if (!ran && is_unique_violation(db)) {
       return make_error("conflict", "a session with this id or chat log id already exists");
@@ -441,6 +447,7 @@ Result<std::vector<SessionRecord>> SqliteStore::call_logs(const CallLogQuery& qu
       "AND (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR call_status = ?2) "
       "AND (?3 IS NULL OR created_ms < ?3) AND (?4 IS NULL OR created_ms >= ?4) "
       "AND (?5 IS NULL OR created_ms <= ?5) "
+      "AND (?7 IS NULL OR (?7 <> '' AND (phone_from = ?7 OR phone_to = ?7))) "
       "ORDER BY created_ms DESC, id DESC LIMIT ?6",
       operation);
   if (!statement) return statement.error();
@@ -452,6 +459,8 @@ Result<std::vector<SessionRecord>> SqliteStore::call_logs(const CallLogQuery& qu
       .bind(4, query.created_from_ms)
       .bind(5, query.created_to_ms)
       .bind(6, std::int64_t{query.limit});
+  if (query.phone_number) statement->bind(7, *query.phone_number);
+  else statement->bind_null(7);
   return read_sessions(*statement, operation);
 }
 

@@ -58,6 +58,11 @@ struct SessionRecord {
   json function_calls = json::array();
   // Millis's call_status, set when the session ends ("" while it lasts).
   std::string call_status;
+  // Phone calls (the end-of-call report's `voip`, DESIGN §6): the calling and called numbers
+  // and "inbound" | "outbound"; all "" for other channels.
+  std::string phone_from;
+  std::string phone_to;
+  std::string phone_direction;
 };
 
 struct ChatLine {
@@ -97,6 +102,7 @@ struct CallLogQuery {
   std::optional<std::int64_t> created_before_ms;  // the cursor: created strictly before
   std::optional<std::int64_t> created_from_ms;    // start_time: created at or after
   std::optional<std::int64_t> created_to_ms;      // end_time: created at or before
+  std::optional<std::string> phone_number;        // a phone call from or to this number
   std::uint32_t limit = 20;
 };
 
@@ -256,7 +262,7 @@ class Store : public SessionStore, public LineStore, public ChatLogStore, public
   static Result<std::unique_ptr<Store>> open(const std::string& location);
 
   // The schema version this build writes; every implementation migrates to it.
-  static constexpr int schema_version = 4;
+  static constexpr int schema_version = 5;
   // The schema version of the opened database (== schema_version once open succeeded).
   virtual int user_version() const = 0;
   // One round trip to the database (PostgreSQL reconnects first if it must): for health.
