@@ -247,7 +247,10 @@ TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn
   auto bad = http(host.port(), "GET", "/call-logs?phone_number=call-me", "",
                   {{"Authorization", kApiKey}});
   CHECK(bad.status == 400);
-  CHECK(bad.body.find("phone_number: \"call-me\" is not a phone number") != std::string::npos);
+  json refused = json::parse(bad.body, nullptr, false);
+  CHECK(refused["error"]["code"] == "bad_request");
+  CHECK(refused["error"]["message"].get<std::string>().rfind(
+            "phone_number: \"call-me\" is not a phone number", 0) == 0);
   auto metrics = http(host.port(), "GET", "/metrics");
   CHECK(metrics.body.find("parley_phone_calls_total{status=\"completed\"} 1") != std::string::npos);
   CHECK(metrics.body.find("parley_rtp_wrong_source_total 0") != std::string::npos);
