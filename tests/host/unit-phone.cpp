@@ -340,3 +340,73 @@ TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {
   INFO("greeting match " << greeting);
   CHECK(greeting > 0.9);
 }
+
+TEST_CASE("phone: memory.by_phone: a number's next call continues its last one", "[phone]") {
+  TempDir dir;
+  json config = json::parse(read_file(host_config(dir, 60)));
+  config["agents"][0]["memory"] = {{"by_phone", true}};
+  config["agents"][0]["resume_message"] = "Welcome back.";
+  dir.write("config.json", config.dump(2));
+  HostProcess host({"--config", dir.file("config.json")});
+  REQUIRE(host.port() != 0);
+  REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
+  // Each caller stays 4 s (baresip hangs up when its microphone file ends).
+  write_wav(dir.file("quiet.wav"), Samples(4 * 8000, 0), 8000);
+
+  // One inbound call from `number`; the session id it got.
+  int calls = 0;
+  auto call_from = [&](const std::string& number) {
+    BaresipOptions bo;
+    bo.user = number;
+    bo.microphone_wav = dir.file("quiet.wav");
+    bo.quit_after_s = 20;
+    bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
+    Baresip far(dir, bo);
+    REQUIRE(far.ready());
+    ++calls;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    std::vector<std::string> sessions;
+    std::size_t ended = 0;
+    while (std::chrono::steady_clock::now() < end) {
+      const std::string log = host.log_text();
+      sessions.clear();
+      const std::regex ready("phone\\.ready call [0-9a-f-]{36} session ([0-9a-f-]{36})");
+      for (auto it = std::sregex_iterator(log.begin(), log.end(), ready);
+           it != std::sregex_iterator(); ++it)
+        sessions.push_back((*it)[1].str());
+      ended = 0;
+      for (auto at = log.find("phone.ended"); at != std::string::npos;
+           at = log.find("phone.ended", at + 1))
+        ++ended;
+      if (ended >= static_cast<std::size_t>(calls)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    INFO(host.log_text());
+    INFO(far.log());
+    REQUIRE(ended == static_cast<std::size_t>(calls));
+    REQUIRE(sessions.size() == static_cast<std::size_t>(calls));
+    far.process().stop();
+    return sessions.back();
+  };
+  const std::string first = call_from("+15550002222");
+  const std::string second = call_from("+15550002222");
+  const std::string stranger = call_from("+15550004444");
+
+  // The second call continued the first (no session id was given), and was greeted as a
+  // caller coming back; another number's call continued nothing.
+  json log1 = wait_call_log(host.port(), first, 3000);
+  json log2 = wait_call_log(host.port(), second, 3000);
+  json log3 = wait_call_log(host.port(), stranger, 3000);
+  REQUIRE(log2.is_object());
+  REQUIRE(log3.is_object());
+  CHECK(log1["continued_from"].is_null());
+  CHECK(log2["continued_from"] == first);
+  CHECK(log3["continued_from"].is_null());
+  REQUIRE(host.stop() == 0);
+  const auto lines2 = lines_of(dir.file("parley.db"), second);
+  const auto lines3 = lines_of(dir.file("parley.db"), stranger);
+  REQUIRE(!lines2.empty());
+  REQUIRE(!lines3.empty());
+  CHECK(lines2[0].text == "Welcome back.");
+  CHECK(lines3[0].text == "Hello, your table for some people is ready.");
+}

@@ -132,6 +132,7 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
   }
   // A v4 file (before the phone columns of v5) is migrated and keeps its sessions.
   const std::string drop_v5 =
+      "DROP INDEX sessions_by_phone_from; DROP INDEX sessions_by_phone_to; "
       "ALTER TABLE sessions DROP COLUMN phone_from; ALTER TABLE sessions DROP COLUMN phone_to; "
       "ALTER TABLE sessions DROP COLUMN phone_direction; ";
   raw_exec(dir.db(), drop_v5 + "PRAGMA user_version = 4");

@@ -288,6 +288,18 @@ void SessionService::open(OpenRequest request,
       if (!mine) return std::move(mine).error();
       for (auto& s : *mine)
         if (!past || s.last_activity_ms > past->last_activity_ms) past = std::move(s);
+    } else if (!request.continue_by_phone.empty()) {
+      // Memory by phone: the number's latest call, if it has one the caller may see (within
+      // retention), is continued; a number that never called opens a plain new session
+      // ("not found" is for an id someone asked for).
+      auto latest = store.latest_phone_session(agent->id, request.continue_by_phone);
+      if (!latest) return std::move(latest).error();
+      if (latest->has_value()) {
+        auto owned = find_owned(store, (*latest)->id, who, opened_ms);
+        if (!owned) return std::move(owned).error();
+        past = std::move(*owned);
+        lookup.asked = past.has_value();
+      }
     }
     if (past) {
       auto holder = store.call_lease_holder(past->id, opened_ms - grace);

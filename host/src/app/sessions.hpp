@@ -63,6 +63,9 @@ struct OpenRequest {
   std::string continue_chat_log_id;  // continueFromChatLogID
   std::string login_token;           // additionalInfo.loginToken
   bool continue_latest_for_user = false;  // extension: continue the user's latest session
+  // Phone calls with the agent's memory.by_phone (DESIGN §11): the number on the other end,
+  // whose latest call this one continues, if it has one; "" = none.
+  std::string continue_by_phone;
   // Voice: the call named by continue_session_id dropped (connection_lost) less than the
   // reconnect grace ago: it is the same call coming back, under the same id ("resumed").
   // Otherwise (and always for REST) a new session continues the named one.

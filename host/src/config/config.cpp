@@ -605,6 +605,9 @@ const FieldTable<AgentConfig>& agent_table() {
   static const FieldTable<AgentConfig> privacy({
       flag("opt_out_data_collection", &AgentConfig::opt_out_data_collection),
   });
+  static const FieldTable<AgentConfig> memory({
+      flag("by_phone", &AgentConfig::memory_by_phone),
+  });
   static const FieldTable<AgentConfig> vocabulary({
       strings("keywords", &AgentConfig::custom_vocabulary, 1000, 128, "speech hints"),
   });
@@ -640,6 +643,8 @@ const FieldTable<AgentConfig>& agent_table() {
                          "E.164 numbers this agent answers and calls from (through the trunk "
                          "that lists it)",
                          check_phone_numbers)),
+          // Whose past a phone call sees: the agent's data policy, never a call's to set.
+          policy(group("memory", memory)),
           section("session_timeout", &AgentConfig::session_timeout, timeout_table()),
           section("flow", &AgentConfig::flow, flow_table()),
           policy(whole("resume_window", &AgentConfig::resume_window_s, 1, max_seconds_per_year)),

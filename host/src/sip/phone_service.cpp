@@ -356,6 +356,7 @@ class Phones final : public PhoneService {
     open.from = from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
     open.to = to;
     open.direction = "outbound";
+    if (agent->memory_by_phone && open.continue_session_id.empty()) open.continue_by_phone = to;
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));
     live_[kept->call_id] = call;
@@ -390,6 +391,7 @@ class Phones final : public PhoneService {
     open.from = in.from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
     open.to = in.to;
     open.direction = "inbound";
+    if (agent->memory_by_phone) open.continue_by_phone = in.from;
     open.preset_session_id = status.session_id;
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));

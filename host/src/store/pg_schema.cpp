@@ -98,11 +98,14 @@ CREATE INDEX sessions_call_logs ON sessions(created_ms) WHERE ended_ms IS NOT NU
 )sql";
 
 // v5 (phone calls in the call logs, issue 16): the numbers and direction of a phone call, the
-// end-of-call report's `voip`; /call-logs?phone_number finds a number's calls by them.
+// end-of-call report's `voip`; /call-logs?phone_number and memory.by_phone find a number's
+// calls by them.
 constexpr const char* v5 = R"sql(
 ALTER TABLE sessions ADD COLUMN phone_from TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN phone_to TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN phone_direction TEXT NOT NULL DEFAULT '';
+CREATE INDEX sessions_by_phone_from ON sessions(agent_id, phone_from);
+CREATE INDEX sessions_by_phone_to ON sessions(agent_id, phone_to);
 )sql";
 
 constexpr const char* migrations[] = {v1, v2, v3, v4, v5};

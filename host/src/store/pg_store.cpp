@@ -332,6 +332,23 @@ Result<std::optional<SessionRecord>> PgStore::latest_user_session(std::string_vi
   return std::optional<SessionRecord>(std::move(*session));
 }
 
+Result<std::optional<SessionRecord>> PgStore::latest_phone_session(std::string_view agent_id,
+                                                                   std::string_view number) {
+  if (number.empty()) return std::optional<SessionRecord>();  // not a phone call
+  Params p;
+  p.add(agent_id).add(number);
+  auto rows = db_->query("SELECT " PARLEY_SESSION_COLUMNS
+                         " FROM sessions WHERE agent_id = $1 AND channel = 'phone' "
+                         "AND (phone_from = $2 OR phone_to = $2) "
+                         "ORDER BY last_activity_ms DESC, created_ms DESC LIMIT 1",
+                         p, "find the number's latest phone call");
+  if (!rows) return rows.error();
+  if (rows->count() == 0) return std::optional<SessionRecord>();
+  auto session = read_session(*rows, 0);
+  if (!session) return session.error();
+  return std::optional<SessionRecord>(std::move(*session));
+}
+
 Result<std::vector<SessionRecord>> PgStore::open_sessions() {
   auto rows = db_->query("SELECT " PARLEY_SESSION_COLUMNS
                          " FROM sessions WHERE ended_ms IS NULL ORDER BY created_ms",

@@ -399,6 +399,23 @@ Result<std::optional<SessionRecord>> SqliteStore::latest_user_session(std::strin
   return std::optional<SessionRecord>(std::move(sessions->front()));
 }
 
+Result<std::optional<SessionRecord>> SqliteStore::latest_phone_session(std::string_view agent_id,
+                                                                 std::string_view number) {
+  if (number.empty()) return std::optional<SessionRecord>();  // not a phone call
+  const char* operation = "find the number's latest phone call";
+  auto statement = db_.prepare(
+      "SELECT " PARLEY_SESSION_COLUMNS " FROM sessions WHERE agent_id = ?1 AND channel = 'phone' "
+      "AND (phone_from = ?2 OR phone_to = ?2) "
+      "ORDER BY last_activity_ms DESC, created_ms DESC LIMIT 1",
+      operation);
+  if (!statement) return statement.error();
+  statement->bind(1, agent_id).bind(2, number);
+  auto sessions = read_sessions(*statement, operation);
+  if (!sessions) return sessions.error();
+  if (sessions->empty()) return std::optional<SessionRecord>();
+  return std::optional<SessionRecord>(std::move(sessions->front()));
+}
+
 Result<std::vector<SessionRecord>> SqliteStore::user_sessions(const UserLogQuery& query,
                                                         std::uint32_t* total_count) {
   if (total_count != nullptr) *total_count = 0;

@@ -51,6 +51,8 @@ class SqliteStore final : public Store {
   Result<std::vector<SessionRecord>> session_chain(std::string_view session_id) override;
   Result<std::optional<SessionRecord>> latest_user_session(std::string_view agent_id,
                                                            std::string_view user_id) override;
+  Result<std::optional<SessionRecord>> latest_phone_session(std::string_view agent_id,
+                                                            std::string_view number) override;
   Result<std::vector<SessionRecord>> open_sessions() override;
   Result<std::uint32_t> purge_sessions(std::string_view agent_id,
                                        std::int64_t cutoff_ms) override;

@@ -129,6 +129,9 @@ struct AgentConfig {
   // Phone numbers this agent answers (inbound) and calls from (outbound, through the trunk
   // whose server.sip.trunks[].numbers lists it), E.164; each belongs to one agent only.
   std::vector<std::string> phone_numbers;
+  // memory.by_phone (DESIGN §11): a phone call continues the latest session (within
+  // retention) of the number on the other end, without a session id.
+  bool memory_by_phone = false;
 
   const ToolConfig* find_tool(std::string_view tool_name) const;
   // True when `origin` (the browser's Origin header, e.g. "http://127.0.0.1:5173") matches one

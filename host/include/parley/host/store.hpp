@@ -154,6 +154,10 @@ class SessionStore {
   // An empty user_id (anonymous) finds nothing.
   virtual Result<std::optional<SessionRecord>> latest_user_session(std::string_view agent_id,
                                                                    std::string_view user_id) = 0;
+  // The latest phone call (by last activity) of the agent with `number` on either end, for
+  // memory by phone (DESIGN §11). An empty number finds nothing.
+  virtual Result<std::optional<SessionRecord>> latest_phone_session(std::string_view agent_id,
+                                                                    std::string_view number) = 0;
   // Every session with no ended_ms (for shutdown and for restart bookkeeping).
   virtual Result<std::vector<SessionRecord>> open_sessions() = 0;
   // Retention: deletes sessions (and their lines) of `agent_id` whose last activity is older
