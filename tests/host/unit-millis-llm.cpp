@@ -129,4 +129,9 @@ TEST_CASE("custom LLM: start_call sees the call's agent_config", "[millis-llm]")
   json start = wait_message(llm, "start_call");
   CHECK(start["data"]["prompt"] == "You sell boats.");
   CHECK(start["data"]["metadata"] == json({{"plan", "boats"}}));
+  // Not a phone call: Millis's voip and call_sid are there, null (unit-phone has them set).
+  CHECK(start["data"].contains("voip"));
+  CHECK(start["data"]["voip"].is_null());
+  CHECK(start["data"].contains("call_sid"));
+  CHECK(start["data"]["call_sid"].is_null());
 }

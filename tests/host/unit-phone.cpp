@@ -18,6 +18,7 @@
 
 #include "parley/host/store.hpp"
 #include "parley/json.hpp"
+#include "millis_llm_server.hpp"
 #include "test_client.hpp"
 #include "test_phone.hpp"
 
@@ -409,4 +410,38 @@ TEST_CASE("phone: memory.by_phone: a number's next call continues its last one",
   REQUIRE(!lines3.empty());
   CHECK(lines2[0].text == "Welcome back.");
   CHECK(lines3[0].text == "Hello, your table for some people is ready.");
+}
+
+TEST_CASE("phone: a custom LLM's start_call carries voip and call_sid, as Millis sends them",
+          "[phone]") {
+  TempDir dir;
+  parley::test::TestLlmServer llm(parley::test::millis::millis_llm);
+  json config = json::parse(read_file(host_config(dir, 60)));
+  config["agents"][0].erase("rules");
+  config["agents"][0]["custom_llm_websocket"] = llm.url();
+  dir.write("config.json", config.dump(2));
+  HostProcess host({"--config", dir.file("config.json")});
+  REQUIRE(host.port() != 0);
+  REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
+  write_wav(dir.file("quiet.wav"), Samples(4 * 8000, 0), 8000);
+  BaresipOptions bo;
+  bo.microphone_wav = dir.file("quiet.wav");
+  bo.quit_after_s = 20;
+  bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
+  Baresip far(dir, bo);
+  REQUIRE(far.ready());
+  REQUIRE(wait_for_text(host.log_path(), "phone.ready", 8000));
+  std::smatch m;
+  const std::string log = host.log_text();
+  INFO(log);
+  REQUIRE(std::regex_search(log, m, std::regex("phone\\.ready call ([0-9a-f-]{36}) session")));
+  const json start = parley::test::millis::wait_message(llm, "start_call", {},
+                                                        std::chrono::seconds(5));
+  CHECK(start["data"]["voip"] == json({{"from", "+15550002222"},
+                                       {"to", "+15550001111"},
+                                       {"direction", "inbound"}}));
+  CHECK(start["data"]["call_sid"] == m[1].str());
+  CHECK(start["data"]["metadata"] == json({{"from", "+15550002222"}, {"to", "+15550001111"}}));
+  far.process().stop();
+  REQUIRE(host.stop() == 0);
 }

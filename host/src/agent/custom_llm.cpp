@@ -387,7 +387,9 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
                  {"history", transcript_},
                  {"prompt", prompt_},
                  {"first_message", fill_template_text(context_.agent->first_message)},
-                 {"language", context_.agent->language}};
+                 {"language", context_.agent->language},
+                 {"voip", context_.voip},
+                 {"call_sid", context_.call_sid.empty() ? json(nullptr) : json(context_.call_sid)}};
     ws_.text(true);
     auto text = std::make_shared<std::string>(to_json_text(message("start_call", std::move(data))));
     auto self = this->shared_from_this();

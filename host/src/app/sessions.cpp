@@ -484,7 +484,7 @@ void SessionService::start_conversation(Opening o,
   }
 
   const bool fresh = conversation == nullptr;
-  if (fresh) conversation = make_for(record, o.agent, o.history);
+  if (fresh) conversation = make_for(record, o.agent, o.history, o.request.phone_call_id);
   opened.record = std::move(record);
   opened.history = std::move(o.history);
   opened.conversation = conversation;
@@ -520,7 +520,8 @@ void SessionService::start_conversation(Opening o,
 
 std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& session,
                                                        std::shared_ptr<const AgentConfig> agent,
-                                                       std::vector<ChatLine> history) {
+                                                       std::vector<ChatLine> history,
+                                                       const std::string& call_sid) {
   ConversationContext context;
   context.agent = agent.get();
   context.agent_owner = std::move(agent);
@@ -529,6 +530,12 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   context.variables = session.variables;
   context.include_metadata_in_prompt = session.include_metadata_in_prompt;
   context.extra_prompt = session.extra_prompt;
+  if (!session.phone_direction.empty()) {
+    context.voip = {{"from", session.phone_from},
+                    {"to", session.phone_to},
+                    {"direction", session.phone_direction}};
+    context.call_sid = call_sid;
+  }
   std::int64_t own = 0;
   for (const auto& line : history)
     if (line.session_id == session.id) ++own;

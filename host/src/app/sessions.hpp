@@ -78,6 +78,8 @@ struct OpenRequest {
   std::string from;
   std::string to;
   std::string direction;
+  // Phone calls: the call's id (GET /phone_calls/{call_id}), a custom LLM's `call_sid`.
+  std::string phone_call_id;
   // Phone calls: the id the session gets, announced before the call was answered
   // (start_outbound_call answers with it at once); "" = a new id.
   std::string preset_session_id;
@@ -257,9 +259,11 @@ class SessionService {
   void start_conversation(Opening opening, std::function<void(Result<OpenedSession>)> done);
   // Merges the extra_prompt_webhook's reply into the new session (or says why not).
   static Status use_extra_prompt(SessionRecord& record, const ExtraPrompt& extra);
+  // `call_sid`: the phone call's id (a custom LLM's start_call), "" for other calls.
   std::shared_ptr<Conversation> make_for(const SessionRecord& session,
                                          std::shared_ptr<const AgentConfig> agent,
-                                         std::vector<ChatLine> history);
+                                         std::vector<ChatLine> history,
+                                         const std::string& call_sid = {});
   // A line of `session_id` stored by this host at `seq`: seen by its live conversation.
   void note_seen(const std::string& session_id, std::int64_t seq);
 

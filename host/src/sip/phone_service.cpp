@@ -353,6 +353,7 @@ class Phones final : public PhoneService {
     status.from = from;
     status.to = to;
     open.preset_session_id = status.session_id;
+    open.phone_call_id = status.call_id;
     open.from = from;  // the extra_prompt_webhook's `from` and `to` (DESIGN §6)
     open.to = to;
     open.direction = "outbound";
@@ -393,6 +394,7 @@ class Phones final : public PhoneService {
     open.direction = "inbound";
     if (agent->memory_by_phone) open.continue_by_phone = in.from;
     open.preset_session_id = status.session_id;
+    open.phone_call_id = status.call_id;
     auto kept = remember(std::move(status));
     auto call = std::make_shared<PhoneCall>(*this, kept, std::move(open));
     call->attach(in.id);

@@ -46,6 +46,10 @@ struct ConversationContext {
   json variables = json::object();     // metadata + prefetched data: what templates see
   bool include_metadata_in_prompt = false;
   std::string extra_prompt;            // the extra_prompt_webhook's, appended to the prompt
+  // Phone calls: {from, to, direction} and the call's id (a custom LLM's start_call `voip` and
+  // `call_sid`, as Millis sends them); null and "" otherwise.
+  json voip;
+  std::string call_sid;
   // Keeps `agent` alive when it is a call's own (agent_config overrides); null otherwise.
   std::shared_ptr<const AgentConfig> agent_owner;
   std::vector<ChatLine> history;       // earlier lines (continuation), oldest first
