@@ -605,4 +605,43 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return full.string();
 }
 
+PipelinedTally pipelined(std::uint16_t port, const std::string& source,
+                         const std::string& request, int count, int timeout_ms) {
+  PipelinedTally tally;
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.open(asio::ip::tcp::v4());
+  socket.bind({asio::ip::make_address(source), 0});
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  std::string all;
+  for (int i = 0; i < count; ++i) all += request;
+  std::thread writer([&] {
+    boost::system::error_code ec;
+    asio::write(socket, asio::buffer(all), ec);
+  });
+  beast::flat_buffer buffer;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (int i = 0; i < count && std::chrono::steady_clock::now() < deadline; ++i) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(1 << 20);
+    boost::system::error_code ec;
+    bhttp::read(socket, buffer, parser, ec);
+    if (ec) break;
+    const auto& response = parser.get();
+    if (response.result_int() == 429) {
+      ++tally.limited;
+      if (response.find("Retry-After") == response.end()) tally.every_429_has_retry_after = false;
+      tally.a_429_body = response.body();
+    } else if (response.result_int() == 200) {
+      ++tally.ok;
+    } else {
+      ++tally.other;
+    }
+  }
+  boost::system::error_code ignored;
+  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  writer.join();
+  return tally;
+}
+
 }  // namespace parley::test

@@ -59,6 +59,21 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
                 const std::string& body = {}, const Headers& headers = {},
                 int timeout_ms = 5000);
 
+// What pipelined() got back.
+struct PipelinedTally {
+  int ok = 0;       // 200
+  int limited = 0;  // 429
+  int other = 0;
+  bool every_429_has_retry_after = true;
+  std::string a_429_body;
+};
+
+// `count` copies of `request` (raw HTTP/1.1) pipelined on one connection to 127.0.0.1:port
+// from `source` (a loopback address: 127.0.0.2 is another client), every answer read and
+// tallied. Bounded by `timeout_ms`.
+PipelinedTally pipelined(std::uint16_t port, const std::string& source,
+                         const std::string& request, int count, int timeout_ms = 10000);
+
 // Several requests on ONE keep-alive connection, answered in order. Stops at the first
 // failure (the remaining results are left out).
 std::vector<HttpResult> http_keep_alive(std::uint16_t port,

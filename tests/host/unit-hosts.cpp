@@ -27,7 +27,8 @@ namespace {
 
 // HAProxy in the foreground (-db) over `servers`, with the health check an operator would
 // use (GET /healthz every 300 ms): a dead host is out of rotation within about a second, and
-// a connection that fails before that is retried on another host (option redispatch).
+// a connection that fails before that is retried on another host (option redispatch). It
+// tells the hosts who the client is (option forwardfor: X-Forwarded-For).
 class Haproxy {
  public:
   explicit Haproxy(const std::vector<std::uint16_t>& servers) {
@@ -36,6 +37,7 @@ class Haproxy {
         "global\n  maxconn 4000\n"
         "defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n"
         "  timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n"
+        "  option forwardfor\n"
         "frontend parley\n  bind 127.0.0.1:" + std::to_string(port_) + "\n"
         "  default_backend hosts\n"
         "backend hosts\n  balance roundrobin\n  option httpchk GET /healthz\n"
@@ -238,4 +240,25 @@ TEST_CASE("/healthz reports the database; without it a host refuses new sessions
   REQUIRE(up.status == 200);
   json opened = body_of(rest(host.port(), "POST", "Session", json{{"memoriID", "alpha"}}));
   CHECK(opened["resultCode"] == 0);
+}
+
+TEST_CASE("through HAProxy, each client has its own request budget when the proxy is trusted",
+          "[hosts]") {
+  // One client floods through HAProxy, then another asks once. A host that trusts the proxy
+  // (server.trusted_proxies) tells them apart by X-Forwarded-For; one that does not sees a
+  // single address, the proxy's, and refuses the second client too.
+  const std::string request = "GET /no-such-file HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const bool trusted : {true, false}) {
+    INFO("trusted: " << trusted);
+    json config = base_host_config();
+    config["server"]["limits"] = {{"max_requests_per_s", 50}};
+    if (trusted) config["server"]["trusted_proxies"] = {"127.0.0.1"};
+    HostFixture host(config);
+    Haproxy lb({host.port()});
+    const PipelinedTally flood = pipelined(lb.port(), "127.0.0.2", request, 300);
+    CHECK(flood.limited > 150);
+    const PipelinedTally other = pipelined(lb.port(), "127.0.0.3", request, 1);
+    CHECK(other.limited == (trusted ? 0 : 1));
+    CHECK(other.ok + other.other + other.limited == 1);
+  }
 }

@@ -40,55 +40,6 @@ json limits_config(int requests_per_s, int sessions_per_min, int session_request
   return config;
 }
 
-struct Tally {
-  int ok = 0;
-  int limited = 0;
-  int other = 0;
-  bool every_429_has_retry_after = true;
-  std::string a_429_body;
-};
-
-// `count` copies of `request` pipelined on one connection from `source` (a loopback address:
-// 127.0.0.2 is another client), every answer read and tallied. Bounded by `timeout_ms`.
-Tally pipelined(std::uint16_t port, const std::string& source, const std::string& request,
-                int count, int timeout_ms = 10000) {
-  Tally tally;
-  asio::io_context io;
-  asio::ip::tcp::socket socket(io);
-  socket.open(asio::ip::tcp::v4());
-  socket.bind({asio::ip::make_address(source), 0});
-  socket.connect({asio::ip::make_address("127.0.0.1"), port});
-  std::string all;
-  for (int i = 0; i < count; ++i) all += request;
-  std::thread writer([&] {
-    boost::system::error_code ec;
-    asio::write(socket, asio::buffer(all), ec);
-  });
-  boost::beast::flat_buffer buffer;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (int i = 0; i < count && std::chrono::steady_clock::now() < deadline; ++i) {
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(1 << 20);
-    boost::system::error_code ec;
-    bhttp::read(socket, buffer, parser, ec);
-    if (ec) break;
-    const auto& response = parser.get();
-    if (response.result_int() == 429) {
-      ++tally.limited;
-      if (response.find("Retry-After") == response.end()) tally.every_429_has_retry_after = false;
-      tally.a_429_body = response.body();
-    } else if (response.result_int() == 200) {
-      ++tally.ok;
-    } else {
-      ++tally.other;
-    }
-  }
-  boost::system::error_code ignored;
-  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  writer.join();
-  return tally;
-}
-
 std::uint64_t limited_count(HostFixture& host, const std::string& limit) {
   const HttpResult m = http(host.port(), "GET", "/metrics");
   const std::regex re("parley_rate_limited_total\\{limit=\"" + limit + "\"\\} (\\d+)");
@@ -150,7 +101,7 @@ TEST_CASE("issue 14: REST requests per session are limited; other sessions are n
       " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n"
       "{\"text\":\"hello\"}";
   const auto started = std::chrono::steady_clock::now();
-  const Tally t = pipelined(host.port(), "127.0.0.1", turn, 200);
+  const PipelinedTally t = pipelined(host.port(), "127.0.0.1", turn, 200);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   INFO("ok " << t.ok << ", 429 " << t.limited << ", other " << t.other << " in " << seconds << " s");
@@ -176,7 +127,7 @@ TEST_CASE("issue 14: requests per address are limited; /healthz and other addres
   HostFixture host(limits_config(50, 0, 0));
   const std::string id = open(host);
   std::atomic<bool> flooding{true};
-  Tally flood;
+  PipelinedTally flood;
   std::thread attacker([&] {
     flood = pipelined(host.port(), "127.0.0.1",
                       "GET /memori/v2/Session/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n", 1500, 20000);
@@ -188,7 +139,7 @@ TEST_CASE("issue 14: requests per address are limited; /healthz and other addres
     const auto t0 = std::chrono::steady_clock::now();
     if (http(host.port(), "GET", "/healthz").status == 200) ++health_ok;
     if (std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(500)) ++health_slow;
-    const Tally other = pipelined(host.port(), "127.0.0.2",
+    const PipelinedTally other = pipelined(host.port(), "127.0.0.2",
                                   "GET /memori/v2/Session/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n", 1);
     other_ok += other.ok;
     sleep_ms(10);
@@ -205,7 +156,7 @@ TEST_CASE("issue 14: requests per address are limited; /healthz and other addres
   CHECK(flood.a_429_body.find("\"resultCode\":-429") != std::string::npos);  // Memori's envelope
   CHECK(limited_count(host, "requests_per_address") >= static_cast<std::uint64_t>(flood.limited));
   // Static files and the socket's upgrade are counted too; the refusal is JSON with Retry-After.
-  const Tally statics = pipelined(host.port(), "127.0.0.3", "GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n", 200);
+  const PipelinedTally statics = pipelined(host.port(), "127.0.0.3", "GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n", 200);
   CHECK(statics.limited > 100);
   CHECK(statics.a_429_body.find("\"code\":\"rate_limited\"") != std::string::npos);
   int upgrades_refused = 0;
@@ -256,4 +207,37 @@ TEST_CASE("issue 14: client addresses are keyed by IPv4 address and IPv6 /64", "
   CHECK(client_address_key("[::1]:9") == "::/64");
   CHECK(client_address_key("[::ffff:192.0.2.1]:9") == "192.0.2.1");
   CHECK(client_address_key("not an address") == "not an address");
+}
+
+TEST_CASE("issue 17: behind a trusted proxy, each client behind it has its own budget",
+          "[limits]") {
+  // 127.0.0.5 is the proxy (as HAProxy on the same machine would be); 127.0.0.6 is not one.
+  json config = limits_config(50, 0, 0);
+  config["server"]["trusted_proxies"] = {"127.0.0.5", "10.0.0.0/8"};
+  HostFixture host(config);
+  const std::string id = open(host);
+  auto through = [&](const std::string& source, const std::string& forwarded, int count) {
+    return pipelined(host.port(), source,
+                     "GET /memori/v2/Session/" + id + " HTTP/1.1\r\nHost: x\r\n" +
+                         (forwarded.empty() ? "" : "X-Forwarded-For: " + forwarded + "\r\n") +
+                         "\r\n",
+                     count);
+  };
+  // One client behind the proxy floods: its own budget runs out...
+  const PipelinedTally flood = through("127.0.0.5", "203.0.113.7", 300);
+  CHECK(flood.limited > 200);
+  // ...and another client behind the same proxy is served: the proxy's address is not the key.
+  CHECK(through("127.0.0.5", "203.0.113.8", 1).ok == 1);
+  // A client cannot escape its budget by writing addresses to the left of what the proxy
+  // appended, nor through a second trusted proxy (10.1.2.3) that passed it on.
+  CHECK(through("127.0.0.5", "198.51.100.1, 203.0.113.7", 1).limited == 1);
+  CHECK(through("127.0.0.5", "198.51.100.2, 203.0.113.7, 10.1.2.3", 1).limited == 1);
+  // A peer that is not a trusted proxy is the client, whatever its X-Forwarded-For says: a
+  // stranger cannot pick another address's budget (203.0.113.8's is untouched) nor spend one.
+  const PipelinedTally stranger = through("127.0.0.6", "203.0.113.8", 300);
+  CHECK(stranger.limited > 200);
+  CHECK(through("127.0.0.5", "203.0.113.8", 1).ok == 1);
+  // What the trusted proxy wrote is not an address (a misconfigured proxy): the proxy is the
+  // client, and nothing to its left is believed.
+  CHECK(through("127.0.0.5", "203.0.113.9, not-an-address", 1).ok == 1);
 }

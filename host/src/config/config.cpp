@@ -7,6 +7,7 @@
 // ("agents[0].tools[1].webhook.url") and the rule broken. Nothing here throws: JSON comes
 // from parley::parse_json and types are checked before every get().
 #include "parley/host/config.hpp"
+#include "parley/host/trusted_proxies.hpp"
 
 #include <arpa/inet.h>
 
@@ -853,6 +854,14 @@ const FieldTable<ServerConfig>& server_table() {
                 return ok_status();
               }),
       whole("reconnect_grace_s", &ServerConfig::reconnect_grace_s, 1, 600),
+      strings("trusted_proxies", &ServerConfig::trusted_proxies, 256, 64,
+              "addresses or CIDR ranges of proxies whose X-Forwarded-For names the client",
+              [](const std::string& path, const std::vector<std::string>& entries) -> Status {
+                for (std::size_t i = 0; i < entries.size(); ++i)
+                  if (auto parsed = TrustedProxies::parse({entries[i]}); !parsed)
+                    return invalid(index_path(path, i), parsed.error().message);
+                return ok_status();
+              }),
       section("limits", &ServerConfig::limits, limits_table()),
       section("speech", &ServerConfig::speech, speech_table()),
       section("sip", &ServerConfig::sip, sip_table()),

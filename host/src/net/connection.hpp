@@ -17,6 +17,7 @@
 #include "parley/host/metrics.hpp"
 #include "parley/host/net_types.hpp"
 #include "parley/host/rate_limiter.hpp"
+#include "parley/host/trusted_proxies.hpp"
 
 namespace parley::host::net {
 
@@ -41,7 +42,8 @@ struct ServerState {
         app(application),
         metrics(counters),
         requests_per_address(host_config.server.limits.max_requests_per_s,
-                             host_config.server.limits.max_requests_per_s) {}
+                             host_config.server.limits.max_requests_per_s),
+        proxies(proxies_of(host_config)) {}
 
   boost::asio::io_context& io;
   const HostConfig& config;
@@ -49,9 +51,17 @@ struct ServerState {
   Metrics& metrics;
   // limits.max_requests_per_s per client address: every request and upgrade but /healthz.
   RateLimiter requests_per_address;
+  // server.trusted_proxies: peers whose X-Forwarded-For names the client.
+  TrustedProxies proxies;
   bool stopping = false;  // set by Server::close_all: no new WebSocket is opened
 
   const ServerLimits& limits() const { return config.server.limits; }
+
+  // The config reader refused any entry that does not parse: none is left out here.
+  static TrustedProxies proxies_of(const HostConfig& host_config) {
+    auto parsed = TrustedProxies::parse(host_config.server.trusted_proxies);
+    return parsed ? std::move(*parsed) : TrustedProxies{};
+  }
 
   // Registry: a connection registers when it starts and unregisters in its destructor.
   std::uint64_t add(std::weak_ptr<Connection> connection) {

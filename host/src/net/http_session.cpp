@@ -48,6 +48,17 @@ HttpRequest to_plain_request(const http::request<http::string_body>& request,
   return plain;
 }
 
+// X-Forwarded-For as one value: several headers are one list, in order (RFC 9110 §5.3).
+std::string forwarded_for(const http::request<http::string_body>& request) {
+  std::string out;
+  for (const auto& field : request) {
+    if (field.name() != http::field::x_forwarded_for) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string(field.value());
+  }
+  return out;
+}
+
 bool has_no_body(unsigned status) { return status < 200 || status == 204 || status == 304; }
 
 }  // namespace
@@ -70,8 +81,19 @@ void HttpSession::run() {
     const std::string address = peer.address().to_string();
     remote_ = (peer.address().is_v6() ? "[" + address + "]" : address) + ":" +
               std::to_string(peer.port());
+    peer_remote_ = remote_;
+    peer_address_ = peer.address();
   }
   read_request();
+}
+
+std::string HttpSession::client_remote(const Request& request) const {
+  const TrustedProxies& proxies = state_->proxies;
+  if (proxies.empty() || peer_remote_.empty()) return peer_remote_;
+  const auto client = proxies.client(peer_address_, forwarded_for(request));
+  if (client == peer_address_) return peer_remote_;
+  const std::string address = client.to_string();
+  return client.is_v6() ? "[" + address + "]" : address;  // no port: the proxy's is not its
 }
 
 void HttpSession::shut_down(std::uint16_t, const std::string&) {
@@ -177,6 +199,7 @@ void HttpSession::dispatch(Request request) {
   head_ = request.method() == http::verb::head;
   method_ = std::string(request.method_string());
   path_ = std::string(request.target().substr(0, request.target().find('?')));
+  remote_ = client_remote(request);
   const HttpRequest plain = to_plain_request(request, remote_);
   const bool get_or_head = plain.method == "GET" || plain.method == "HEAD";
 

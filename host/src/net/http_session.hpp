@@ -44,6 +44,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void on_read_failed(boost::beast::error_code ec);
   void on_refused();
   void dispatch(Request request);
+  // remote_ for `request`: the client behind a trusted proxy, or the TCP peer.
+  std::string client_remote(const Request& request) const;
   void upgrade(Request request, const HttpRequest& plain);
   void call_application(const HttpRequest& plain);
   // Answers the current request. `close` ends the connection after the response.
@@ -61,7 +63,12 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   boost::asio::steady_timer deadline_;
   std::shared_ptr<ServerState> state_;
   std::uint64_t registry_id_ = 0;
+  // The client's address as the limits and logs see it: the TCP peer's ("addr:port"), or, when
+  // the peer is a trusted proxy, the address its X-Forwarded-For names (set per request: one
+  // proxy connection carries many clients' requests).
   std::string remote_;
+  std::string peer_remote_;                   // the TCP peer's, "addr:port"
+  boost::asio::ip::address peer_address_;
   std::unique_ptr<Response> response_;  // the response being written
   std::string drain_buffer_;
 

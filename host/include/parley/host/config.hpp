@@ -214,6 +214,9 @@ struct ServerConfig {
   // A voice call that dropped (connection_lost) and comes back within this many seconds is the
   // same call: same session id, no greeting, one report at its real end (DESIGN §3).
   std::uint32_t reconnect_grace_s = 60;
+  // Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client, for the
+  // per-address limits and logs (trusted_proxies.hpp). Empty: the TCP peer is the client.
+  std::vector<std::string> trusted_proxies;
   ServerLimits limits;
   SpeechConfig speech;
   SipConfig sip;  // phone calls (DESIGN §11); parley/host/sip_config.hpp
