@@ -103,6 +103,18 @@ json wait_call_log(std::uint16_t port, const std::string& session_id, int timeou
   return nullptr;
 }
 
+// baresip as the caller: it dials the agent's number from `number`, plays `wav` and hangs up
+// when the file ends (or after `quit_after_s`).
+BaresipOptions dialing(const std::string& wav, int quit_after_s,
+                       const std::string& number = "+15550002222") {
+  BaresipOptions bo;
+  bo.user = number;
+  bo.microphone_wav = wav;
+  bo.quit_after_s = quit_after_s;
+  bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
+  return bo;
+}
+
 // The session ids /call-logs lists for `query`.
 std::vector<std::string> logged_sessions(std::uint16_t port, const std::string& query) {
   json page = get_json(port, "/call-logs?" + query);
@@ -203,7 +215,13 @@ TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn
   bo.microphone_wav = dir.file("mic.wav");
   Baresip far(dir, bo);
   REQUIRE(far.ready());
-  HostProcess host({"--config", host_config(dir, 14)});
+  // The extra_prompt_webhook sees the call's numbers, as Millis sends them (DESIGN §6).
+  parley::test::TestHttpServer hooks;
+  hooks.script("/extra", parley::test::ScriptedReply{200, R"({"extra_prompt":"A regular."})"});
+  json config = json::parse(read_file(host_config(dir, 14)));
+  config["agents"][0]["extra_prompt_webhook"] = hooks.url("/extra");
+  dir.write("config.json", config.dump(2));
+  HostProcess host({"--config", dir.file("config.json")});
   REQUIRE(host.port() != 0);
   REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
 
@@ -219,6 +237,13 @@ TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn
   const std::string call_id = started["call_id"], session_id = started["session_id"];
   CHECK(session_id.size() == 36);
   CHECK(wait_status(host.port(), call_id, {"in-progress"}, 5000) == "in-progress");
+  REQUIRE(hooks.wait_for_requests(1, std::chrono::seconds(3)));
+  const auto asked = hooks.requests_to("/extra");
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].method == "GET");
+  CHECK_THAT(asked[0].target, Catch::Contains("session_id=" + session_id));
+  CHECK_THAT(asked[0].target, Catch::Contains("&from=%2B15550001111&to=%2B15550002222"));
+  CHECK_THAT(asked[0].target, Catch::Contains("&party=four"));
   // max_duration 14 s: the host hangs up with BYE while baresip still has microphone left.
   const std::string final_status =
       wait_status(host.port(), call_id, {"completed", "failed", "busy", "no-answer"}, 25000);
@@ -295,11 +320,7 @@ TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {
   REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
   // baresip calls, says its phrase after the greeting and hangs up when its microphone ends.
   write_wav(dir.file("mic.wav"), mic(5.0, "I would like to book a table", 12.0), 8000);
-  BaresipOptions bo;
-  bo.microphone_wav = dir.file("mic.wav");
-  bo.quit_after_s = 25;
-  bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
-  Baresip far(dir, bo);
+  Baresip far(dir, dialing(dir.file("mic.wav"), 25));
   REQUIRE(far.ready());
   REQUIRE(wait_for_text(host.log_path(), "phone.ready", 8000));
   std::smatch m;
@@ -357,12 +378,7 @@ TEST_CASE("phone: memory.by_phone: a number's next call continues its last one",
   // One inbound call from `number`; the session id it got.
   int calls = 0;
   auto call_from = [&](const std::string& number) {
-    BaresipOptions bo;
-    bo.user = number;
-    bo.microphone_wav = dir.file("quiet.wav");
-    bo.quit_after_s = 20;
-    bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
-    Baresip far(dir, bo);
+    Baresip far(dir, dialing(dir.file("quiet.wav"), 20, number));
     REQUIRE(far.ready());
     ++calls;
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -424,11 +440,7 @@ TEST_CASE("phone: a custom LLM's start_call carries voip and call_sid, as Millis
   REQUIRE(host.port() != 0);
   REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
   write_wav(dir.file("quiet.wav"), Samples(4 * 8000, 0), 8000);
-  BaresipOptions bo;
-  bo.microphone_wav = dir.file("quiet.wav");
-  bo.quit_after_s = 20;
-  bo.commands = {"/dial sip:+15550001111@127.0.0.1:" + std::to_string(kHostSipPort)};
-  Baresip far(dir, bo);
+  Baresip far(dir, dialing(dir.file("quiet.wav"), 20));
   REQUIRE(far.ready());
   REQUIRE(wait_for_text(host.log_path(), "phone.ready", 8000));
   std::smatch m;
