@@ -52,7 +52,8 @@ HttpRequest to_plain_request(const http::request<http::string_body>& request,
 std::string forwarded_for(const http::request<http::string_body>& request) {
   std::string out;
   for (const auto& field : request) {
-    if (field.name() != http::field::x_forwarded_for) continue;
+    // Beast has no enum value for this header: compare the name (case-insensitively).
+    if (!boost::beast::iequals(field.name_string(), "X-Forwarded-For")) continue;
     if (!out.empty()) out += ", ";
     out += std::string(field.value());
   }
