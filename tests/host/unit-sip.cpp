@@ -87,117 +87,61 @@ std::unique_ptr<sip::SipEngine> start_engine(boost::asio::io_context& io,
   return std::move(*engine);
 }
 
+// One reply a SIPp UAS sends to the request it last received: the status line, the dialog's
+// headers echoed as SIP requires (our To tag `tag`), `cseq` (the request's own by default),
+// then `extra` header lines (each ending in "\n"). `attributes` go on the <send> element.
+std::string sipp_reply(const std::string& status, const std::string& extra = "",
+                       const std::string& tag = "01", const std::string& cseq = "[last_CSeq:]",
+                       const std::string& attributes = "") {
+  return "  <send" + attributes + "><![CDATA[\nSIP/2.0 " + status +
+         "\n[last_Via:]\n[last_From:]\n[last_To:];tag=[pid]SIPpTag" + tag +
+         "[call_number]\n[last_Call-ID:]\n" + cseq + "\n" + extra +
+         "Content-Length: 0\n\n]]></send>\n";
+}
+
+std::string sipp_scenario(const std::string& name, const std::string& body) {
+  return "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"" + name +
+         "\">\n" + body + "</scenario>\n";
+}
+
 // A UAS scenario that answers an INVITE with `code` (after 100 Trying) and takes the ACK.
 std::string refusing_scenario(int code, const std::string& reason) {
-  return R"xml(<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="refuse">
-  <recv request="INVITE" />
-  <send><![CDATA[
-SIP/2.0 )xml" + std::to_string(code) + " " + reason + R"xml(
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" />
-</scenario>
-)xml";
+  return sipp_scenario("refuse", "  <recv request=\"INVITE\" />\n" +
+                                     sipp_reply(std::to_string(code) + " " + reason) +
+                                     "  <recv request=\"ACK\" />\n");
 }
 
 // Rings (180) and never answers: takes the CANCEL (200) and ends the INVITE with 487.
-const char* kRingingScenario = R"xml(<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ring">
-  <recv request="INVITE">
+const std::string kRingingScenario = sipp_scenario(
+    "ring",
+    R"xml(  <recv request="INVITE">
     <action>
       <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseqn" />
     </action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="CANCEL" />
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: [$cseqn] INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" />
-</scenario>
-)xml";
+)xml" + sipp_reply("180 Ringing") +
+        "  <recv request=\"CANCEL\" />\n" + sipp_reply("200 OK") +
+        sipp_reply("487 Request Terminated", "", "01", "CSeq: [$cseqn] INVITE") +
+        "  <recv request=\"ACK\" />\n");
 
 // Asks for digest credentials (401), checks them on the second INVITE and then answers 486 when
 // they are right (403 when not): the outcome says whether the engine authenticated.
-const char* kDigestScenario = R"xml(<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="digest">
-  <recv request="INVITE" />
-  <send><![CDATA[
-SIP/2.0 401 Unauthorized
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-WWW-Authenticate: Digest realm="trunk.test", nonce="4f2a91c0e1", algorithm=MD5
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" />
+const std::string kDigestScenario = sipp_scenario(
+    "digest",
+    "  <recv request=\"INVITE\" />\n" +
+        sipp_reply("401 Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"trunk.test\", nonce=\"4f2a91c0e1\", "
+                   "algorithm=MD5\n") +
+        R"xml(  <recv request="ACK" />
   <recv request="INVITE">
     <action>
       <verifyauth assign_to="authvalid" username="parley" password="s3cret-trunk" />
     </action>
   </recv>
   <nop hide="true" test="authvalid" next="good" />
-  <send next="done"><![CDATA[
-SIP/2.0 403 Forbidden
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag02[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <label id="good" />
-  <send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag02[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <label id="done" />
-  <recv request="ACK" />
-</scenario>
-)xml";
+)xml" + sipp_reply("403 Forbidden", "", "02", "[last_CSeq:]", " next=\"done\"") +
+        "  <label id=\"good\" />\n" + sipp_reply("486 Busy Here", "", "02") +
+        "  <label id=\"done\" />\n  <recv request=\"ACK\" />\n");
 
 }  // namespace
 
