@@ -12,6 +12,27 @@ import Parley from '/sdk/parley.mjs';
 // Where a page load's time goes, for bench/widget (User Timing marks; nothing else reads them).
 performance.mark('parley:sdk-ready');
 
+// What embed-early.js (the page's first script) sent while the SDK loaded: replies the resume
+// may use. The plan it sent them by is kept under EARLY_KEY, for this address only.
+const EARLY_KEY = 'parley.early';
+const pageAddress = location.href.split('#')[0];
+const early = Array.isArray(self.parleyEarly) ? self.parleyEarly : [];
+
+// What this page's next load sends early: the requests the core would start the same resume
+// with now. Not kept for a page that logs out (its next load forgets what is stored first).
+function keepEarlyPlan(options) {
+  try {
+    if (config.logout) return;
+    localStorage.setItem(EARLY_KEY, JSON.stringify({ v: 1, page: pageAddress, requests: client.resumeRequests(options) }));
+  } catch { /* no localStorage: the next load just waits for the SDK */ }
+}
+
+function forgetEarlyPlan() {
+  try {
+    localStorage.removeItem(EARLY_KEY);
+  } catch { /* nothing kept */ }
+}
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   widget: $('widget'), title: $('title'), status: $('status'), transcript: $('transcript'),
@@ -203,6 +224,7 @@ window.addEventListener('message', (event) => {
 // The site's logout (window.Parley.logout() on its page): the call ends, the stored session is
 // forgotten, and the widget starts over with a new conversation.
 async function logout() {
+  forgetEarlyPlan();
   await client.logout();
   setVoice('idle');
   clearError();
@@ -413,17 +435,20 @@ function wire() {
 async function openSession({ fresh }) {
   setStatus('Connecting…');
   performance.mark('parley:resume-start');
+  const options = {
+    sessionId: config.session_id || undefined,
+    metadata: config.metadata,
+    identityKeys: config.identity_keys ?? undefined,
+    historyLines: PAGE,
+  };
   try {
-    const r = await client.resume({
-      sessionId: (!fresh && config.session_id) || undefined,
-      metadata: config.metadata,
-      identityKeys: config.identity_keys ?? undefined,
-      historyLines: PAGE,
-    });
+    const r = await client.resume({ ...options, sessionId: fresh ? undefined : options.sessionId, early: fresh ? [] : early });
     sessionId = r.sessionID;
     performance.mark('parley:resume-end');
     renderResume(r);
     setStatus('Ready');
+    ui.widget.dataset.earlyUsed = String(r.earlyUsed);  // for the tests and bench/widget
+    keepEarlyPlan(options);
   } catch (error) {
     setStatus('Unavailable');
     showError(error);
@@ -448,7 +473,10 @@ async function main() {
   window.parleyClient = client;  // for the page's own scripts and tests
   wire();
   // A page the site's logout leads to (data-logout): forget who was here before.
-  if (config.logout) await client.logout();
+  if (config.logout) {
+    forgetEarlyPlan();
+    await client.logout();
+  }
   await openSession({ fresh: false });
   ui.mic.disabled = false;
   ui.text.disabled = false;

@@ -732,6 +732,86 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
     log('Bob then Carol: separate conversations; non-identity metadata follows the page; logout forgets');
   }
 
+  if (want('early')) {
+    // --- the resume's requests sent while the SDK loads (web/embed-early.js, resumeRequests) ---
+    // What a load sent to the API and whether before the SDK was ready, and how many of the
+    // early replies the core used.
+    const facts = (frame) => frame.evaluate(() => {
+      const ready = performance.getEntriesByName('parley:sdk-ready')[0].startTime;
+      const api = performance.getEntriesByType('resource').filter((e) => e.name.includes('/memori/'))
+        .map((e) => ({ path: new URL(e.name).pathname, early: e.startTime < ready }));
+      return { api, used: Number(document.getElementById('widget').dataset.earlyUsed) };
+    });
+    const ec = await newContext();
+    const ep = await ec.newPage();
+    ep.on('pageerror', (e) => errorsOnPage.push(e.message));
+    const requested = [];
+    ep.on('request', (r) => requested.push(r.url()));
+    const as = (name, extra = {}) => hostPage(hostOrigin, { ...demoAttrs, 'user-name': name, ...extra });
+    const sessionOf = async (frame) => (await frame.evaluate(() => window.parleyClient.getState())).sessionID;
+    await ep.goto(as('Dana'));
+    let frame = await widgetOf(ep);
+    await waitText(frame, 'Hi Dana!', 'Dana\'s welcome');
+    let f = await facts(frame);
+    checkEqual(f.used, 0, 'a first visit: nothing sent early');
+    check(f.api.every((r) => !r.early), `a first visit: no API request before the SDK (${JSON.stringify(f.api)})`);
+    await frame.fill('#text', 'what is my name');
+    await frame.press('#text', 'Enter');
+    await waitText(frame, 'Your name is Dana', 'Dana\'s reply');
+    const dana = await sessionOf(frame);
+    // The same page again: the check and the history go out before the SDK has loaded, and
+    // they are the requests the core asks for (both used, none sent twice).
+    await ep.reload();
+    frame = await widgetOf(ep);
+    await waitText(frame, 'Your name is Dana', 'Dana\'s lines after the reload');
+    f = await facts(frame);
+    checkEqual(f.used, 2, `a reload: the session check and the history fetch sent early are used (${JSON.stringify(f.api)})`);
+    checkEqual(JSON.stringify(f.api.map((r) => [r.path.split('/')[3], r.early])),
+               JSON.stringify([['Session', true], ['SessionChatLogs', true]]), 'a reload: two API requests, both sent before the SDK was ready');
+    checkEqual(await sessionOf(frame), dana, 'a reload: Dana\'s session goes on');
+    // Another page parameter (a different address): nothing sent early, the page's own resume.
+    await ep.goto(as('Dana', { plan: 'basic' }));
+    frame = await widgetOf(ep);
+    f = await facts(frame);
+    check(f.api.every((r) => !r.early) && f.used === 0, `another address: nothing sent early (${JSON.stringify(f.api)})`);
+    checkEqual(await sessionOf(frame), dana, 'another page of the site: Dana\'s conversation still resumes');
+    // Erin in the same browser: nothing of Dana's is asked for, let alone shown.
+    const danaPlan = await frame.evaluate(() => localStorage.getItem('parley.early'));
+    check(danaPlan && danaPlan.includes(dana), 'the stored plan names Dana\'s session');
+    requested.length = 0;
+    await ep.goto(as('Erin'));
+    frame = await widgetOf(ep);
+    await waitText(frame, 'Hi Erin!', 'Erin gets a welcome of her own');
+    check(!requested.some((u) => u.includes(dana)), `Erin's page asks for nothing of Dana's session: ${requested.filter((u) => u.includes('/memori/'))}`);
+    const erin = await sessionOf(frame);
+    check(erin && erin !== dana, 'Erin has a session of her own');
+    // A wrong guess is never used: a plan for Erin's very address that asks for Dana's session
+    // (as no page writes it) makes the page fetch Dana's session early, and the core still
+    // resumes Erin's own conversation and shows none of Dana's lines.
+    await frame.evaluate(([plan]) => {
+      const p = JSON.parse(plan);
+      p.page = location.href.split('#')[0];
+      localStorage.setItem('parley.early', JSON.stringify(p));
+    }, [danaPlan]);
+    requested.length = 0;
+    await ep.reload();
+    frame = await widgetOf(ep);
+    await waitText(frame, 'Hi Erin!', 'Erin\'s own lines after the forged plan');
+    check(requested.some((u) => u.includes(dana)), 'the forged plan was sent (the test tests something)');
+    f = await facts(frame);
+    checkEqual(f.used, 0, `the forged plan's replies are not used (${JSON.stringify(f.api)})`);
+    checkEqual(await sessionOf(frame), erin, 'Erin\'s session, not Dana\'s');
+    const seen = (await messages(frame)).map((l) => l.text).join(' | ');
+    check(!seen.includes('Dana'), `Erin sees none of Dana's lines: ${seen}`);
+    // The logout forgets the plan with the session: the next load sends nothing early.
+    await ep.evaluate(() => window.Parley.logout());
+    await waitFor(async () => (await sessionOf(frame)) !== erin, 8000, 'a new conversation after the logout');
+    check(!(await frame.evaluate(() => localStorage.getItem('parley.early') || '')).includes(erin),
+          'after the logout, no stored plan names the forgotten session');
+    await ec.close();
+    log('early requests: sent while the SDK loads, used when the core asks for them; another address, another person or a forged plan: not used');
+  }
+
   if (want('delivery')) {
     // --- compressed, content-hashed, cached: what goes over the wire ---------------------------
     const embedHtml = await (await fetch(`${hostOrigin}/embed?id=demo&k=${KEY}`)).text();

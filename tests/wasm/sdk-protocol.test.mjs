@@ -49,7 +49,9 @@ const finalText = (want) => (e) => e.a[1] && e.a[1].is_final && e.a[0].includes(
 await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   const Parley = await loadSdk(args.sdk);
   const dir = tempDir('parley-sdk-protocol-');
-  const config = writeHostConfig(dir, { sdkDir: args.sdk });
+  // The early-request cases below read one session a dozen times within a second: the
+  // per-session rate limit is off here (native.host.limits tests it), the others stay.
+  const config = writeHostConfig(dir, { sdkDir: args.sdk, server: { limits: { max_requests_per_s: 200, max_sessions_per_min: 120, max_session_requests_per_s: 0 } } });
   const host = await hostFor(args, cleanup, config);
   const origin = host.url.replace(/\/$/, '');
   const endPoint = `${origin.replace('http', 'ws')}/v1/voice`;
@@ -106,6 +108,67 @@ await runSdkTest('sdk-protocol', 120000, async (args, cleanup) => {
   checkEqual(JSON.stringify(events.slice(0, 2)), JSON.stringify(['start GET Session', 'start GET SessionChatLogs']), 'both requests start before either reply');
   checkEqual(events.length, 4, `two requests in all (${events})`);
   checkEqual(paged.lastAgentIndex, 1, 'historyLines 2: the agent\'s last message among them');
+  // Sent before the client exists (a page whose SDK is still loading): resumeRequests() are
+  // the requests the core starts this resume with, and resume({early}) uses their replies,
+  // only for the very request the core asks for, sent as the client sends it.
+  const ada = { metadata: { userName: 'Ada', plan: 'premium' }, historyLines: 2 };
+  const plan = make({ storage }).resumeRequests(ada);
+  checkEqual(JSON.stringify(plan.map((r) => JSON.parse(r.key))), JSON.stringify([
+    { method: 'GET', path: `/memori/v2/Session/${first.sessionID}` },
+    { method: 'GET', path: `/memori/v2/SessionChatLogs/${first.sessionID}/${first.sessionID}?chain=true&lastLines=2` },
+  ]), 'resumeRequests(): the session check and the history fetch, as the core asks for them');
+  checkEqual(plan[0].url, `${origin}${JSON.parse(plan[0].key).path}`, 'resumeRequests(): the URL');
+  checkEqual(JSON.stringify(plan[0].init), JSON.stringify({ method: 'GET', credentials: 'omit', headers: { 'X-Parley-Public-Key': KEY } }),
+             'resumeRequests(): fetch()\'s options, the public key with them');
+  const send = (requests, change = (r) => r) => requests.map(change).map((r) => {
+    const response = fetch(r.url, r.init);
+    response.catch(() => {});  // an unused one may fail unobserved, as in the embed page
+    return { ...r, response };
+  });
+  const resumeWith = async (options, early) => {
+    events.length = 0;
+    const r = await make({ storage, fetch: recordingFetch }).resume({ ...options, early });
+    return { r, sent: events.filter((e) => e.startsWith('start')) };
+  };
+  let got = await resumeWith(ada, send(plan));
+  checkEqual(got.r.earlyUsed, 2, 'the early replies of the same resume: both used');
+  checkEqual(got.sent.length, 0, `and nothing sent again (${got.sent})`);
+  checkEqual(JSON.stringify(got.r.history.map((l) => l.text)), JSON.stringify(paged.history.map((l) => l.text)), 'the early replies: the same lines');
+  checkEqual(got.r.sessionID, first.sessionID, 'the early replies: the same session');
+  // A changed page parameter (more lines): the check is the same request, the history is not.
+  got = await resumeWith({ ...ada, historyLines: 3 }, send(plan));
+  checkEqual(got.r.earlyUsed, 1, 'historyLines 3 with a plan for 2: only the session check used');
+  checkEqual(JSON.stringify(got.sent), JSON.stringify(['start GET SessionChatLogs']), 'historyLines 3: the history fetched anew');
+  checkEqual(got.r.history.length, 3, 'historyLines 3: three lines');
+  // The same request sent otherwise (another public key, another host) is not used.
+  got = await resumeWith(ada, send(plan, (r) => ({ ...r, init: { ...r.init, headers: { 'X-Parley-Public-Key': 'other-key' } } })));
+  checkEqual(got.r.earlyUsed, 0, 'early requests sent with another public key: not used');
+  checkEqual(got.sent.length, 2, 'the client sends its own');
+  got = await resumeWith(ada, send(plan, (r) => ({ ...r, url: r.url.replace('127.0.0.1', 'localhost') })));
+  checkEqual(got.r.earlyUsed, 0, 'early requests to another origin: not used');
+  // Another session's requests (a wrong guess) are never used: the stored session is resumed.
+  const other = await make({ storage: memoryStorage() }).resume({ metadata: { userName: 'Bob' } });
+  const otherPlan = make({ storage }).resumeRequests({ ...ada, sessionId: other.sessionID });
+  check(otherPlan.length === 2 && otherPlan[0].key.includes(other.sessionID), 'a plan for another session');
+  got = await resumeWith(ada, send(otherPlan));
+  checkEqual(got.r.earlyUsed, 0, 'another session\'s early replies: not used');
+  checkEqual(got.r.sessionID, first.sessionID, 'another session\'s early replies: the stored session resumed');
+  checkEqual(JSON.stringify(got.r.history.map((l) => l.text)), JSON.stringify(paged.history.map((l) => l.text)), 'another session\'s early replies: the stored session\'s lines');
+  // Bob then Carol: Bob's stored session, Carol's page with Bob's early replies: a new
+  // session of Carol's own, none of Bob's lines; and nothing to send early for her (she
+  // starts by opening a session, which is never sent ahead).
+  const shared = memoryStorage();
+  const bob = await make({ storage: shared }).resume({ metadata: { userName: 'Bob' } });
+  check(bob.welcome.includes('Bob'), 'Bob\'s welcome names him');
+  const bobPlan = make({ storage: shared }).resumeRequests({ metadata: { userName: 'Bob' }, historyLines: 100 });
+  check(bobPlan.length === 2 && bobPlan[0].key.includes(bob.sessionID), 'Bob\'s plan asks for his session');
+  checkEqual(make({ storage: shared }).resumeRequests({ metadata: { userName: 'Carol' }, historyLines: 100 }).length, 0,
+             'Carol: nothing to send early (her resume opens a session)');
+  const carol = await make({ storage: shared }).resume({ metadata: { userName: 'Carol' }, historyLines: 100, early: send(bobPlan) });
+  checkEqual(carol.earlyUsed, 0, 'Carol with Bob\'s early replies: none used');
+  checkEqual(carol.resumed, false, 'Carol: a new session');
+  check(carol.sessionID !== bob.sessionID, 'Carol: not Bob\'s session');
+  check(!carol.history.some((l) => l.text.includes('Bob')) && carol.welcome.includes('Carol'), `Carol sees none of Bob's lines: ${JSON.stringify(carol.history)} ${carol.welcome}`);
   checkEqual(JSON.stringify((await b.history()).map((l) => l.text)), JSON.stringify(again.history.map((l) => l.text)), 'history(): the whole history');
 
   // --- a call continuing that session, speech from the "microphone" ----------------------------

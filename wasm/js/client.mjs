@@ -240,25 +240,19 @@ export class Client {
   // server, and returns {sessionID, resumed, history, lastAgentIndex, welcome, continuedFrom}.
   // A session that is no longer valid is replaced by a new one (continuing the old where it
   // is retained), whose welcome message comes back in `welcome`.
+  //
+  // options.early: replies to requests sent before this client existed (a page that sends
+  // them while the SDK loads: resumeRequests()), [{key, url, init, response: Promise<Response>}].
+  // One is used only for the request the core asks for now, sent as this client would send it
+  // (the same request text, URL and fetch options); the rest are dropped unread. `earlyUsed`
+  // in the result counts the ones used.
   async resume(options = {}) {
     if (typeof options === 'string') options = { integrationId: options };
-    const integrationId = options.integrationId ?? this._integrationId;
-    const stored = JSON.parse(M.stateOf(this._store, integrationId));
-    const agentId = options.agentId || this._agentId || stored.agentID;
-    if (!agentId) throw new ParleyError('config_invalid', 'resume() needs an agentId (in createClient or in its options)');
+    const { integrationId, agentId, input } = this._resumeInput(options);
     this._agentId = agentId;
-    const flow = new M.ResumeFlow(this._store, JSON.stringify({
-      integrationId,
-      agentId,
-      sessionId: options.sessionId || null,
-      metadata: options.metadata || null,
-      identityKeys: options.identityKeys ?? null,
-      additionalInfo: options.additionalInfo || null,
-      windowMs: options.windowMs || null,
-      historyLines: options.historyLines || null,
-    }));
+    const flow = new M.ResumeFlow(this._store, input);
     try {
-      await this._drive(flow);
+      const earlyUsed = await this._drive(flow, options.early);
       const outcome = JSON.parse(flow.outcome());
       const lines = outcome.kind === 'failed' ? [] : flow.lines();
       for (const warning of JSON.parse(flow.warnings())) this._log('resume:', warning.code, warning.message);
@@ -274,6 +268,7 @@ export class Client {
             reason: outcome.reason };
       if (outcome.historyError) result.historyError = outcome.historyError;
       result.omittedLines = outcome.omittedLines || 0;
+      result.earlyUsed = earlyUsed;
       this._session = { id: result.sessionID, agentId };
       if (integrationId === this._integrationId)
         this._core.setOrigin(result.resumed, outcome.stored, result.continuedFrom || '', result.sessionID, outcome.identity);
@@ -283,30 +278,97 @@ export class Client {
     }
   }
 
+  // The resume flow's input (the core's ResumeBridge reads it) for resume(options).
+  _resumeInput(options) {
+    const integrationId = options.integrationId ?? this._integrationId;
+    const stored = JSON.parse(M.stateOf(this._store, integrationId));
+    const agentId = options.agentId || this._agentId || stored.agentID;
+    if (!agentId) throw new ParleyError('config_invalid', 'resume() needs an agentId (in createClient or in its options)');
+    return {
+      integrationId,
+      agentId,
+      input: JSON.stringify({
+        integrationId,
+        agentId,
+        sessionId: options.sessionId || null,
+        metadata: options.metadata || null,
+        identityKeys: options.identityKeys ?? null,
+        additionalInfo: options.additionalInfo || null,
+        windowMs: options.windowMs || null,
+        historyLines: options.historyLines || null,
+      }),
+    };
+  }
+
+  // The requests resume(options) would start with if it ran now, as the core decides them
+  // (its ResumeFlow: the session check, and the history fetch it sends beside it), each as
+  // {key, url, init}: the core's request text, and what fetch() is given for it. Only reads:
+  // [] when the flow would start by opening a session (a POST is never sent ahead). For a page
+  // that sends them on its next load while the SDK is still loading, and hands the replies to
+  // resume() as `early`.
+  resumeRequests(options = {}) {
+    if (typeof options === 'string') options = { integrationId: options };
+    const flow = new M.ResumeFlow(this._store, this._resumeInput(options).input);
+    try {
+      const first = flow.start(Date.now());
+      const keys = first ? [first, flow.likelyNext()].filter(Boolean) : [];
+      if (!keys.every((key) => JSON.parse(key).method === 'GET')) return [];
+      return keys.map((key) => ({ key, ...this._fetchArgs(JSON.parse(key)) }));
+    } finally {
+      flow.delete();
+    }
+  }
+
   // Runs a ResumeFlow to its end: each request it asks for, sent, and its reply handed back.
   // The history fetch that a valid session leads to goes out beside the session check (a read
   // with no effect on the server): one round trip instead of two on a resumed page. Its reply
   // is used only if the flow asks for exactly that request, and is fed in the flow's order.
-  async _drive(flow) {
+  // `early` (resume()'s option): replies to requests sent before the flow existed, used the
+  // same way, and only if they were sent exactly as this client sends that request. Returns
+  // how many early replies were used.
+  async _drive(flow, early = []) {
+    const sentEarly = new Map();
+    for (const e of Array.isArray(early) ? early : []) {
+      if (!e || typeof e.key !== 'string' || !e.response || typeof e.response.then !== 'function') continue;
+      let request;
+      try {
+        request = JSON.parse(e.key);
+      } catch {
+        continue;
+      }
+      // Sent as this client would send that request, or not used.
+      const own = this._fetchArgs(request);
+      if (e.url !== own.url || JSON.stringify(e.init) !== JSON.stringify(own.init)) continue;
+      sentEarly.set(e.key, e.response);
+    }
+    let used = 0;
+    const takeEarly = (request) => {
+      const response = sentEarly.get(request);
+      if (!response) return null;
+      sentEarly.delete(request);
+      ++used;
+      return this._settle(response, null);
+    };
     let next = flow.start(Date.now());
-    let pending = next ? this._http(JSON.parse(next)) : null;  // sent first, the check
+    let pending = next ? (takeEarly(next) || this._http(JSON.parse(next))) : null;  // sent first, the check
     const likely = next ? flow.likelyNext() : '';
-    let early = likely ? { request: likely, reply: this._http(JSON.parse(likely)) } : null;
+    let beside = likely ? { request: likely, reply: takeEarly(likely) || this._http(JSON.parse(likely)) } : null;
     while (next) {
       let response;
       if (pending) {
         response = await pending;
         pending = null;
-      } else if (early && early.request === next) {
-        response = await early.reply;
-        early = null;
+      } else if (beside && beside.request === next) {
+        response = await beside.reply;
+        beside = null;
       } else {
-        response = await this._http(JSON.parse(next));
+        response = await (takeEarly(next) || this._http(JSON.parse(next)));
       }
       next = response.transportError
         ? flow.onTransportError(response.transportError, Date.now())
         : flow.onResponse(response.status, response.body, Date.now());
     }
+    return used;
   }
 
   // The whole history of the session in use, [{text, inbound, timestamp, earlier, emitter?}]
@@ -503,20 +565,44 @@ export class Client {
     return clientError('unreachable', isOnline() ? 'online' : 'offline', detail);
   }
 
+  // What fetch() is given for a request of the core's, {method, path, body?}: {url, init}.
+  _fetchArgs(request) {
+    // The public key binds the sessions this client opens and reaches them (README, Security).
+    const init = { method: request.method, credentials: 'omit', headers: { 'X-Parley-Public-Key': this._config.publicKey } };
+    if (request.body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(request.body);
+    }
+    return { url: this._apiBase + request.path, init };
+  }
+
   // {method, path, body?} -> {status, body} or {transportError}.
-  async _http(request) {
+  _http(request) {
     const controller = typeof AbortController !== 'undefined' ? new AbortController() : null;
-    const timer = setTimeout(() => controller && controller.abort(), REST_TIMEOUT_MS);
+    const { url, init } = this._fetchArgs(request);
+    if (controller) init.signal = controller.signal;
+    let response;
     try {
-      // The public key binds the sessions this client opens and reaches them (README, Security).
-      const init = { method: request.method, signal: controller && controller.signal, credentials: 'omit',
-                     headers: { 'X-Parley-Public-Key': this._config.publicKey } };
-      if (request.body !== undefined) {
-        init.headers['Content-Type'] = 'application/json';
-        init.body = JSON.stringify(request.body);
-      }
-      const response = await this._fetch(this._apiBase + request.path, init);
-      return { status: response.status, body: await response.text() };
+      response = this._fetch(url, init);
+    } catch (error) {
+      response = Promise.reject(error);
+    }
+    return this._settle(response, controller);
+  }
+
+  // A fetch's Response (a promise of one) -> {status, body} or {transportError}, given up on
+  // (and aborted, with a controller) after REST_TIMEOUT_MS.
+  async _settle(pending, controller) {
+    let timer;
+    const timedOut = new Promise((resolve, reject) => {
+      timer = setTimeout(() => {
+        if (controller) controller.abort();
+        reject(new Error(`no reply in ${REST_TIMEOUT_MS / 1000} s`));
+      }, REST_TIMEOUT_MS);
+    });
+    try {
+      const response = await Promise.race([pending, timedOut]);
+      return { status: response.status, body: await Promise.race([response.text(), timedOut]) };
     } catch (error) {
       return { transportError: (error && error.message) || String(error) };
     } finally {

@@ -117,6 +117,18 @@ export interface ResumeOptions {
   /** Fetch only the newest N lines of the history (default: all); `omittedLines` in the
    *  result counts the older ones, which history() fetches. */
   historyLines?: number;
+  /** Replies to requests sent before the SDK had loaded (the entries of resumeRequests(),
+   *  each with the promise fetch(url, init) returned). A reply is used only for the request
+   *  the core asks for now, sent exactly as this client sends it; the others are dropped. */
+  early?: Array<EarlyRequest & { response: Promise<Response> }>;
+}
+
+/** A request the resume flow will start with: the core's request text (key) and what
+ *  fetch() is given for it. */
+export interface EarlyRequest {
+  key: string;
+  url: string;
+  init: RequestInit;
 }
 
 export interface ResumeResult {
@@ -134,6 +146,8 @@ export interface ResumeResult {
   historyError?: { code: string; message: string };
   /** Older lines not fetched (historyLines): history() returns them first. */
   omittedLines: number;
+  /** How many of options.early's replies were used. */
+  earlyUsed: number;
 }
 
 export interface WidgetState {
@@ -181,6 +195,10 @@ export declare class Client {
   unmute(): void;
   sendText(text: string): Promise<void>;
   resume(options?: string | ResumeOptions): Promise<ResumeResult>;
+  /** The requests resume(options) would start with now, as the core decides them (reads
+   *  only; [] when it would open a new session): for a page to send on its next load while
+   *  the SDK loads, and to hand to resume() as `early`. */
+  resumeRequests(options?: string | ResumeOptions): EarlyRequest[];
   /** The whole history of the session in use, oldest first. */
   history(): Promise<ChatLine[]>;
   getState(integrationId?: string): WidgetState;
