@@ -1,6 +1,8 @@
 // The embed page's first script (classic and synchronous, first in <head>, so that it runs as
-// soon as the page's first bytes are parsed): sends the resume's first requests while the SDK
-// (its module and the wasm core) loads, which is most of a load's time (DESIGN §14).
+// soon as the page's first bytes are parsed): starts what the SDK (its module and the wasm
+// core), which is most of a load's time, would otherwise start only once it has loaded
+// (DESIGN §14): the resume's first requests, and the wasm's compile.
+//
 //
 // They are the requests the core asked for at the end of this very page's last load (the same
 // address, so the same parameters and identity: the SDK's resumeRequests(), which embed-app.js
@@ -24,5 +26,17 @@
     // No localStorage (a blocked third-party iframe), or nothing usable in it: nothing early.
   }
   self.parleyEarly = sent;
+
+  // The core's wasm, compiled from its first bytes on while the page's modules load (the
+  // SDK's core.mjs instantiates this compile when it is of its own file, and compiles the
+  // file itself otherwise).
+  try {
+    var url = new URL('/sdk/parley-core.wasm', location.href).href;
+    var module = WebAssembly.compileStreaming(fetch(url, { credentials: 'same-origin' }));
+    module.catch(function () {});  // core.mjs compiles it again and says why
+    self.parleyCore = { url: url, module: module };
+  } catch (e) {
+    // No streaming compile here: core.mjs loads the wasm itself.
+  }
   performance.mark('parley:early-sent');
 })();

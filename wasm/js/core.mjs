@@ -82,6 +82,16 @@ async function instantiate() {
     const fs = await import('node:fs/promises');
     return WebAssembly.instantiate(await fs.readFile(url), imports);
   }
+  // A page that started compiling this very file before the SDK loaded (the embed page's
+  // first script, web/embed-early.js): its compile, instantiated here.
+  const early = globalThis.parleyCore;
+  if (early && early.url === url.href && early.module && typeof early.module.then === 'function') {
+    try {
+      return { instance: await WebAssembly.instantiate(await early.module, imports) };
+    } catch {
+      // It failed: the file is fetched and compiled again below, which says why.
+    }
+  }
   const response = fetch(url, { credentials: 'same-origin' });
   if (WebAssembly.instantiateStreaming) {
     try {

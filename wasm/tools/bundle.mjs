@@ -106,9 +106,9 @@ for (const f of ['parley.d.ts', 'package.json', 'README.md']) write(outDir, f, f
 
 // --- 3: the web files -------------------------------------------------------------------------
 // References are rewritten where they are written as absolute paths in quotes: "/embed.css",
-// '/sdk/parley.mjs', "/sdk/parley-core.wasm" (embed.html preloads the wasm, so that it comes
-// down beside the modules instead of after them). A reference that names no file of web/ or
-// of the SDK is left alone.
+// '/sdk/parley.mjs', '/sdk/parley-core.wasm' (embed-early.js, the embed page's first script,
+// fetches and compiles the wasm beside the modules instead of after them). A reference that
+// names no file of web/ or of the SDK is left alone.
 const rewrites = new Map(Object.entries(assets).map(([plain, hashed]) => [`/sdk/${plain}`, `/sdk/${hashed}`]));
 const rewrite = (text) => text.replace(/(["'])(\/[A-Za-z0-9_./-]+)\1/g,
                                        (all, quote, ref) => (rewrites.has(ref) ? `${quote}${rewrites.get(ref)}${quote}` : all));
