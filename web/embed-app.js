@@ -448,7 +448,7 @@ async function openSession({ fresh }) {
     renderResume(r);
     setStatus('Ready');
     ui.widget.dataset.earlyUsed = String(r.earlyUsed);  // for the tests and bench/widget
-    keepEarlyPlan(options);
+    setTimeout(() => keepEarlyPlan(options), 0);  // after this frame: the lines come first
   } catch (error) {
     setStatus('Unavailable');
     showError(error);

@@ -98,10 +98,12 @@ window.__onScreen = null;
 })();`;
 }
 
-// Where the time of one load went, from the page's own timings: the HTML received, the SDK
-// loaded (its module evaluated and the wasm instantiated: embed-app.js's first mark), the resume
-// (its requests and the core's work on them), and the transcript built and on screen. The old
-// widget has no marks: only its HTML figure is known.
+// Where the time of one load went, from the page's own timings: the HTML received, the page's
+// first script run (embed-early.js: the resume's requests sent early when this address kept a
+// plan, the wasm's compile started), the SDK loaded (its module evaluated and the wasm
+// instantiated: embed-app.js's first mark), the resume (waiting for its replies, or sending its
+// requests, and the core's work on them), and the transcript built and on screen; and how many
+// early replies the resume used. The old widget has no marks: only its HTML figure is known.
 async function breakdown(page) {
   return page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0];
@@ -109,8 +111,10 @@ async function breakdown(page) {
       const m = performance.getEntriesByName(name, 'mark')[0];
       return m ? m.startTime : null;
     };
-    return { html: nav.responseEnd, sdk: mark('parley:sdk-ready'), resumeStart: mark('parley:resume-start'),
-             resumeEnd: mark('parley:resume-end'), onScreen: window.__onScreen };
+    const used = document.getElementById('widget').dataset.earlyUsed;
+    return { html: nav.responseEnd, early: mark('parley:early-sent'), sdk: mark('parley:sdk-ready'),
+             resumeStart: mark('parley:resume-start'), resumeEnd: mark('parley:resume-end'), onScreen: window.__onScreen,
+             earlyUsed: used === undefined ? null : Number(used) };
   });
 }
 
@@ -308,8 +312,12 @@ for (const v of variants) {
   for (const [kind, splits] of [['cold', r.splitCold], ['warm', r.splitWarm]]) {
     if (!splits.length || splits.some((s) => s.sdk === null || s.resumeEnd === null)) continue;
     const step = (f) => ms(median(splits.map(f)));
+    const first = splits.every((s) => s.early !== null)
+      ? `-> first script run ${step((s) => s.early - s.html)}; -> SDK loaded (module and wasm) ${step((s) => s.sdk - s.early)}`
+      : `-> SDK loaded (module and wasm) ${step((s) => s.sdk - s.html)}`;
+    const used = splits.every((s) => s.earlyUsed !== null) ? `; early replies used: ${splits.map((s) => s.earlyUsed).join(' ')}` : '';
     console.log(`${v.label}, 2,501-line resume, ${kind} (medians): navigation -> HTML received ${step((s) => s.html)}; ` +
-                `-> SDK loaded (module and wasm) ${step((s) => s.sdk - s.html)}; -> resume asked ${step((s) => s.resumeStart - s.sdk)}; ` +
-                `resume (2 requests and the core) ${step((s) => s.resumeEnd - s.resumeStart)}; -> last line on screen ${step((s) => s.onScreen - s.resumeEnd)}`);
+                `${first}; -> resume asked ${step((s) => s.resumeStart - s.sdk)}; ` +
+                `resume (its 2 replies and the core) ${step((s) => s.resumeEnd - s.resumeStart)}; -> last line on screen ${step((s) => s.onScreen - s.resumeEnd)}${used}`);
   }
 }
