@@ -166,7 +166,8 @@ async function countBytes(context, page, action) {
 async function measureVariant(v, browser) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `parley-bench-widget-${v.name}-`));
   const web = path.join(tmp, 'web');
-  fs.cpSync(v.web, web, { recursive: true });
+  // Timestamps kept: the host sends a .br/.gz copy only when it is not older than its file.
+  fs.cpSync(v.web, web, { recursive: true, preserveTimestamps: true, dereference: true });
   fs.writeFileSync(path.join(web, 'bench-parse.html'), PARSE_PAGE);
   fs.writeFileSync(path.join(web, 'bench-parse.js'), PARSE_SCRIPT);
   const demo = JSON.parse(fs.readFileSync(path.join(v.dir, 'host', 'demo', 'config.json'), 'utf8'));
