@@ -1,7 +1,8 @@
-// The embed page's first script (classic and synchronous, first in <head>, so that it runs as
-// soon as the page's first bytes are parsed): starts what the SDK (its module and the wasm
-// core), which is most of a load's time, would otherwise start only once it has loaded
-// (DESIGN §14): the resume's first requests, and the wasm's compile.
+// The embed page's first script (classic and synchronous, first in <head>, and put into the
+// page by the build, wasm/tools/bundle.mjs, so that it runs as soon as the page's first bytes
+// are parsed, with no request of its own; its CSP hash goes with the page): starts what the SDK
+// (its module and the wasm core), which is most of a load's time, would otherwise start only
+// once it has loaded (DESIGN §14): the resume's first requests, and the wasm's compile.
 //
 //
 // They are the requests the core asked for at the end of this very page's last load (the same

@@ -18,6 +18,7 @@
 //
 //   node tests/browser/widget.test.mjs [--sdk build/wasm/sdk] [--host build/release/host/parley-host] [--only NAME]
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -272,6 +273,15 @@ await runSdkTest('browser-widget', 240000, async (args, cleanup) => {
   for (const part of ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "connect-src 'self'",
                       `ws://${new URL(host.url).host}`, 'frame-ancestors http://127.0.0.1:*'])
     check(csp.includes(part), `/embed's CSP has ${part}: ${csp}`);
+  // The page's first script is in the page (no request of its own), allowed by its hash alone.
+  const embedHtml = await embed.text();
+  const inline = embedHtml.match(/<script>([^]*?)<\/script>/);
+  check(inline && !/<script src="[^"]*early/.test(embedHtml), 'the embed page carries its first script inline');
+  if (inline) {
+    const hash = `'sha256-${crypto.createHash('sha256').update(inline[1]).digest('base64')}'`;
+    check(csp.includes(`script-src 'self' 'wasm-unsafe-eval' ${hash};`), `/embed's CSP allows the inline script by its hash ${hash}: ${csp}`);
+  }
+  check(!csp.includes('unsafe-inline'), `/embed's CSP has no 'unsafe-inline': ${csp}`);
 
   const context = await newContext();
   const page = await context.newPage();

@@ -308,6 +308,34 @@ TEST_CASE("HTML pages carry a strict CSP; the embed page's frame-ancestors come 
   CHECK(odd_csp.find("connect-src 'self';") != std::string::npos);
 }
 
+TEST_CASE("an inline script's hash from the build's FILE.html.csp joins that page's script-src",
+          "[static]") {
+  Site site;
+  const std::string good =
+      "'sha256-bujMqAk5q80vG+I7MX6ZBJU7BCVPs0V1oQFnb9mDczg=' 'sha384-abc/DEF+0='";
+  site.dir.write("web/embed.html.csp", good + "\n");
+  NetServer server(site.config);
+  const auto csp_of = [&](const char* target) {
+    return http(server.port, "GET", target).header("content-security-policy").value_or("");
+  };
+  CHECK(csp_of("/embed?id=demo").find("script-src 'self' 'wasm-unsafe-eval' " + good + ";") !=
+        std::string::npos);
+  // Another page without a sidecar gets none of them.
+  CHECK(csp_of("/").find("sha256") == std::string::npos);
+  CHECK(csp_of("/").find("script-src 'self' 'wasm-unsafe-eval';") != std::string::npos);
+
+  // A sidecar holding anything but hash sources widens nothing: it is ignored whole.
+  for (const char* bad : {"'sha256-abc=' *", "'unsafe-inline'", "'sha256-abc='; img-src *",
+                          "'sha1-abc='", "sha256-abc=", "'sha256-a b='", "'sha256-'"}) {
+    INFO(bad);
+    site.dir.write("web/embed.html.csp", bad);
+    const std::string csp = csp_of("/embed?id=demo");
+    CHECK(csp.find("script-src 'self' 'wasm-unsafe-eval'; connect-src") != std::string::npos);
+    CHECK(csp.find("unsafe-inline") == std::string::npos);
+    CHECK(csp.find('*', csp.find("script-src")) > csp.find("connect-src"));
+  }
+}
+
 TEST_CASE("origins that are not CSP sources are left out of frame-ancestors", "[static]") {
   std::vector<host::AgentConfig> agents(1);
   agents[0].id = "a";

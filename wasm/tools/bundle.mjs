@@ -11,7 +11,8 @@
 //    name "public, max-age=31536000, immutable" (host/src/net/static_files.cpp).
 // 3. The web files (WEB_OUT, build/wasm/web, the host's web_root): web/*.html as they are but
 //    with every reference to a script or style sheet of web/ or of the SDK rewritten to its
-//    hashed name; those scripts (minified) and style sheets under hashed names. The HTML and
+//    hashed name; those scripts (minified) and style sheets under hashed names, but for a script
+//    marked data-parley-inline, which is put into the page (its CSP hash in FILE.html.csp). The HTML and
 //    the loader /embed.js keep their names: a site's snippet names /embed.js, and both are
 //    revalidated on every load (no-cache).
 // 4. Beside every served file, FILE.gz (gzip -9 -n) and FILE.br (brotli -q 11), made here by
@@ -130,14 +131,38 @@ for (const f of [...webFiles].sort((a, b) => order(a) - order(b))) {
     write(webOut, f, fs.readFileSync(path.join(web, f)));
   }
 }
+// A script written <script src="/x.js" data-parley-inline></script> goes into the page itself
+// (the embed page's first script: a load waits for no request of it). Its CSP hash source is
+// written to FILE.html.csp, which parley-host adds to that page's script-src.
+const inlined = new Set();
+function inlineScripts(f, html) {
+  const hashes = [];
+  const out = html.replace(/<script src="(\/[^"]+)" data-parley-inline><\/script>/g, (all, ref) => {
+    const code = fs.readFileSync(path.join(webOut, ref.slice(1)), 'utf8').trim();
+    if (/<\/script|<!--/i.test(code)) throw new Error(`bundle.mjs: ${ref} cannot be inlined into ${f}: it holds "</script" or "<!--"`);
+    hashes.push(`'sha256-${createHash('sha256').update(code, 'utf8').digest('base64')}'`);
+    inlined.add(ref.slice(1));
+    return `<script>${code}</script>`;
+  });
+  if (/data-parley-inline/.test(out)) throw new Error(`bundle.mjs: ${f}: a data-parley-inline script is not written <script src="/NAME.js" data-parley-inline></script>`);
+  if (hashes.length) fs.writeFileSync(path.join(webOut, `${f}.csp`), `${hashes.join(' ')}\n`);
+  else fs.rmSync(path.join(webOut, `${f}.csp`), { force: true });
+  return out;
+}
 for (const f of webFiles.filter((f) => f.endsWith('.html'))) {
-  const html = rewrite(fs.readFileSync(path.join(web, f), 'utf8'));
+  const html = inlineScripts(f, rewrite(fs.readFileSync(path.join(web, f), 'utf8')));
   for (const [, ref] of html.matchAll(/(?:src|href)="(\/[^"]*\.(?:m?js|css))"/g))
     if (!HASHED.test(ref) && ref !== '/embed.js')
       throw new Error(`bundle.mjs: ${f} refers to ${ref}, which is neither in web/ nor in the SDK`);
   write(webOut, f, html);
 }
-for (const [plain, hashed] of rewrites) if (!plain.startsWith('/sdk/')) assets[plain.slice(1)] = hashed.slice(1);
+// An inlined script is served inside its page only.
+for (const name of inlined) {
+  fs.rmSync(path.join(webOut, name));
+  served[webOut].delete(name);
+}
+for (const [plain, hashed] of rewrites)
+  if (!plain.startsWith('/sdk/') && !inlined.has(hashed.slice(1))) assets[plain.slice(1)] = hashed.slice(1);
 fs.writeFileSync(path.join(outDir, 'assets.json'), `${JSON.stringify({ sdk: Object.fromEntries(Object.entries(assets).filter(([k]) => k.startsWith('parley'))), web: Object.fromEntries(Object.entries(assets).filter(([k]) => !k.startsWith('parley'))) }, null, 2)}\n`);
 
 // --- 4: compressed copies, and the clean-up ---------------------------------------------------

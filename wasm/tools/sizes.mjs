@@ -3,7 +3,7 @@
 // Accept-Encoding), read from disk, against the budgets:
 //   the SDK as served (the hashed parley.<h>.mjs, parley-core.<h>.wasm, parley-worklet.<h>.js):
 //     <= 80 KB brotli and <= 90 KB gzip;
-//   the cold embed page (embed.html, its style sheet and scripts, the SDK, and the loader
+//   the cold embed page (embed.html with its first script inlined, its style sheet and module, the SDK, and the loader
 //   /embed.js that a site's page loads first): <= 100 KB in either encoding.
 // Kilobytes of 1,024 bytes. Every build prints them (wasm/tools/bundle.mjs);
 // `node sizes.mjs SDK_DIR WEB_DIR --check` (the ctest wasm.sdk.size) exits 1, naming what is
@@ -23,7 +23,6 @@ export function servedFiles(sdkDir, webDir) {
   const sdk = ['parley.mjs', 'parley-core.wasm', 'parley-worklet.js'].map((f) => ({ part: 'sdk', name: f, file: path.join(sdkDir, assets.sdk[f]) }));
   const page = [
     { part: 'page', name: 'embed.html', file: path.join(webDir, 'embed.html') },
-    { part: 'page', name: 'embed-early.js', file: path.join(webDir, assets.web['embed-early.js'] || 'embed-early.js') },
     { part: 'page', name: 'embed.css', file: path.join(webDir, assets.web['embed.css'] || 'embed.css') },
     { part: 'page', name: 'embed-app.js', file: path.join(webDir, assets.web['embed-app.js'] || 'embed-app.js') },
     { part: 'page', name: 'embed.js', file: path.join(webDir, 'embed.js') },

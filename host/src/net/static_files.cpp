@@ -149,6 +149,50 @@ struct Target {
   bool embed = false;    // the embed page: frame-ancestors from the agent
 };
 
+// A CSP hash source as the build writes them: 'sha256-BASE64' (or sha384, sha512).
+bool is_hash_source(std::string_view word) {
+  if (word.size() < 10 || word.front() != '\'' || word.back() != '\'') return false;
+  word = word.substr(1, word.size() - 2);
+  const bool known = word.rfind("sha256-", 0) == 0 || word.rfind("sha384-", 0) == 0 ||
+                     word.rfind("sha512-", 0) == 0;
+  if (!known) return false;
+  word.remove_prefix(7);
+  while (!word.empty() && word.back() == '=') word.remove_suffix(1);
+  return !word.empty() && std::all_of(word.begin(), word.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '+' || c == '/';
+  });
+}
+
+// The hash sources of the inline scripts of a page the build wrote (FILE.html.csp beside
+// FILE.html, wasm/tools/bundle.mjs), for its script-src; "" when there is none. A sidecar
+// holding anything else is ignored (and logged): the page's inline scripts are then refused
+// by the browser, which the page survives (embed-early.js only makes a load faster).
+std::string inline_script_hashes(const fs::path& html_file) {
+  fs::path sidecar = html_file;
+  sidecar += ".csp";
+  std::error_code ec;
+  if (!fs::is_regular_file(sidecar, ec)) return {};
+  if (fs::file_size(sidecar, ec) > 4096 || ec) {
+    log_event(LogLevel::warn, "http.static.csp_sidecar", "file=" + sidecar.string() + " is over 4 KiB; ignored");
+    return {};
+  }
+  std::ifstream in(sidecar, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Only hash sources, so that nothing in the file can end the directive or widen it.
+  std::string hashes;
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    if (!is_hash_source(word)) {
+      log_event(LogLevel::warn, "http.static.csp_sidecar",
+                "file=" + sidecar.string() + " holds something other than hash sources; ignored");
+      return {};
+    }
+    if (!hashes.empty()) hashes += ' ';
+    hashes += word;
+  }
+  return hashes;
+}
+
 }  // namespace
 
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
@@ -228,8 +272,14 @@ std::string_view content_type_for(std::string_view filename) {
 }
 
 std::string content_security_policy(std::optional<std::string_view> host,
-                                    std::string_view frame_ancestors) {
-  std::string csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'";
+                                    std::string_view frame_ancestors,
+                                    std::string_view script_hashes) {
+  std::string csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
+  if (!script_hashes.empty()) {
+    csp += ' ';
+    csp += script_hashes;
+  }
+  csp += "; connect-src 'self'";
   if (host && is_plain_host(*host)) {
     csp += " ws://";
     csp += *host;
@@ -341,7 +391,8 @@ HttpResponse serve_static(const HttpRequest& request, const HostConfig& config) 
         target.embed ? embed_frame_ancestors(config.agents, query_param(request.query, "id"))
                      : std::string("'self'");
     response.headers.emplace_back("Content-Security-Policy",
-                                  content_security_policy(request.header("host"), ancestors));
+                                  content_security_policy(request.header("host"), ancestors,
+                                                          inline_script_hashes(file)));
   }
   if (const auto if_none_match = request.header("if-none-match");
       if_none_match && etag_matches(*if_none_match, etag)) {

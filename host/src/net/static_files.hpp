@@ -31,9 +31,11 @@ std::string_view content_type_for(std::string_view filename);
 
 // The Content-Security-Policy of an HTML page. `host` is the request's Host header (used for
 // ws:// and wss:// in connect-src only when it is a plain host[:port]); `frame_ancestors` is
-// the directive's value, e.g. "'self'" or "'none'" or "https://a.example http://127.0.0.1:*".
+// the directive's value, e.g. "'self'" or "'none'" or "https://a.example http://127.0.0.1:*";
+// `script_hashes` are hash sources ("'sha256-…' …") of the page's inline scripts, or "".
 std::string content_security_policy(std::optional<std::string_view> host,
-                                    std::string_view frame_ancestors);
+                                    std::string_view frame_ancestors,
+                                    std::string_view script_hashes = {});
 
 // frame-ancestors for the embed page of `agent_id`: its allowed_origins (those that are valid
 // CSP source expressions), or 'none' for an unknown agent or an empty list.
