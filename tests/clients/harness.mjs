@@ -93,8 +93,9 @@ export async function waitFor(probe, ms, what, intervalMs = 50) {
   }
 }
 
-// A running parley-host: { url, metricUrls, stop(), output() }.
-export async function startHost({ host, url, config, metrics }) {
+// A running parley-host: { url, metricUrls, stop(), output() }. Its database is a SQLite file
+// of its own unless `db` names one (a postgresql:// URI: several hosts on one database).
+export async function startHost({ host, url, config, metrics, db }) {
   if (url) {
     const base = url.endsWith('/') ? url : `${url}/`;
     const metricUrls = metrics ? metrics.split(',').filter(Boolean) : [base];
@@ -104,7 +105,7 @@ export async function startHost({ host, url, config, metrics }) {
   check(fs.existsSync(config), `host config not found at ${config}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-clients-'));
   const child = spawn(host, ['--config', config, '--listen', '127.0.0.1:0',
-                             '--db', path.join(dir, 'host.db')],
+                             '--db', db || path.join(dir, 'host.db')],
                       { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exited = null;
@@ -134,7 +135,10 @@ export async function startHost({ host, url, config, metrics }) {
     pid: child.pid,
     output: () => output,
     async stop() {
-      if (exited) return;
+      if (exited) {  // killed by the test, or died: nothing to stop
+        fs.rmSync(dir, { recursive: true, force: true });
+        return;
+      }
       child.kill('SIGTERM');
       const done = await Promise.race([exit, sleep(5000).then(() => null)]);
       if (!done) {
