@@ -332,9 +332,13 @@ runSdkTest('wasm.clients.sdk.kill9', 150000, async (args, cleanup) => {
     log(`kill -9 of host ${hosts.indexOf(host) + 1} (pid ${host.pid}), which held the call`);
     return { host, at: Date.now() };
   };
+  // The host taking a call writes its lease beside the call (not before onready): polled.
   const checkHeldBySurvivor = async (sessionId, dead) => {
-    const holder = leaseHolder(uri, sessionId);
-    const now = [...alive].find((h) => holder.includes(`:${h.pid}:`));
+    let holder = '';
+    const now = await waitFor(() => {
+      holder = leaseHolder(uri, sessionId);
+      return [...alive].find((h) => holder.includes(`:${h.pid}:`));
+    }, 5000, 'the lease to name a surviving host').catch(() => null);
     check(now, `after the reconnect the lease names ${holder}: not a surviving host (dead: pid ${dead.pid})`);
     return now;
   };
