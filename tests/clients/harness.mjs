@@ -93,7 +93,7 @@ export async function waitFor(probe, ms, what, intervalMs = 50) {
   }
 }
 
-// A running parley-host: { url, metricUrls, stop(), output() }. Its database is a SQLite file
+// A running parley-host: { url, metricUrls, pid, running(), stop(), output() }. Its database is a SQLite file
 // of its own unless `db` names one (a postgresql:// URI: several hosts on one database).
 export async function startHost({ host, url, config, metrics, db }) {
   if (url) {
@@ -133,6 +133,7 @@ export async function startHost({ host, url, config, metrics, db }) {
     url: base,
     metricUrls: [base],
     pid: child.pid,
+    running: () => exited === null,
     output: () => output,
     async stop() {
       if (exited) {  // killed by the test, or died: nothing to stop

@@ -39,6 +39,16 @@ const TURNS_BEFORE = [['hello', 'Hello Ada! How can I help you today?'],
                       ['what is my plan', 'You are on the free plan.']];
 const TURN_AFTER = ['what is my name', 'Your name is Ada, as far as I know.'];
 
+// Every process the test starts and that still runs is killed when the test exits, however
+// it ends (the overall deadline exits at once, without the cleanup steps). Each is
+// {pid, running()}: a process that ended is never signalled (its pid may be another's now).
+const children = new Set();
+let testDir = null;
+process.on('exit', () => {
+  for (const c of children) if (c.running()) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+  if (testDir) fs.rmSync(testDir, { recursive: true, force: true });
+});
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = http.createServer();
@@ -82,6 +92,7 @@ async function startHaproxy(dir, hostUrls) {
     '  default_backend hosts', 'backend hosts', '  balance roundrobin', '  option httpchk GET /healthz',
     '  http-check expect status 200', ...servers, ''].join('\n'));
   const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add({ pid: child.pid, running: () => child.exitCode === null && child.signalCode === null });
   let output = '';
   child.stderr.on('data', (c) => { output += c; });
   const url = `http://127.0.0.1:${port}/`;
@@ -280,7 +291,7 @@ runSdkTest('wasm.clients.sdk.kill9', 150000, async (args, cleanup) => {
     fail('haproxy is not installed (scripts/setup.sh installs it)');
   }
   const t0 = Date.now();
-  const dir = tempDir('parley-kill9-');
+  const dir = testDir = tempDir('parley-kill9-');
   cleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const receiver = await startReceiver();
   cleanup(() => receiver.close());
@@ -291,6 +302,7 @@ runSdkTest('wasm.clients.sdk.kill9', 150000, async (args, cleanup) => {
   // The first host creates the schema; the others start together once it is there.
   const startOne = async () => {
     const host = await startHost({ host: args.host, config, db: uri });
+    children.add(host);
     cleanup(() => host.stop());
     return host;
   };
