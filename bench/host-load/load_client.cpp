@@ -14,10 +14,16 @@
 // the client's own timer lag (if that is large, the client, not the host, is the bottleneck),
 // and the host's CPU per stream from /proc/PID/stat (utime+stime) over the measured window.
 //
-//   parley-host-load --port P [--address 127.0.0.1] [--pid HOST_PID] [--clients 250,500,1000]
+// Through a load balancer (bench/scale): --pid takes every host's pid (their CPU is summed),
+// --metrics-ports every host's own port (their histograms are summed, since /metrics through
+// the balancer would reach one host at random), and --json prints `@window-start` and
+// `@window-end` lines as the measured window opens and closes (so that a driver can sample
+// other processes over the same window) and one `@result {...}` line per N.
+//
+//   parley-host-load --port P [--address 127.0.0.1] [--pid HOST_PID[,PID...]] [--clients 250,500,1000]
 //                    [--warmup S] [--duration S] [--connect-rate PER_S] [--agent demo]
 //                    [--key demo-public-key] [--origin http://127.0.0.1:1] [--signal silence|tone]
-//                    [--names same|unique]
+//                    [--names same|unique] [--metrics-ports P[,P...]] [--json]
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -65,8 +71,10 @@ constexpr std::size_t kMaxQueuedWrites = 50;           // 1 s of backlog (in fra
 struct Options {
   std::string address = "127.0.0.1";
   std::string port;
-  long host_pid = 0;
-  std::vector<int> clients = {250, 500, 1000, 1500};
+  std::vector<long> host_pids;             // their CPU is summed
+  std::vector<std::string> metrics_ports;  // /metrics read from each (default: port)
+  bool json = false;                       // window markers and a result line for a driver
+  std::vector<int> clients;  // default {250, 500, 1000, 1500}
   double warmup_s = 3;
   double duration_s = 10;
   double connect_rate = 250;  // new connections per second
@@ -432,6 +440,19 @@ std::optional<ProcessSample> sample_process(long pid) {
   return ProcessSample{(std::stod(f[11]) + std::stod(f[12])) / tick, std::stod(f[21]) * page_mib};
 }
 
+// The summed sample of several processes; nullopt if any is gone (or none was given).
+std::optional<ProcessSample> sample_processes(const std::vector<long>& pids) {
+  if (pids.empty()) return std::nullopt;
+  ProcessSample sum;
+  for (const long pid : pids) {
+    const auto one = sample_process(pid);
+    if (!one) return std::nullopt;
+    sum.cpu_s += one->cpu_s;
+    sum.rss_mib += one->rss_mib;
+  }
+  return sum;
+}
+
 double self_cpu_s() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -452,14 +473,14 @@ struct Histogram {
   bool empty() const { return buckets.empty(); }
 };
 
-// GET /metrics from the host (blocking; called between phases only). Empty on failure.
-std::string fetch_metrics(const Options& options) {
+// GET /metrics from the host on `port` (blocking; called between phases only). Empty on failure.
+std::string fetch_metrics(const Options& options, const std::string& port) {
   try {
     asio::io_context io;
     tcp::resolver resolver(io);
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::seconds(5));
-    stream.connect(resolver.resolve(options.address, options.port));
+    stream.connect(resolver.resolve(options.address, port));
     beast::http::request<beast::http::empty_body> request{beast::http::verb::get, "/metrics", 11};
     request.set(beast::http::field::host, options.address);
     beast::http::write(stream, request);
@@ -487,6 +508,29 @@ Histogram parse_histogram(const std::string& text, const std::string& name, cons
     h.buckets.emplace_back(bound, std::strtod(line.c_str() + space + 1, nullptr));
   }
   return h;
+}
+
+// The scrapes of every host in `options.metrics_ports`, in that order.
+std::vector<std::string> fetch_all_metrics(const Options& options) {
+  std::vector<std::string> scrapes;
+  for (const auto& port : options.metrics_ports) scrapes.push_back(fetch_metrics(options, port));
+  return scrapes;
+}
+
+// The histogram `name` of several hosts' scrapes, bucket counts summed (the hosts share one
+// build, so one set of bounds); empty if any scrape lacks it.
+Histogram parse_histograms(const std::vector<std::string>& scrapes, const std::string& name, const std::string& labels) {
+  Histogram sum;
+  for (const auto& text : scrapes) {
+    const Histogram one = parse_histogram(text, name, labels);
+    if (one.empty() || (!sum.empty() && one.buckets.size() != sum.buckets.size())) return {};
+    if (sum.empty()) {
+      sum = one;
+      continue;
+    }
+    for (std::size_t i = 0; i < one.buckets.size(); ++i) sum.buckets[i].second += one.buckets[i].second;
+  }
+  return sum;
 }
 
 // Quantile q (0..1) in ms of what was observed between two scrapes, interpolated linearly
@@ -564,22 +608,30 @@ void run_level(const Options& options, int n, const std::vector<std::string>& in
 
   run_until(io, options.warmup_s, [] { return false; });
   stats.reset();
-  const std::string scrape_before = fetch_metrics(options);
-  const auto host_before = sample_process(options.host_pid);
+  const auto scrape_before = fetch_all_metrics(options);
+  if (options.json) {
+    std::printf("@window-start\n");
+    std::fflush(stdout);
+  }
+  const auto host_before = sample_processes(options.host_pids);
   const double self_before = self_cpu_s();
   const auto t0 = Clock::now();
   run_until(io, options.duration_s, [] { return false; });
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  const auto host_after = sample_process(options.host_pid);
+  const auto host_after = sample_processes(options.host_pids);
   const double self_cpu = self_cpu_s() - self_before;
-  const std::string scrape_after = fetch_metrics(options);
+  if (options.json) {
+    std::printf("@window-end\n");
+    std::fflush(stdout);
+  }
+  const auto scrape_after = fetch_all_metrics(options);
   const auto handling = [&](double q) {
-    return histogram_quantile_ms(parse_histogram(scrape_before, "ws_message_handling_seconds", "kind=\"binary\""),
-                                 parse_histogram(scrape_after, "ws_message_handling_seconds", "kind=\"binary\""), q);
+    return histogram_quantile_ms(parse_histograms(scrape_before, "ws_message_handling_seconds", "kind=\"binary\""),
+                                 parse_histograms(scrape_after, "ws_message_handling_seconds", "kind=\"binary\""), q);
   };
   const auto loop_lag = [&](double q) {
-    return histogram_quantile_ms(parse_histogram(scrape_before, "io_loop_lag_seconds", ""),
-                                 parse_histogram(scrape_after, "io_loop_lag_seconds", ""), q);
+    return histogram_quantile_ms(parse_histograms(scrape_before, "io_loop_lag_seconds", ""),
+                                 parse_histograms(scrape_after, "io_loop_lag_seconds", ""), q);
   };
   const int held = static_cast<int>(std::count_if(clients.begin(), clients.end(), [](const auto& c) { return c->ready(); }));
 
@@ -601,6 +653,21 @@ void run_level(const Options& options, int n, const std::vector<std::string>& in
                 totals.connected, totals.ready, totals.failed, totals.closed_by_host,
                 static_cast<unsigned long long>(stats.pongs), static_cast<unsigned long long>(stats.pings_sent),
                 totals.last_error.c_str());
+  if (options.json) {
+    // NaN (nothing measured) as null, which JSON has.
+    const auto number = [](double v) { return std::isfinite(v) ? std::to_string(v) : std::string("null"); };
+    std::printf("@result {\"n\":%d,\"held\":%d,\"failed\":%d,\"closed_by_host\":%d,\"seconds\":%s,"
+                "\"frames_per_s\":%s,\"dropped\":%llu,\"pings\":%llu,\"pongs\":%llu,\"hdl_p99_ms\":%s,"
+                "\"loop_p99_ms\":%s,\"rtt_p50_ms\":%s,\"rtt_p99_ms\":%s,\"rtt_max_ms\":%s,\"lag_p99_ms\":%s,"
+                "\"client_cpu_s\":%s}\n",
+                n, held, totals.failed, totals.closed_by_host, number(elapsed).c_str(),
+                number(frames_per_s).c_str(), static_cast<unsigned long long>(stats.frames_dropped),
+                static_cast<unsigned long long>(stats.pings_sent), static_cast<unsigned long long>(stats.pongs),
+                number(handling(0.99)).c_str(), number(loop_lag(0.99)).c_str(),
+                number(percentile_ms(stats.rtt_us, 0.5)).c_str(), number(percentile_ms(stats.rtt_us, 0.99)).c_str(),
+                number(percentile_ms(stats.rtt_us, 1.0)).c_str(), number(percentile_ms(stats.lag_us, 0.99)).c_str(),
+                number(self_cpu).c_str());
+  }
   std::fflush(stdout);
 
   pacer.stop();
@@ -611,23 +678,26 @@ void run_level(const Options& options, int n, const std::vector<std::string>& in
 }
 
 [[noreturn]] void usage(const char* message) {
-  std::fprintf(stderr, "parley-host-load: %s\nusage: parley-host-load --port P [--address A] [--pid HOST_PID] "
+  std::fprintf(stderr, "parley-host-load: %s\nusage: parley-host-load --port P [--address A] [--pid HOST_PID[,PID...]] "
                "[--clients 250,500,1000,1500] [--warmup S] [--duration S] [--connect-rate N] [--agent ID] "
-               "[--key KEY] [--origin URL] [--signal silence|tone] [--names same|unique]\n", message);
+               "[--key KEY] [--origin URL] [--signal silence|tone] [--names same|unique] "
+               "[--metrics-ports P[,P...]] [--json]\n", message);
   std::exit(64);
 }
 
-std::vector<int> parse_counts(const std::string& text) {
-  std::vector<int> counts;
+// "250,500,1000": numbers in 1..max, else the usage error names `flag`.
+std::vector<long> parse_number_list(const std::string& flag, const std::string& text, long max) {
+  std::vector<long> numbers;
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
     char* end = nullptr;
     const long value = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || value < 1 || value > 20000) usage("--clients: a list like 250,500,1000 (1..20000)");
-    counts.push_back(static_cast<int>(value));
+    if (item.empty() || *end != '\0' || value < 1 || value > max)
+      usage((flag + ": a list like 250,500,1000 (each 1.." + std::to_string(max) + ")").c_str());
+    numbers.push_back(value);
   }
-  if (counts.empty()) usage("--clients: empty list");
-  return counts;
+  if (numbers.empty()) usage((flag + ": empty list").c_str());
+  return numbers;
 }
 
 double parse_positive(const std::string& flag, const std::string& text, double max) {
@@ -642,12 +712,20 @@ Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--json") {  // the one flag without a value
+      options.json = true;
+      --i;
+      continue;
+    }
     if (i + 1 >= argc) usage(("missing value after " + flag).c_str());
     const std::string value = argv[i + 1];
     if (flag == "--port") options.port = value;
     else if (flag == "--address") options.address = value;
-    else if (flag == "--pid") options.host_pid = std::strtol(value.c_str(), nullptr, 10);
-    else if (flag == "--clients") options.clients = parse_counts(value);
+    else if (flag == "--pid") options.host_pids = parse_number_list(flag, value, 1L << 30);
+    else if (flag == "--metrics-ports")
+      for (const long port : parse_number_list(flag, value, 65535)) options.metrics_ports.push_back(std::to_string(port));
+    else if (flag == "--clients")
+      for (const long n : parse_number_list(flag, value, 20000)) options.clients.push_back(static_cast<int>(n));
     else if (flag == "--warmup") options.warmup_s = parse_positive(flag, value, 600);
     else if (flag == "--duration") options.duration_s = parse_positive(flag, value, 3600);
     else if (flag == "--connect-rate") options.connect_rate = parse_positive(flag, value, 10000);
@@ -659,6 +737,8 @@ Options parse_options(int argc, char** argv) {
     else usage(("unknown option or value: " + flag + " " + value).c_str());
   }
   if (options.port.empty()) usage("--port is required");
+  if (options.clients.empty()) options.clients = {250, 500, 1000, 1500};
+  if (options.metrics_ports.empty()) options.metrics_ports.push_back(options.port);
   return options;
 }
 
@@ -697,9 +777,11 @@ int main(int argc, char** argv) {
   }
   const std::string frame = ws_frame(0x2, make_frame(options.tone), key);
 
-  std::printf("parley-host-load: %s:%s, host pid %ld, %s frames of %zu bytes every 20 ms, ping 1/s, "
+  std::string pids;
+  for (const long pid : options.host_pids) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+  std::printf("parley-host-load: %s:%s, host pid %s, %s frames of %zu bytes every 20 ms, ping 1/s, "
               "warmup %.0f s, measured %.0f s\n",
-              options.address.c_str(), options.port.c_str(), options.host_pid,
+              options.address.c_str(), options.port.c_str(), pids.empty() ? "-" : pids.c_str(),
               options.tone ? "tone" : "silence", kFrameBytes, options.warmup_s, options.duration_s);
   std::printf("%6s %6s %9s %8s %8s %8s %8s %8s %8s %8s %8s %8s %10s %8s %7s\n", "N", "held", "frames/s",
               "dropped", "hdl_p50", "hdl_p99", "loop_p99", "rtt_p50", "rtt_p99", "rtt_max", "lag_p99",

@@ -1,6 +1,6 @@
-// Text turns through HAProxy with 1, 2 and 3 parley-host processes on one PostgreSQL, beside
-// one host on SQLite (no proxy), in one run (issue 17, DESIGN §12). Not a test: it prints
-// figures and exits 0 unless something failed to run.
+// Text turns and voice streams held through HAProxy with 1, 2 and 3 parley-host processes on
+// one PostgreSQL, beside one host on SQLite (no proxy), in one run (issue 17, DESIGN §12). Not
+// a test: it prints figures and exits 0 unless something failed to run.
 //
 // A turn is what a typing visitor does: POST /memori/v2/TextEnteredEvent/{session} (the user's
 // line stored, the built-in responder's reply stored, both committed before the answer).
@@ -8,8 +8,16 @@
 // --seconds per row after a second of warm-up; every conversation was opened (POST Session)
 // before the clock starts. The client is node's fetch with keep-alive, on the same 2 cores.
 //
+// Streams: bench/host-load's client (parley-host-load, one io thread) holds --streams silent
+// voice streams (a 20 ms frame every 20 ms, a ping a second) through the same setups, each on
+// hosts started afresh; --seconds measured after 3 s of warm-up. The CPU of every part
+// (hosts, HAProxy, PostgreSQL's processes, the client) is read from /proc over the client's
+// measured window, so the figures are CPU time used, not a share of a wall clock that other
+// work on the machine also takes; the load average is recorded beside each row.
+//
 //   bench/scale/with_postgres.sh node bench/scale/hosts.mjs [--clients 32] [--seconds 10]
-//       [--host build/release/host/parley-host]
+//       [--streams 500[,1000...]] [--only turns|streams] [--host build/release/host/parley-host]
+//       [--load build/release/bench/host-load/parley-host-load]
 //
 // PARLEY_PG_URI (set by with_postgres.sh) names the database; each row starts from an empty
 // one (the tables dropped by the first host's migration on a fresh schema).
@@ -22,14 +30,29 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sourceDir = path.resolve(here, '..', '..');
-const args = { clients: 32, seconds: 10, host: path.join(sourceDir, 'build', 'release', 'host', 'parley-host') };
+const args = { clients: 32, seconds: 10, streams: '500', only: 'both',
+               host: path.join(sourceDir, 'build', 'release', 'host', 'parley-host'),
+               load: path.join(sourceDir, 'build', 'release', 'bench', 'host-load', 'parley-host-load') };
+const usage = (why) => {
+  console.error(`hosts.mjs: ${why}\nusage: node bench/scale/hosts.mjs [--clients N] [--seconds S] ` +
+                '[--streams N[,N...]] [--only turns|streams] [--host PATH] [--load PATH]');
+  process.exit(64);
+};
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
-  if (!(key in args) || process.argv[i + 1] === undefined) {
-    console.error('usage: node bench/scale/hosts.mjs [--clients N] [--seconds S] [--host PATH]');
-    process.exit(64);
-  }
+  if (!(key in args) || process.argv[i + 1] === undefined) usage(`unknown option or no value: ${process.argv[i]}`);
   args[key] = typeof args[key] === 'number' ? Number(process.argv[i + 1]) : process.argv[i + 1];
+}
+if (!(args.clients >= 1) || !(args.seconds > 0)) usage('--clients and --seconds take positive numbers');
+if (!/^[1-9][0-9]*(,[1-9][0-9]*)*$/.test(args.streams)) usage('--streams takes a list like 500,1000');
+if (!['both', 'turns', 'streams'].includes(args.only)) usage('--only takes turns or streams');
+const phases = { turns: args.only !== 'streams', streams: args.only !== 'turns' };
+const streamCounts = args.streams.split(',').map(Number);
+for (const [what, file] of [['parley-host', args.host], ...(phases.streams ? [['parley-host-load', args.load]] : [])]) {
+  if (!fs.existsSync(file)) {
+    console.error(`${what} not found at ${file}: cmake --build --preset release --target ${what} (or --${what === 'parley-host' ? 'host' : 'load'} PATH)`);
+    process.exit(2);
+  }
 }
 const pgUri = process.env.PARLEY_PG_URI;
 if (!pgUri) {
@@ -76,7 +99,9 @@ fs.writeFileSync(configFile, JSON.stringify(demo));
 // Starts a host on `db` and resolves with its port once it listens.
 async function startHost(db, name) {
   const port = await freePort();
-  const child = spawn(args.host, ['--config', configFile, '--listen', `127.0.0.1:${port}`, '--db', db],
+  // Each stream is a socket: the open-file limit raised to the hard one (as bench/host-load).
+  const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', args.host,
+                             '--config', configFile, '--listen', `127.0.0.1:${port}`, '--db', db],
                       { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
@@ -93,8 +118,10 @@ async function startHost(db, name) {
 
 async function startHaproxy(ports) {
   const port = await freePort();
-  let cfg = 'global\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n' +
-            '  timeout server 60s\n  retries 3\n  option redispatch 1\n' +
+  // Each stream is two connections of HAProxy's (client side, host side).
+  const maxconn = Math.max(4000, 2 * Math.max(...streamCounts) + 100);
+  let cfg = `global\n  maxconn ${maxconn}\ndefaults\n  mode http\n  maxconn ${maxconn}\n  timeout connect 1s\n` +
+            '  timeout client 60s\n  timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch 1\n' +
             `frontend parley\n  bind 127.0.0.1:${port}\n  default_backend hosts\n` +
             'backend hosts\n  balance roundrobin\n  option httpchk GET /healthz\n  http-check expect status 200\n';
   ports.forEach((p, i) => { cfg += `  server h${i + 1} 127.0.0.1:${p} check inter 300ms fall 2 rise 1\n`; });
@@ -169,48 +196,141 @@ async function drive(base) {
            p99: percentile(latencies, 99), errors, clientCpu: (cpu.user + cpu.system) / 1e6 / took };
 }
 
+// The fields of /proc/PID/stat after "pid (comm) " (f[0] is field 3, state), or null if gone.
+function statOf(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
 // CPU seconds used by a set of processes (utime + stime from /proc), for the per-row share.
 function cpuOf(pids) {
   let ticks = 0;
   for (const pid of pids) {
-    try {
-      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch { /* gone */ }
+    const f = statOf(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]);
   }
-  return ticks / 100;
-}
-function postgresPids() {
-  try {
-    return execFileSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' }).trim().split('\n').map(Number);
-  } catch {
-    return [];
-  }
+  return ticks / clockTicks;
 }
 
-const rows = [];
+// CPU seconds of a process and all its descendants, those that ended included (their time is
+// in their parent's cutime + cstime once reaped): the PostgreSQL server started by
+// with_postgres.sh (PARLEY_PG_PID) with its backends, and no other PostgreSQL on the machine.
+function cpuOfTree(root) {
+  if (!root) return 0;
+  const children = new Map();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const f = statOf(name);
+    if (!f) continue;
+    const ppid = Number(f[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(name));
+  }
+  let ticks = 0;
+  for (const todo = [root]; todo.length;) {
+    const pid = todo.pop();
+    const f = statOf(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    todo.push(...(children.get(pid) || []));
+  }
+  return ticks / clockTicks;
+}
+const postgresRoot = Number(process.env.PARLEY_PG_PID) || 0;
+
+// Holds the streams of every count in `streamCounts` with bench/host-load's client against
+// `base`, the hosts' /metrics read on their own ports; resolves with one result per count,
+// each with the CPU of every part over the client's measured window.
+function holdStreams(base, hosts, proxy, pg) {
+  const port = new URL(base).port;
+  const load = spawn(args.load, ['--port', port, '--clients', args.streams, '--warmup', '3',
+                                 '--duration', String(args.seconds), '--json',
+                                 '--metrics-ports', hosts.map((h) => h.port).join(',')],
+                     { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(load);
+  const sample = () => ({ at: performance.now(), load: os.loadavg()[0], hosts: cpuOf(hosts.map((h) => h.child.pid)),
+                          proxy: proxy ? cpuOf([proxy.child.pid]) : 0, pg: cpuOfTree(pg), client: cpuOf([load.pid]) });
+  return new Promise((resolve, reject) => {
+    const results = [];
+    let start = null;
+    let end = null;
+    let pending = '';
+    let errors = '';
+    const table = [];
+    load.stderr.on('data', (d) => { errors += d; });
+    load.stdout.on('data', (d) => {
+      pending += d;
+      for (let nl; (nl = pending.indexOf('\n')) >= 0;) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line === '@window-start') {
+          start = sample();
+        } else if (line === '@window-end') {
+          end = sample();
+        } else if (line.startsWith('@result ')) {
+          const r = JSON.parse(line.slice('@result '.length));
+          const wall = (end.at - start.at) / 1000;
+          r.cpu = { hosts: (end.hosts - start.hosts) / wall, proxy: (end.proxy - start.proxy) / wall,
+                    pg: (end.pg - start.pg) / wall, client: (end.client - start.client) / wall };
+          r.load = [start.load, end.load];
+          results.push(r);
+        } else {
+          table.push(line);
+        }
+      }
+    });
+    load.on('exit', (code) => {
+      children.delete(load);
+      if (code === 0 && results.length) resolve({ results, table });
+      else reject(new Error(`parley-host-load exited with ${code}:\n${table.join('\n')}\n${errors.slice(-2000)}`));
+    });
+  });
+}
+
+const turnRows = [];
+const streamRows = [];
 async function row(label, setup) {
-  const { base, hosts, proxy } = await setup();
-  const pids = [...hosts.map((h) => h.child.pid), ...(proxy ? [proxy.child.pid] : [])];
-  const pg = label.includes('PostgreSQL') ? postgresPids() : [];
-  const before = { hosts: cpuOf(hosts.map((h) => h.child.pid)), proxy: proxy ? cpuOf([proxy.child.pid]) : 0, pg: cpuOf(pg) };
-  const t0 = performance.now();
-  const r = await drive(base);
-  const wall = (performance.now() - t0) / 1000;
-  r.cpu = { hosts: (cpuOf(hosts.map((h) => h.child.pid)) - before.hosts) / wall,
-            proxy: proxy ? (cpuOf([proxy.child.pid]) - before.proxy) / wall : 0,
-            pg: (cpuOf(pg) - before.pg) / wall };
-  rows.push([label, r]);
-  console.log(`  ${label}: ${r.turns} turns, ${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`);
-  for (const c of pids) process.kill(c, 'SIGTERM');
-  for (const h of hosts) children.delete(h.child);
-  if (proxy) children.delete(proxy.child);
-  await sleep(500);
+  for (const phase of ['turns', 'streams']) {
+    if (!phases[phase]) continue;
+    const { base, hosts, proxy } = await setup();
+    const pids = [...hosts.map((h) => h.child.pid), ...(proxy ? [proxy.child.pid] : [])];
+    const pg = label.includes('PostgreSQL') ? postgresRoot : 0;
+    if (phase === 'turns') {
+      const before = { hosts: cpuOf(hosts.map((h) => h.child.pid)), proxy: proxy ? cpuOf([proxy.child.pid]) : 0, pg: cpuOfTree(pg) };
+      const t0 = performance.now();
+      const r = await drive(base);
+      const wall = (performance.now() - t0) / 1000;
+      r.cpu = { hosts: (cpuOf(hosts.map((h) => h.child.pid)) - before.hosts) / wall,
+                proxy: proxy ? (cpuOf([proxy.child.pid]) - before.proxy) / wall : 0,
+                pg: (cpuOfTree(pg) - before.pg) / wall };
+      turnRows.push([label, r]);
+      console.log(`  ${label}: ${r.turns} turns, ${r.perSecond.toFixed(0)}/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.errors} errors`);
+    } else {
+      const { results, table } = await holdStreams(base, hosts, proxy, pg);
+      for (const r of results) {
+        streamRows.push([label, r]);
+        console.log(`  ${label}: ${r.held} of ${r.n} streams held, ping p99 ${r.rtt_p99_ms?.toFixed(2)} ms, ` +
+                    `hosts ${r.cpu.hosts.toFixed(2)} cores, load ${r.load[0].toFixed(1)}`);
+      }
+      console.log(table.map((l) => `    ${l}`).join('\n'));
+    }
+    for (const c of pids) process.kill(c, 'SIGTERM');
+    for (const h of hosts) children.delete(h.child);
+    if (proxy) children.delete(proxy.child);
+    await sleep(500);
+  }
 }
 
-console.log(`bench/scale/hosts: ${args.clients} conversations at once, ${args.seconds} s per row, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`);
+console.log(`bench/scale/hosts: ${phases.turns ? `${args.clients} conversations at once, ` : ''}` +
+            `${phases.streams ? `${args.streams} streams, ` : ''}${args.seconds} s per row, ` +
+            `${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ` +
+            `${new Date().toISOString()}`);
 await row('1 host, SQLite (no proxy)', async () => {
-  const h = await startHost(path.join(tmp, 'sqlite.db'), 'sqlite host');
+  const h = await startHost(path.join(tmp, `sqlite-${Date.now()}.db`), 'sqlite host');
   return { base: `http://127.0.0.1:${h.port}`, hosts: [h] };
 });
 for (const n of [1, 2, 3]) {
@@ -224,11 +344,31 @@ for (const n of [1, 2, 3]) {
   });
 }
 
-const reference = rows[0][1];
-console.log(`\n| setup | turns/s | p50 ms | p99 ms | errors | vs 1 host on SQLite | CPU cores used: hosts / HAProxy / PostgreSQL / client |`);
-console.log('|---|---:|---:|---:|---:|---:|---|');
-for (const [label, r] of rows) {
-  console.log(`| ${label} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ` +
-              `${(r.perSecond / reference.perSecond).toFixed(2)}× | ${r.cpu.hosts.toFixed(2)} / ${r.cpu.proxy.toFixed(2)} / ` +
-              `${r.cpu.pg.toFixed(2)} / ${r.clientCpu.toFixed(2)} |`);
+if (turnRows.length) {
+  const reference = turnRows[0][1];
+  console.log(`\n| setup | turns/s | p50 ms | p99 ms | errors | vs 1 host on SQLite | CPU cores used: hosts / HAProxy / PostgreSQL / client |`);
+  console.log('|---|---:|---:|---:|---:|---:|---|');
+  for (const [label, r] of turnRows) {
+    console.log(`| ${label} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors} | ` +
+                `${(r.perSecond / reference.perSecond).toFixed(2)}× | ${r.cpu.hosts.toFixed(2)} / ${r.cpu.proxy.toFixed(2)} / ` +
+                `${r.cpu.pg.toFixed(2)} / ${r.clientCpu.toFixed(2)} |`);
+  }
+}
+if (streamRows.length) {
+  // Streams per core: streams held over the cores the hosts used; the same with HAProxy's
+  // and PostgreSQL's cores added (what the setup costs beside the load client).
+  const fixed = (v, d) => (v === null || v === undefined ? '–' : v.toFixed(d));
+  const perCore = (r) => r.held / r.cpu.hosts;
+  const reference = new Map(streamRows.filter(([l]) => l.includes('SQLite')).map(([, r]) => [r.n, perCore(r)]));
+  console.log('\n| setup | streams held | ping p50 / p99 ms | io-loop lag p99 ms | CPU cores used: hosts / HAProxy / PostgreSQL / client | ' +
+              'streams per host core | vs 1 host on SQLite | streams per core, hosts + HAProxy + PostgreSQL | load average |');
+  console.log('|---|---:|---:|---:|---|---:|---:|---:|---|');
+  for (const [label, r] of streamRows) {
+    const all = r.cpu.hosts + r.cpu.proxy + r.cpu.pg;
+    console.log(`| ${label} | ${r.held} of ${r.n}${r.dropped ? ` (${r.dropped} frames dropped)` : ''} | ` +
+                `${fixed(r.rtt_p50_ms, 2)} / ${fixed(r.rtt_p99_ms, 2)} | ${fixed(r.loop_p99_ms, 2)} | ` +
+                `${r.cpu.hosts.toFixed(2)} / ${r.cpu.proxy.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.client.toFixed(2)} | ` +
+                `${perCore(r).toFixed(0)} | ${(perCore(r) / reference.get(r.n)).toFixed(2)}× | ${(r.held / all).toFixed(0)} | ` +
+                `${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} |`);
+  }
 }
