@@ -355,20 +355,24 @@ if (turnRows.length) {
   }
 }
 if (streamRows.length) {
-  // Streams per core: streams held over the cores the hosts used; the same with HAProxy's
-  // and PostgreSQL's cores added (what the setup costs beside the load client).
+  // Streams per core: the streams' worth of frames the client sent (frames/s ÷ 50, which is
+  // the streams held when every frame went out on time, and fewer when the client was starved
+  // of CPU) over the cores the hosts used; the same with HAProxy's and PostgreSQL's cores
+  // added (what the setup costs beside the load client).
   const fixed = (v, d) => (v === null || v === undefined ? '–' : v.toFixed(d));
-  const perCore = (r) => r.held / r.cpu.hosts;
+  const perCore = (r) => r.frames_per_s / 50 / r.cpu.hosts;
   const reference = new Map(streamRows.filter(([l]) => l.includes('SQLite')).map(([, r]) => [r.n, perCore(r)]));
-  console.log('\n| setup | streams held | ping p50 / p99 ms | io-loop lag p99 ms | CPU cores used: hosts / HAProxy / PostgreSQL / client | ' +
-              'streams per host core | vs 1 host on SQLite | streams per core, hosts + HAProxy + PostgreSQL | load average |');
-  console.log('|---|---:|---:|---:|---|---:|---:|---:|---|');
+  console.log('\n| setup | streams held | frames/s (of N × 50) | ping p50 / p99 ms | host io-loop lag p99 ms | client timer lag p99 ms | ' +
+              'CPU cores used: hosts / HAProxy / PostgreSQL / client | streams per host core | vs 1 host on SQLite | ' +
+              'streams per core, hosts + HAProxy + PostgreSQL | load average |');
+  console.log('|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
   for (const [label, r] of streamRows) {
     const all = r.cpu.hosts + r.cpu.proxy + r.cpu.pg;
     console.log(`| ${label} | ${r.held} of ${r.n}${r.dropped ? ` (${r.dropped} frames dropped)` : ''} | ` +
-                `${fixed(r.rtt_p50_ms, 2)} / ${fixed(r.rtt_p99_ms, 2)} | ${fixed(r.loop_p99_ms, 2)} | ` +
+                `${r.frames_per_s.toFixed(0)} (${(100 * r.frames_per_s / (50 * r.n)).toFixed(0)} %) | ` +
+                `${fixed(r.rtt_p50_ms, 2)} / ${fixed(r.rtt_p99_ms, 2)} | ${fixed(r.loop_p99_ms, 2)} | ${fixed(r.lag_p99_ms, 1)} | ` +
                 `${r.cpu.hosts.toFixed(2)} / ${r.cpu.proxy.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.client.toFixed(2)} | ` +
-                `${perCore(r).toFixed(0)} | ${(perCore(r) / reference.get(r.n)).toFixed(2)}× | ${(r.held / all).toFixed(0)} | ` +
+                `${perCore(r).toFixed(0)} | ${(perCore(r) / reference.get(r.n)).toFixed(2)}× | ${(r.frames_per_s / 50 / all).toFixed(0)} | ` +
                 `${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} |`);
   }
 }

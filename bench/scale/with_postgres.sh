@@ -6,8 +6,15 @@
 # The server is stopped and the directory removed when the command ends, however it ends.
 #   with_postgres.sh CMD [ARGS...]
 # Environment: PG_BIN (default /usr/lib/postgresql/15/bin), PG_CPU (taskset list for the
-# server, default: not pinned), PG_MAX_CONNECTIONS (default 200).
+# server, default: not pinned), PG_MAX_CONNECTIONS (default 200), NICE (e.g. -10: the server and
+# CMD in a session, and so a scheduler autogroup, of their own at that nice value, for a
+# benchmark on a machine where others' work competes for the cores; needs root).
 set -euo pipefail
+if [[ -n ${NICE:-} ]]; then
+  # With autogroups on, a nice value counts only inside its session's group: hence a session.
+  [[ -n ${PARLEY_PG_OWN_SESSION:-} ]] || PARLEY_PG_OWN_SESSION=1 exec setsid --wait "$0" "$@"
+  echo "$NICE" >/proc/self/autogroup || echo "with_postgres.sh: could not set the autogroup's nice to $NICE" >&2
+fi
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 [[ -x $bin/postgres ]] || { echo "no PostgreSQL at $bin (scripts/setup.sh installs it)" >&2; exit 2; }
 dir=$(mktemp -d /tmp/parley-bench-pg-XXXXXX)
