@@ -242,6 +242,20 @@ function cpuOfTree(root) {
 }
 const postgresRoot = Number(process.env.PARLEY_PG_PID) || 0;
 
+// Context switches of the processes' main threads (the hosts' io threads): how often they
+// went to sleep (voluntary: nothing left to do) or were preempted (involuntary).
+function switchesOf(pids) {
+  const sum = { voluntary: 0, involuntary: 0 };
+  for (const pid of pids) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      sum.voluntary += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)[1]);
+      sum.involuntary += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)[1]);
+    } catch { /* gone */ }
+  }
+  return sum;
+}
+
 // Holds the streams of every count in `streamCounts` with bench/host-load's client against
 // `base`, the hosts' /metrics read on their own ports; resolves with one result per count,
 // each with the CPU of every part over the client's measured window.
@@ -253,7 +267,8 @@ function holdStreams(base, hosts, proxy, pg) {
                      { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(load);
   const sample = () => ({ at: performance.now(), load: os.loadavg()[0], hosts: cpuOf(hosts.map((h) => h.child.pid)),
-                          proxy: proxy ? cpuOf([proxy.child.pid]) : 0, pg: cpuOfTree(pg), client: cpuOf([load.pid]) });
+                          proxy: proxy ? cpuOf([proxy.child.pid]) : 0, pg: cpuOfTree(pg), client: cpuOf([load.pid]),
+                          switches: switchesOf(hosts.map((h) => h.child.pid)) });
   return new Promise((resolve, reject) => {
     const results = [];
     let start = null;
@@ -277,6 +292,9 @@ function holdStreams(base, hosts, proxy, pg) {
           r.cpu = { hosts: (end.hosts - start.hosts) / wall, proxy: (end.proxy - start.proxy) / wall,
                     pg: (end.pg - start.pg) / wall, client: (end.client - start.client) / wall };
           r.load = [start.load, end.load];
+          const frames = r.frames_per_s * r.seconds;
+          r.wakeupsPer100Frames = (100 * (end.switches.voluntary - start.switches.voluntary)) / frames;
+          r.preemptedPer100Frames = (100 * (end.switches.involuntary - start.switches.involuntary)) / frames;
           results.push(r);
         } else {
           table.push(line);
@@ -364,15 +382,17 @@ if (streamRows.length) {
   const reference = new Map(streamRows.filter(([l]) => l.includes('SQLite')).map(([, r]) => [r.n, perCore(r)]));
   console.log('\n| setup | streams held | frames/s (of N × 50) | ping p50 / p99 ms | host io-loop lag p99 ms | client timer lag p99 ms | ' +
               'CPU cores used: hosts / HAProxy / PostgreSQL / client | streams per host core | vs 1 host on SQLite | ' +
-              'streams per core, hosts + HAProxy + PostgreSQL | load average |');
-  console.log('|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
+              'streams per HAProxy core | streams per core, hosts + HAProxy + PostgreSQL | host io thread: sleeps / preemptions per 100 frames | load average |');
+  console.log('|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|');
   for (const [label, r] of streamRows) {
     const all = r.cpu.hosts + r.cpu.proxy + r.cpu.pg;
     console.log(`| ${label} | ${r.held} of ${r.n}${r.dropped ? ` (${r.dropped} frames dropped)` : ''} | ` +
                 `${r.frames_per_s.toFixed(0)} (${(100 * r.frames_per_s / (50 * r.n)).toFixed(0)} %) | ` +
                 `${fixed(r.rtt_p50_ms, 2)} / ${fixed(r.rtt_p99_ms, 2)} | ${fixed(r.loop_p99_ms, 2)} | ${fixed(r.lag_p99_ms, 1)} | ` +
                 `${r.cpu.hosts.toFixed(2)} / ${r.cpu.proxy.toFixed(2)} / ${r.cpu.pg.toFixed(2)} / ${r.cpu.client.toFixed(2)} | ` +
-                `${perCore(r).toFixed(0)} | ${(perCore(r) / reference.get(r.n)).toFixed(2)}× | ${(r.frames_per_s / 50 / all).toFixed(0)} | ` +
+                `${perCore(r).toFixed(0)} | ${(perCore(r) / reference.get(r.n)).toFixed(2)}× | ` +
+                `${r.cpu.proxy > 0 ? (r.frames_per_s / 50 / r.cpu.proxy).toFixed(0) : '–'} | ${(r.frames_per_s / 50 / all).toFixed(0)} | ` +
+                `${r.wakeupsPer100Frames.toFixed(1)} / ${r.preemptedPer100Frames.toFixed(1)} | ` +
                 `${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)} |`);
   }
 }
