@@ -235,6 +235,32 @@ class Phones final : public PhoneService {
          c.rtp_wrong_source.load(), "counter");
     line("parley_rtp_late_total", "Agent audio packets dropped: more than 10 s queued for a call.",
          c.rtp_late.load(), "counter");
+    line("parley_rtp_sent_late_total",
+         "RTP packets sent more than 10 ms after their 20 ms slot.", c.rtp_sent_late.load(),
+         "counter");
+    line("parley_rtp_in_dropped_total",
+         "RTP packets received and dropped by the jitter buffer (late, duplicate, overflow).",
+         c.rtp_in_dropped.load(), "counter");
+    {
+      out +=
+          "# HELP parley_rtp_send_lag_seconds How late each RTP packet was sent after its 20 ms "
+          "slot.\n# TYPE parley_rtp_send_lag_seconds histogram\n";
+      std::uint64_t cumulative = 0;
+      char le[32];
+      for (std::size_t i = 0; i < sip::EngineCounters::kSendLagBuckets; ++i) {
+        cumulative += c.send_lag[i].load();
+        if (i + 1 < sip::EngineCounters::kSendLagBuckets)
+          std::snprintf(le, sizeof le, "%g", sip::EngineCounters::kSendLagBounds[i]);
+        else
+          std::snprintf(le, sizeof le, "+Inf");
+        out += "parley_rtp_send_lag_seconds_bucket{le=\"" + std::string(le) + "\"} " +
+               std::to_string(cumulative) + "\n";
+      }
+      char sum[48];
+      std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(c.send_lag_us_sum.load()) / 1e6);
+      out += "parley_rtp_send_lag_seconds_sum " + std::string(sum) + "\n" +
+             "parley_rtp_send_lag_seconds_count " + std::to_string(cumulative) + "\n";
+    }
     line("parley_sip_invites_rate_limited_total",
          "Inbound INVITEs answered 503 (per-address rate).", c.invites_rate_limited.load(),
          "counter");

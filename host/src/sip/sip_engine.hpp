@@ -71,6 +71,17 @@ struct InboundCall {
 struct EngineCounters {
   std::atomic<std::uint64_t> rtp_in{0}, rtp_out{0}, rtp_wrong_source{0}, rtp_late{0},
       invites_rate_limited{0}, invites_refused{0}, dtmf{0};
+  // How late each RTP packet left after its 20 ms slot (the tick it was due in), as a
+  // histogram over kSendLagBounds (seconds; the last bucket is +Inf), and how many left more
+  // than kSentLateMs after it: a receiver's jitter buffer of a packet or two absorbs less.
+  static constexpr double kSendLagBounds[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1};
+  static constexpr std::size_t kSendLagBuckets = sizeof kSendLagBounds / sizeof kSendLagBounds[0] + 1;
+  static constexpr std::uint64_t kSentLateMs = 10;
+  std::atomic<std::uint64_t> send_lag[kSendLagBuckets]{};  // per bucket, not cumulative
+  std::atomic<std::uint64_t> send_lag_us_sum{0}, rtp_sent_late{0};
+  // Received packets the jitter buffer dropped: arrived after their turn was played, duplicate,
+  // or pushed out when it was full.
+  std::atomic<std::uint64_t> rtp_in_dropped{0};
 };
 
 class SipEngine {
