@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Phone load test (issue 16): inside a private network namespace with loopback only, starts
+# parley-host pinned to one core (taskset -c 1) with SIP on 127.0.0.1:5060 and a throwaway
+# database, runs parley-phone-load pinned to the other core (taskset -c 0) for each N, prints
+# its report, stops the host.
+#   run.sh PARLEY_HOST PARLEY_PHONE_LOAD CONFIG [--calls LIST] [extra parley-phone-load options...]
+#   e.g. run.sh build/release/host/parley-host build/release/bench/phone/parley-phone-load \
+#             host/demo/config.json --calls 250,500 --rate 50 --duration 10
+# Environment: HOST_CPU (default 1), CLIENT_CPU (default 0), RT (e.g. RT=10: both under
+# SCHED_FIFO at that priority, so that other work on their cores never preempts them; needs
+# root), LOG_DIR (keep each run's host log there as host-N.log), PHRASE (what the callers say with --talk-every; default "Hello, what plan am I on?").
+set -euo pipefail
+if [[ $# -lt 3 ]]; then
+  echo "usage: $0 PARLEY_HOST PARLEY_PHONE_LOAD CONFIG [--calls LIST] [parley-phone-load options]" >&2
+  exit 64
+fi
+# A namespace of our own: SIP and RTP stay on 127.0.0.1 and the fixed SIP port collides with
+# nothing (tests/host/netns.sh does the same for the phone tests).
+if [[ -z ${PARLEY_PHONE_NETNS:-} ]]; then
+  command -v unshare >/dev/null || { echo "needs unshare (util-linux)" >&2; exit 2; }
+  userns=()
+  [[ $(id -u) -eq 0 ]] || userns=(-r)
+  PARLEY_PHONE_NETNS=1 exec unshare "${userns[@]}" -n bash -c \
+    'ip link set lo up && ip route add default dev lo && exec "$0" "$@"' "$0" "$@"
+fi
+host_bin=$1 load_bin=$2 config=$3
+shift 3
+counts=500
+args=()
+while [[ $# -gt 0 ]]; do
+  if [[ $1 == --calls ]]; then counts=$2; shift 2; else args+=("$1"); shift; fi
+done
+host_cpu=${HOST_CPU:-1}
+client_cpu=${CLIENT_CPU:-0}
+prio=()
+if [[ -n ${RT:-} ]]; then
+  command -v chrt >/dev/null || { echo "RT needs chrt (package util-linux)" >&2; exit 2; }
+  prio+=(chrt -f "$RT")
+fi
+command -v taskset >/dev/null || { echo "taskset missing (package util-linux)" >&2; exit 2; }
+
+work=$(mktemp -d)
+host_pid=""
+stop_host() {
+  if [[ -n $host_pid ]] && kill -0 "$host_pid" 2>/dev/null; then
+    kill -TERM "$host_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$host_pid" 2>/dev/null || true
+    wait "$host_pid" 2>/dev/null || true
+  fi
+  host_pid=""
+}
+cleanup() {
+  stop_host
+  rm -rf "$work"
+  if [[ -n ${load_config:-} ]]; then rm -f "$load_config"; fi
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# The config as shipped, with SIP on, the per-address limits off (every call comes from
+# 127.0.0.1) and room for the largest N; beside the original, so that its relative paths hold.
+load_config="$(dirname "$config")/.phone-load-$$.config.json"
+node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  c.server = c.server || {}; c.server.limits = Object.assign({}, c.server.limits,
+    { max_requests_per_s: 0, max_sessions_per_min: 0 });
+  c.server.sip = Object.assign({}, c.server.sip, { listen: "127.0.0.1:5060",
+    invites_per_s: 10000, max_calls: 100000 });
+  fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));' "$config" "$load_config"
+
+phrase=$work/phrase.wav
+espeak-ng -w "$phrase" "${PHRASE:-Hello, what plan am I on?}"
+
+status=0
+for n in ${counts//,/ }; do
+  rm -f "$work/load.db"*
+  ${prio[@]+"${prio[@]}"} taskset -c "$host_cpu" "$host_bin" --config "$load_config" \
+    --listen 127.0.0.1:0 --db "$work/load.db" >"$work/host.log" 2>&1 &
+  host_pid=$!
+  port=""
+  for _ in $(seq 150); do
+    port=$(sed -n 's|.*parley-host listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$work/host.log" | head -n1)
+    [[ -n $port ]] && grep -q 'sip.listening' "$work/host.log" && break
+    kill -0 "$host_pid" 2>/dev/null || { echo "parley-host exited:" >&2; cat "$work/host.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [[ -n $port ]] || { echo "parley-host did not start in 15 s:" >&2; tail "$work/host.log" >&2; exit 1; }
+  echo "== N = $n: parley-host pid $host_pid on CPU $host_cpu (http $port, SIP 127.0.0.1:5060); client on CPU $client_cpu"
+  ${prio[@]+"${prio[@]}"} taskset -c "$client_cpu" "$load_bin" --calls "$n" --pid "$host_pid" \
+    --http-port "$port" --phrase "$phrase" ${args[@]+"${args[@]}"} || status=$?
+  metrics=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null || true)
+  echo "host: errors by kind:"
+  grep '^parley_errors_total' <<<"$metrics" || echo "  (none reported)"
+  echo "host: speech and phone counters:"
+  grep -E '^parley_(speech_(synth_[a-z_]*|replies_spoken_total|queue_full_total)|phone_calls_total|rtp_[a-z_]*_total|sip_invites_[a-z_]*) ' <<<"$metrics" || true
+  grep -E '^parley_phone_calls_total' <<<"$metrics" || true
+  echo "host log events by name:"
+  awk '{print $3}' "$work/host.log" | sort | uniq -c | sort -rn | head -8
+  stop_host
+  if [[ -n ${LOG_DIR:-} ]]; then cp "$work/host.log" "$LOG_DIR/host-$n.log"; fi
+done
+exit $status
