@@ -280,6 +280,10 @@ TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn
   auto metrics = http(host.port(), "GET", "/metrics");
   CHECK(metrics.body.find("parley_phone_calls_total{status=\"completed\"} 1") != std::string::npos);
   CHECK(metrics.body.find("parley_rtp_wrong_source_total 0") != std::string::npos);
+  CHECK(metrics.body.find("# TYPE parley_rtp_send_lag_seconds histogram") != std::string::npos);
+  CHECK(metrics.body.find("parley_rtp_send_lag_seconds_bucket{le=\"+Inf\"}") != std::string::npos);
+  CHECK(metrics.body.find("parley_rtp_sent_late_total ") != std::string::npos);
+  CHECK(metrics.body.find("parley_rtp_in_dropped_total ") != std::string::npos);
 
   // baresip is still up: the BYE was ours.
   REQUIRE(far.process().wait(100) == -1);
