@@ -129,6 +129,19 @@ TEST_CASE("migrate copies every session, line and webhook of a file into Postgre
                                                {"params", {{"city", "Zürich"}}}})
                 .ok());
     REQUIRE(lite->end_session(first.id, 3600, "connection_lost", "error").ok());
+    // The LLM's tool round after the first line (OpenAI's messages, awkward characters).
+    parley::host::ToolRound round;
+    round.after_line = 1;
+    round.timestamp_ms = 2001;
+    round.messages = json::array(
+        {{{"role", "assistant"},
+          {"content", nullptr},
+          {"tool_calls",
+           {{{"id", "call_1"},
+             {"type", "function"},
+             {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Z\u00fcrich\t\"}"}}}}}}},
+         {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "{\"sky\":\"clear\\nwarm\"}"}}});
+    REQUIRE(lite->append_tool_round(first.id, round).ok());
     for (int i = 0; i < 3; ++i) {
       OutboxItem item;
       item.kind = "session_data";
@@ -158,7 +171,8 @@ TEST_CASE("migrate copies every session, line and webhook of a file into Postgre
   CHECK_THAT(out, Catch::Contains("copied 2 rows of sessions"));
   CHECK_THAT(out, Catch::Contains("copied 5 rows of chat_lines"));
   CHECK_THAT(out, Catch::Contains("copied 3 rows of outbox"));
-  CHECK_THAT(out, Catch::Contains("done: 10 rows"));
+  CHECK_THAT(out, Catch::Contains("copied 1 rows of tool_rounds"));
+  CHECK_THAT(out, Catch::Contains("done: 11 rows"));
   CHECK_THAT(out, !Catch::Contains(TestPostgres::password));  // the URI is shown redacted
 
   auto moved = open_store(uri);
@@ -200,6 +214,15 @@ TEST_CASE("migrate copies every session, line and webhook of a file into Postgre
     CHECK(a.next_attempt_ms == b.next_attempt_ms);
   }
   CHECK(*moved->pending_count() == 2);
+  auto moved_rounds = moved->tool_rounds_of(first.id);
+  REQUIRE(moved_rounds.ok());
+  REQUIRE(moved_rounds->size() == 1);
+  CHECK((*moved_rounds)[0].seq == 1);
+  CHECK((*moved_rounds)[0].after_line == 1);
+  CHECK((*moved_rounds)[0].timestamp_ms == 2001);
+  CHECK((*moved_rounds)[0].messages == (*open_store(file)->tool_rounds_of(first.id))[0].messages);
+  CHECK((*moved_rounds)[0].messages[0]["tool_calls"][0]["function"]["arguments"] ==
+        "{\"city\":\"Z\u00fcrich\t\"}");
 
   // The moved database goes on: numbering after the copied lines, new ids after the old.
   ChatLine next;

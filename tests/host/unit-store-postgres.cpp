@@ -80,17 +80,40 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
     REQUIRE(store->create_session(s).ok());
   }
   CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
-        "1,2,3,4,5");
+        "1,2,3,4,5,6");
+  // Back to a version 5 database (before the tool rounds of v6): opening migrates it to 6 and
+  // keeps its sessions and lines.
+  {
+    auto store = open_store(uri);
+    ChatLine line;
+    line.text = "hello";
+    line.timestamp_ms = 1500;
+    line.inbound = true;
+    REQUIRE(store->append_line(s.id, line).ok());
+  }
+  const std::string drop_v6 = "DROP TABLE tool_rounds; ";
+  pg.sql(uri, drop_v6 + "DELETE FROM parley_schema WHERE version = 6");
+  {
+    auto store = open_store(uri);
+    CHECK(store->user_version() == 6);
+    CHECK(store->lines_of(s.id)->size() == 1);
+    CHECK(store->tool_rounds_of(s.id)->empty());
+    parley::host::ToolRound round;
+    round.after_line = 1;
+    round.messages = parley::json::array({{{"role", "tool"}}});
+    REQUIRE(store->append_tool_round(s.id, round).ok());
+    CHECK(store->tool_rounds_of(s.id)->size() == 1);
+  }
   // Back to a version 4 database (before the phone columns of v5): opening migrates it to 5
   // and keeps its sessions.
-  const std::string drop_v5 =
+  const std::string drop_v5 = drop_v6 +
       "DROP INDEX sessions_by_phone_from, sessions_by_phone_to; "
       "ALTER TABLE sessions DROP COLUMN phone_from, DROP COLUMN phone_to, "
       "DROP COLUMN phone_direction; ";
-  pg.sql(uri, drop_v5 + "DELETE FROM parley_schema WHERE version = 5");
+  pg.sql(uri, drop_v5 + "DELETE FROM parley_schema WHERE version >= 5");
   {
     auto store = open_store(uri);
-    CHECK(store->user_version() == 5);
+    CHECK(store->user_version() == Store::schema_version);
     auto found = store->find_session(s.id);
     REQUIRE(found.ok());
     REQUIRE(found->has_value());
@@ -105,7 +128,7 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
   pg.sql(uri, drop_v5 + drop_v4 + "DELETE FROM parley_schema WHERE version >= 4");
   {
     auto store = open_store(uri);
-    CHECK(store->user_version() == 5);
+    CHECK(store->user_version() == Store::schema_version);
     auto found = store->find_session(s.id);
     REQUIRE(found.ok());
     REQUIRE(found->has_value());
@@ -124,7 +147,7 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
     auto store = open_store(uri);
     CHECK(store->user_version() == Store::schema_version);
     CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
-          "1,2,3,4,5");
+          "1,2,3,4,5,6");
     auto found = store->find_session(s.id);
     REQUIRE(found.ok());
     REQUIRE(found->has_value());

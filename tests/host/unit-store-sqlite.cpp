@@ -13,6 +13,7 @@
 #include "parley/host/ids.hpp"
 #include "parley/host/store.hpp"
 
+using parley::host::ChatLine;
 using parley::host::SessionRecord;
 using parley::host::Store;
 
@@ -130,15 +131,37 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
     CHECK(store->user_version() == Store::schema_version);
     CHECK(find(*store, s.id).agent_id == s.agent_id);
   }
+  // A v5 file (before the tool rounds of v6) is migrated and keeps its sessions and lines.
+  {
+    auto store = open_store(dir.db());
+    ChatLine line;
+    line.text = "hello";
+    line.timestamp_ms = 1500;
+    line.inbound = true;
+    REQUIRE(store->append_line(s.id, line).ok());
+  }
+  const std::string drop_v6 = "DROP TABLE tool_rounds; ";
+  raw_exec(dir.db(), drop_v6 + "PRAGMA user_version = 5");
+  {
+    auto store = open_store(dir.db());
+    CHECK(store->user_version() == 6);
+    CHECK(store->lines_of(s.id)->size() == 1);
+    CHECK(store->tool_rounds_of(s.id)->empty());
+    parley::host::ToolRound round;
+    round.after_line = 1;
+    round.messages = parley::json::array({{{"role", "tool"}}});
+    REQUIRE(store->append_tool_round(s.id, round).ok());
+    CHECK(store->tool_rounds_of(s.id)->size() == 1);
+  }
   // A v4 file (before the phone columns of v5) is migrated and keeps its sessions.
-  const std::string drop_v5 =
+  const std::string drop_v5 = drop_v6 +
       "DROP INDEX sessions_by_phone_from; DROP INDEX sessions_by_phone_to; "
       "ALTER TABLE sessions DROP COLUMN phone_from; ALTER TABLE sessions DROP COLUMN phone_to; "
       "ALTER TABLE sessions DROP COLUMN phone_direction; ";
   raw_exec(dir.db(), drop_v5 + "PRAGMA user_version = 4");
   {
     auto store = open_store(dir.db());
-    CHECK(store->user_version() == 5);
+    CHECK(store->user_version() == Store::schema_version);
     SessionRecord found = find(*store, s.id);
     CHECK(found.agent_id == s.agent_id);
     CHECK(found.phone_from.empty());
@@ -153,7 +176,7 @@ TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[s
   raw_exec(dir.db(), drop_v5 + drop_v4 + "PRAGMA user_version = 3");
   {
     auto store = open_store(dir.db());
-    CHECK(store->user_version() == 5);
+    CHECK(store->user_version() == Store::schema_version);
     SessionRecord found = find(*store, s.id);
     CHECK(found.agent_id == s.agent_id);
     CHECK(found.agent_overrides.is_null());

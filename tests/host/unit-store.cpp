@@ -904,3 +904,65 @@ TEST_CASE("phone calls: the numbers and direction are kept, and call logs find t
   CHECK(ids("+15550003333").empty());
   CHECK(ids("").empty());  // a web call has no number: "" finds nothing
 }
+
+TEST_CASE("tool rounds: kept in order after their line, read back as written, gone with the "
+          "session",
+          "[store]") {
+  TestDatabase db;
+  auto store = db.open();
+  auto [s, other] = two_sessions(*store);
+  auto user = store->append_line(s.id, make_line("Where is order 1234?", 2000));
+  REQUIRE(user.ok());
+  // OpenAI's shape, with what JSON text must keep exactly: quotes, a newline, non-ASCII.
+  const json first = json::array(
+      {{{"role", "assistant"},
+        {"content", "Let me look.\n"},
+        {"tool_calls",
+         {{{"id", "call_1"},
+           {"type", "function"},
+           {"function", {{"name", "lookup_order"}, {"arguments", R"({"order_id":1234})"}}}}}}},
+       {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", R"({"status":"versandt ✓"})"}}});
+  json second = first;
+  second[0]["content"] = nullptr;
+  second[0]["tool_calls"][0]["id"] = "call_2";
+  second[1]["tool_call_id"] = "call_2";
+  parley::host::ToolRound round;
+  round.after_line = user->seq;
+  round.timestamp_ms = 2100;
+  round.messages = first;
+  auto stored = store->append_tool_round(s.id, round);
+  REQUIRE(stored.ok());
+  CHECK(stored->seq == 1);
+  CHECK(stored->session_id == s.id);
+  round.messages = second;
+  round.timestamp_ms = 2200;
+  REQUIRE(store->append_tool_round(s.id, round).ok());
+  round.messages = first;
+  REQUIRE(store->append_tool_round(other.id, round).ok());
+
+  auto rounds = store->tool_rounds_of(s.id);
+  REQUIRE(rounds.ok());
+  REQUIRE(rounds->size() == 2);
+  CHECK((*rounds)[0].seq == 1);
+  CHECK((*rounds)[0].after_line == user->seq);
+  CHECK((*rounds)[0].timestamp_ms == 2100);
+  CHECK((*rounds)[0].messages == first);
+  CHECK((*rounds)[1].seq == 2);
+  CHECK((*rounds)[1].messages == second);
+  CHECK(store->tool_rounds_of(other.id)->size() == 1);
+  // A round is activity; the lines are not touched by it.
+  CHECK(find(*store, s.id).last_activity_ms == 2200);
+  CHECK(*store->count_lines(s.id) == 1);
+  // Seen from another connection (another host) as written.
+  auto again = db.open();
+  CHECK(again->tool_rounds_of(s.id)->at(1).messages == second);
+
+  auto missing = store->append_tool_round("no-such-session", round);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == "not_found");
+  CHECK(store->tool_rounds_of("no-such-session")->empty());
+
+  REQUIRE(*store->purge_sessions("a1", 3000) == 2);
+  CHECK(store->tool_rounds_of(s.id)->empty());
+  CHECK(store->tool_rounds_of(other.id)->empty());
+}

@@ -486,6 +486,60 @@ Result<std::vector<ChatLine>> PgStore::lines_of(std::string_view session_id) {
   return out;
 }
 
+// ---- the LLM's tool rounds
+
+Result<ToolRound> PgStore::append_tool_round(std::string_view session_id, ToolRound round) {
+  round.session_id = std::string(session_id);
+  // Numbered as chat lines are: under the session row's lock, taken by the touch.
+  return db_->transaction("store a tool round", [&]() -> Result<ToolRound> {
+    Params touch;
+    touch.add(session_id).add(round.timestamp_ms);
+    auto locked = db_->query(
+        "UPDATE sessions SET last_activity_ms = GREATEST(last_activity_ms, $2) WHERE id = $1",
+        touch, "store a tool round");
+    if (!locked) return locked.error();
+    if (locked->affected() == 0) return not_found("session");
+    Params p;
+    p.add(round.session_id)
+        .add(round.after_line)
+        .add(round.timestamp_ms)
+        .add(json_text_or(round.messages.is_array() ? round.messages : json::array(),
+                          json::array()));
+    auto rows = db_->query(
+        "INSERT INTO tool_rounds (session_id, seq, after_line, timestamp_ms, messages) "
+        "SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM tool_rounds WHERE session_id = $1 "
+        "RETURNING seq",
+        p, "store a tool round");
+    if (!rows) return rows.error();
+    round.seq = rows->integer(0, 0);
+    return round;
+  });
+}
+
+Result<std::vector<ToolRound>> PgStore::tool_rounds_of(std::string_view session_id) {
+  Params p;
+  p.add(session_id);
+  auto rows = db_->query(
+      "SELECT seq, session_id, after_line, timestamp_ms, messages FROM tool_rounds "
+      "WHERE session_id = $1 ORDER BY seq",
+      p, "read tool rounds");
+  if (!rows) return rows.error();
+  std::vector<ToolRound> out;
+  out.reserve(static_cast<std::size_t>(rows->count()));
+  for (int r = 0; r < rows->count(); ++r) {
+    ToolRound round;
+    round.seq = rows->integer(r, 0);
+    round.session_id = rows->text(r, 1);
+    round.after_line = rows->integer(r, 2);
+    round.timestamp_ms = rows->integer(r, 3);
+    auto messages = json_column(*rows, r, 4, "tool round");
+    if (!messages) return messages.error();
+    round.messages = messages->is_array() ? std::move(*messages) : json::array();
+    out.push_back(std::move(round));
+  }
+  return out;
+}
+
 Result<std::vector<ChatLine>> PgStore::newest_lines(std::string_view session_id, std::uint32_t n,
                                                     bool agent_only) {
   Params p;

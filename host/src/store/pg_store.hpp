@@ -73,6 +73,10 @@ class PgStore final : public Store {
   Result<std::optional<std::string>> session_of_line(std::string_view line_id) override;
   Status mark_interrupted(std::string_view line_id, bool keep_text) override;
 
+  // ---- ToolRoundStore
+  Result<ToolRound> append_tool_round(std::string_view session_id, ToolRound round) override;
+  Result<std::vector<ToolRound>> tool_rounds_of(std::string_view session_id) override;
+
   // ---- ChatLogStore
   Result<std::vector<SessionRecord>> user_sessions(const UserLogQuery& query,
                                                    std::uint32_t* total_count) override;

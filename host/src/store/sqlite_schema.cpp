@@ -108,7 +108,22 @@ CREATE INDEX sessions_by_phone_from ON sessions(agent_id, phone_from);
 CREATE INDEX sessions_by_phone_to ON sessions(agent_id, phone_to);
 )sql";
 
-constexpr const char* migrations[] = {v1, v2, v3, v4, v5};
+// v6 (issue 17, conversation state): the LLM's tool rounds within a turn (the assistant's
+// tool_calls and the tool results, OpenAI's messages as JSON text), each after the chat line
+// of the turn it belongs to, so that a conversation rebuilt on any host includes them.
+constexpr const char* v6 = R"sql(
+CREATE TABLE tool_rounds (
+  row_id        INTEGER PRIMARY KEY,
+  session_id    TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  seq           INTEGER NOT NULL,
+  after_line    INTEGER NOT NULL,
+  timestamp_ms  INTEGER NOT NULL,
+  messages      TEXT NOT NULL,
+  UNIQUE (session_id, seq)
+);
+)sql";
+
+constexpr const char* migrations[] = {v1, v2, v3, v4, v5, v6};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) == Store::schema_version,
               "one migration per schema version");
 

@@ -590,6 +590,69 @@ Status SqliteStore::mark_interrupted(std::string_view line_id, bool keep_text) {
                     });
 }
 
+// ---- the LLM's tool rounds
+
+Result<ToolRound> SqliteStore::append_tool_round(std::string_view session_id, ToolRound round) {
+  const char* operation = "store a tool round";
+  Database& db = db_;
+  round.session_id = std::string(session_id);
+  return db.transaction(operation, [&]() -> Result<ToolRound> {
+    auto exists = session_exists(db, session_id);
+    if (!exists) return exists.error();
+    if (!*exists) return not_found("session");
+    auto next = db.prepare(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM tool_rounds WHERE session_id = ?1", operation);
+    if (!next) return next.error();
+    next->bind(1, session_id);
+    auto row = next->step(operation);
+    if (!row) return row.error();
+    round.seq = *row ? next->integer(0) : std::int64_t{1};
+    auto statement = db.prepare(
+        "INSERT INTO tool_rounds (session_id, seq, after_line, timestamp_ms, messages) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+        operation);
+    if (!statement) return statement.error();
+    statement->bind(1, session_id)
+        .bind(2, round.seq)
+        .bind(3, round.after_line)
+        .bind(4, round.timestamp_ms)
+        .bind(5, to_json_text(round.messages.is_array() ? round.messages : json::array()));
+    if (auto s = statement->run(operation); !s) return s.error();
+    auto touch = db.prepare(
+        "UPDATE sessions SET last_activity_ms = MAX(last_activity_ms, ?2) WHERE id = ?1",
+        "touch a session");
+    if (!touch) return touch.error();
+    touch->bind(1, session_id).bind(2, round.timestamp_ms);
+    if (auto s = touch->run(operation); !s) return s.error();
+    return round;
+  });
+}
+
+Result<std::vector<ToolRound>> SqliteStore::tool_rounds_of(std::string_view session_id) {
+  const char* operation = "read tool rounds";
+  auto statement = db_.prepare(
+      "SELECT seq, session_id, after_line, timestamp_ms, messages FROM tool_rounds "
+      "WHERE session_id = ?1 ORDER BY seq",
+      operation);
+  if (!statement) return statement.error();
+  statement->bind(1, session_id);
+  std::vector<ToolRound> out;
+  for (;;) {
+    auto row = statement->step(operation);
+    if (!row) return row.error();
+    if (!*row) return out;
+    ToolRound round;
+    round.seq = statement->integer(0);
+    round.session_id = statement->text(1);
+    round.after_line = statement->integer(2);
+    round.timestamp_ms = statement->integer(3);
+    auto messages = json_column(*statement, 4, "tool round");
+    if (!messages) return messages.error();
+    round.messages = messages->is_array() ? std::move(*messages) : json::array();
+    out.push_back(std::move(round));
+  }
+}
+
 // ---- retention
 
 Result<std::uint32_t> SqliteStore::purge_sessions(std::string_view agent_id, std::int64_t cutoff_ms) {

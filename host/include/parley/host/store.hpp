@@ -1,5 +1,5 @@
-// The host's storage (DESIGN §2, §5, §12): sessions, chat lines, chat logs and the webhook
-// outbox, each behind one interface; `Store` is all of them, as the one object a host opens
+// The host's storage (DESIGN §2, §5, §12): sessions, chat lines, the LLM's tool rounds, chat
+// logs and the webhook outbox, each behind one interface; `Store` is all of them, as the one object a host opens
 // (as LiveKit's service stores: one interface per kind of record, no SQL outside the store).
 // Implementations: SQLite (host/src/store/sqlite_store.*, the embedded default) and
 // PostgreSQL (host/src/store/pg_store.*, several hosts on one database).
@@ -75,6 +75,19 @@ struct ChatLine {
   std::string emitter;       // "" for plain lines; e.g. the tool name for tool-made lines
   bool interrupted = false;  // an agent line cut by barge-in
   json context_vars = json::object();
+};
+
+// One round of an LLM's tool calls within a turn (DESIGN §12, §13), in OpenAI's
+// chat-completions shape: the assistant message with its `tool_calls` (id, name, arguments)
+// followed by one `tool` message per call id. Stored as the round completes, so that a
+// conversation rebuilt from the store (a continued session, a call that reconnects to this or
+// another host) sends the model the same past, tool calls included.
+struct ToolRound {
+  std::int64_t seq = 0;         // store order per session (assigned by append_tool_round)
+  std::string session_id;
+  std::int64_t after_line = 0;  // the seq of the chat line (the user's) the round follows
+  std::int64_t timestamp_ms = 0;
+  json messages = json::array();
 };
 
 struct OutboxItem {
@@ -160,7 +173,7 @@ class SessionStore {
                                                                     std::string_view number) = 0;
   // Every session with no ended_ms (for shutdown and for restart bookkeeping).
   virtual Result<std::vector<SessionRecord>> open_sessions() = 0;
-  // Retention: deletes sessions (and their lines) of `agent_id` whose last activity is older
+  // Retention: deletes sessions (and their lines and tool rounds) of `agent_id` whose last activity is older
   // than cutoff_ms; returns how many sessions went.
   virtual Result<std::uint32_t> purge_sessions(std::string_view agent_id,
                                                std::int64_t cutoff_ms) = 0;
@@ -204,6 +217,18 @@ class LineStore {
   virtual Result<std::optional<std::string>> session_of_line(std::string_view line_id) = 0;
   // Sets `interrupted`; keep_text false also empties the text (the line and its seq stay).
   virtual Status mark_interrupted(std::string_view line_id, bool keep_text) = 0;
+};
+
+// ---- the LLM's tool rounds (conversation state beside the lines)
+class ToolRoundStore {
+ public:
+  virtual ~ToolRoundStore() = default;
+
+  // Stores the round (seq assigned, session_id filled in the returned copy) and touches the
+  // session's last activity, in one transaction; not_found if the session is absent.
+  virtual Result<ToolRound> append_tool_round(std::string_view session_id, ToolRound round) = 0;
+  // The session's rounds in store order.
+  virtual Result<std::vector<ToolRound>> tool_rounds_of(std::string_view session_id) = 0;
 };
 
 // ---- chat logs (one per session), listed by user
@@ -253,7 +278,11 @@ bool is_postgres_location(std::string_view location);
 std::string redact_location(std::string_view location);
 
 // Everything a host stores, as one object.
-class Store : public SessionStore, public LineStore, public ChatLogStore, public OutboxStore {
+class Store : public SessionStore,
+              public LineStore,
+              public ToolRoundStore,
+              public ChatLogStore,
+              public OutboxStore {
  public:
   // Opens the store `location` names and migrates its schema to schema_version:
   // - a postgresql:// (or postgres://) URI in libpq's syntax: PostgreSQL; the password from
@@ -266,7 +295,7 @@ class Store : public SessionStore, public LineStore, public ChatLogStore, public
   static Result<std::unique_ptr<Store>> open(const std::string& location);
 
   // The schema version this build writes; every implementation migrates to it.
-  static constexpr int schema_version = 5;
+  static constexpr int schema_version = 6;
   // The schema version of the opened database (== schema_version once open succeeded).
   virtual int user_version() const = 0;
   // One round trip to the database (PostgreSQL reconnects first if it must): for health.
