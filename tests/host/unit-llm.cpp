@@ -118,6 +118,7 @@ struct TurnOutcome {
   AgentReply reply;
   std::vector<std::string> pieces;
   std::vector<AgentAction> actions;
+  std::vector<json> rounds;  // TurnHooks::tool_round
   bool pieces_before_done = true;
 };
 
@@ -129,7 +130,8 @@ struct Rig {
   std::shared_ptr<Conversation> conversation;
 
   explicit Rig(AgentConfig a, std::vector<ChatLine> history = {},
-               json metadata = {{"userName", "Ann"}, {"user_id", "u-42"}})
+               json metadata = {{"userName", "Ann"}, {"user_id", "u-42"}},
+               std::vector<ToolRound> tool_rounds = {})
       : agent(std::move(a)) {
     ::setenv(key_env, test_key, 1);
     ConversationContext ctx;
@@ -139,6 +141,7 @@ struct Rig {
     ctx.variables = metadata;
     ctx.include_metadata_in_prompt = true;
     ctx.history = std::move(history);
+    ctx.tool_rounds = std::move(tool_rounds);
     ctx.metrics = &metrics;
     conversation = make_conversation(io, http, std::move(ctx));
     std::optional<parley::Status> started;
@@ -156,6 +159,10 @@ struct Rig {
       out.pieces.emplace_back(p);
     };
     hooks.action = [&](const AgentAction& a) { out.actions.push_back(a); };
+    hooks.tool_round = [&](const json& messages) {
+      if (reply) out.pieces_before_done = false;
+      out.rounds.push_back(messages);
+    };
     conversation->respond(text, std::move(hooks), [&](AgentReply r) { reply = std::move(r); });
     CHECK_FALSE(reply.has_value());
     REQUIRE(run_until(io, [&] { return reply.has_value(); }, 10s));
@@ -618,4 +625,117 @@ TEST_CASE("config: the llm block, and what is wrong with a bad one", "[llm]") {
     CHECK_THAT(r.error().message, Catch::Contains(bad.says));
     CHECK(r.error().message.find("sk-oops") == std::string::npos);
   }
+}
+
+TEST_CASE("tool rounds: each complete round goes to the caller as the model will see it again; "
+          "a long result is cut",
+          "[llm]") {
+  TestHttpServer tools;
+  // A result of 40,000 bytes of JSON text: over kMaxToolResultBytes.
+  // {"doc":"…"} with "é" (two bytes) across byte kMaxToolResultBytes.
+  std::string big(kMaxToolResultBytes - 13, 'x');
+  big += "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+  big += std::string(39990 - big.size(), 'y');
+  const json big_result = {{"doc", big}};
+  REQUIRE(parley::to_json_text(big_result).size() == 40000);
+  tools.script("/tools/order", ScriptedReply{200, parley::to_json_text(big_result)});
+  TestLlmHttpServer llm;
+  llm.set({llm_reply(Wire::openai, AnswerPlan{{"Let me look."}, {{"", "lookup_order", R"({"order_id":1234})"}}, 0, 0, ""}),
+           llm_reply(Wire::openai, AnswerPlan{{"It is a long one."}, {}, 0, 0, ""})});
+  Rig rig(llm_agent(llm.base_url(), tools.url("/tools/order")));
+  TurnOutcome turn = rig.ask("Where is order 1234?");
+  CHECK(turn.reply.text == "Let me look.It is a long one.");
+  CHECK(turn.pieces_before_done);
+  // The client's ai_action has the whole result; the model a bounded one.
+  REQUIRE(turn.actions.size() == 1);
+  CHECK(turn.actions[0].result == big_result);
+  REQUIRE(turn.rounds.size() == 1);
+  auto bodies = llm.bodies();
+  REQUIRE(bodies.size() == 2);
+  check_schema(bodies[1]);
+  const json& m = bodies[1]["messages"];
+  REQUIRE(m.size() == 4);
+  // What the caller stores is exactly what the model was sent.
+  CHECK(turn.rounds[0] == json::array({m[2], m[3]}));
+  const std::string content = m[3]["content"].get<std::string>();
+  CHECK_THAT(content, Catch::EndsWith("[cut: the tool's result was 40000 bytes; only the first " +
+                                      std::to_string(kMaxToolResultBytes - 1) + " are kept]"));
+  CHECK(content.compare(0, 20, parley::to_json_text(big_result).substr(0, 20)) == 0);
+  // Cut before the character it would have split: what is kept is valid UTF-8 text.
+  const std::string kept = content.substr(0, kMaxToolResultBytes - 1);
+  CHECK(parley::parse_json(json(kept).dump(), "kept").ok());
+  CHECK(kept.substr(kept.size() - 2) == "\xc3\xa9");
+}
+
+TEST_CASE("tool rounds from the store go back to the model in place: the assistant's "
+          "tool_calls, one tool message per id, then the new user line",
+          "[llm]") {
+  TestHttpServer tools;
+  TestLlmHttpServer llm;
+  llm.set({llm_reply(Wire::openai, AnswerPlan{{"Tomorrow."}, {}, 0, 0, ""})});
+  const json call_message = {
+      {"role", "assistant"},
+      {"content", "Let me look."},
+      {"tool_calls",
+       {{{"id", "call_A"},
+         {"type", "function"},
+         {"function", {{"name", "lookup_order"}, {"arguments", R"({"order_id":1234})"}}}},
+        {{"id", "call_B"},
+         {"type", "function"},
+         {"function", {{"name", "lookup_order"}, {"arguments", R"({"order_id":5})"}}}}}}};
+  const json result_a = {{"role", "tool"}, {"tool_call_id", "call_A"}, {"content", R"({"status":"shipped"})"}};
+  const json result_b = {{"role", "tool"}, {"tool_call_id", "call_B"}, {"content", R"({"error":"no such order"})"}};
+  auto line = [](std::int64_t seq, bool inbound, std::string text, std::string session = "s1") {
+    ChatLine l;
+    l.seq = seq;
+    l.session_id = std::move(session);
+    l.inbound = inbound;
+    l.text = std::move(text);
+    return l;
+  };
+  std::vector<ChatLine> history = {line(1, false, "Hello!"), line(2, true, "Where is order 1234?"),
+                                   line(3, false, "Let me look.It has shipped."),
+                                   line(4, true, "And order 9?"), line(5, false, "Let me look.")};
+  ToolRound first;
+  first.session_id = "s1";
+  first.after_line = 2;
+  first.messages = json::array({call_message, result_a, result_b});
+  // A damaged round (a tool result missing) is left out whole: the wire refuses half a round.
+  ToolRound damaged = first;
+  damaged.seq = 2;
+  damaged.after_line = 2;
+  damaged.messages = json::array({call_message, result_a});
+  // The second turn's only words were said before its tool call: no assistant line after it.
+  ToolRound second = first;
+  second.seq = 3;
+  second.after_line = 4;
+  json second_call = call_message;
+  second_call["tool_calls"] = json::array({call_message["tool_calls"][1]});
+  second_call["tool_calls"][0]["id"] = "call_C";
+  json result_c = result_b;
+  result_c["tool_call_id"] = "call_C";
+  second.messages = json::array({second_call, result_c});
+  Rig rig(llm_agent(llm.base_url(), tools.url("/tools/order")), history,
+          {{"userName", "Ann"}, {"user_id", "u-42"}}, {first, damaged, second});
+  TurnOutcome turn = rig.ask("When does 1234 arrive?");
+  CHECK(turn.reply.text == "Tomorrow.");
+  auto bodies = llm.bodies();
+  REQUIRE(bodies.size() == 1);
+  check_schema(bodies[0]);
+  const json& m = bodies[0]["messages"];
+  INFO(m.dump(1));
+  REQUIRE(m.size() == 11);
+  CHECK(m[0]["role"] == "system");
+  CHECK(m[1] == json({{"role", "assistant"}, {"content", "Hello!"}}));
+  CHECK(m[2] == json({{"role", "user"}, {"content", "Where is order 1234?"}}));
+  CHECK(m[3] == call_message);
+  CHECK(m[4] == result_a);
+  CHECK(m[5] == result_b);
+  CHECK(m[6] == json({{"role", "assistant"}, {"content", "It has shipped."}}));
+  CHECK(m[7] == json({{"role", "user"}, {"content", "And order 9?"}}));
+  CHECK(m[8] == second_call);
+  CHECK(m[9] == result_c);
+  CHECK(m[10] == json({{"role", "user"}, {"content", "When does 1234 arrive?"}}));
+  // The state a store keeps is the same list.
+  CHECK(rig.conversation->state()[3] == call_message);
 }

@@ -11,7 +11,11 @@
 //
 // The history is plain data (OpenAI's message objects, state()): it starts with the system
 // prompt (assembled as for every agent: template, metadata section when asked, the
-// prefetch's extra prompt) and the lines of the sessions this one continues. Barge-in
+// prefetch's extra prompt) and the lines of the sessions this one continues, with the tool
+// rounds stored beside them (ToolRound: each after the user's line of its turn, and the
+// agent's line after them keeps only what was said after the last round, as it was live).
+// Each round is handed to the caller to store as soon as it is complete
+// (TurnHooks::tool_round), so a turn cut by a host dying keeps its tool state too. Barge-in
 // (interrupt) closes the HTTP stream at once, so the server stops generating, and the
 // history keeps only what the user heard.
 //
@@ -25,6 +29,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -117,6 +122,47 @@ json openai_tools(const AgentConfig& agent, const json& metadata) {
   return tools;
 }
 
+// A tool result's JSON text as the model sees it: at most kMaxToolResultBytes, cut at a
+// UTF-8 character boundary, with a note saying what was left out.
+std::string bounded_result(std::string text) {
+  if (text.size() <= kMaxToolResultBytes) return text;
+  const std::size_t whole = text.size();
+  std::size_t cut = kMaxToolResultBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  text.resize(cut);
+  text += " [cut: the tool's result was " + std::to_string(whole) + " bytes; only the first " +
+          std::to_string(cut) + " are kept]";
+  return text;
+}
+
+// A stored round is used only as the wire needs it: an assistant message with tool_calls,
+// then exactly one tool message per call id. Anything else (damage) is left out whole.
+bool has_string(const json& object, const char* key) {
+  return object.is_object() && object.contains(key) && object[key].is_string();
+}
+
+bool usable_round(const json& messages) {
+  if (!messages.is_array() || messages.size() < 2) return false;
+  const json& call = messages[0];
+  if (!has_string(call, "role") || call["role"] != "assistant" || !call.contains("tool_calls") ||
+      !call["tool_calls"].is_array() || call["tool_calls"].size() != messages.size() - 1) {
+    return false;
+  }
+  std::set<std::string> ids;
+  for (const json& c : call["tool_calls"]) {
+    if (!has_string(c, "id")) return false;
+    ids.insert(c["id"].get<std::string>());
+  }
+  for (std::size_t i = 1; i < messages.size(); ++i) {
+    const json& m = messages[i];
+    if (!has_string(m, "role") || m["role"] != "tool" || !has_string(m, "tool_call_id") ||
+        ids.erase(m["tool_call_id"].get<std::string>()) != 1) {
+      return false;
+    }
+  }
+  return ids.empty();
+}
+
 struct Turn {
   std::uint64_t id = 0;
   TurnHooks hooks;
@@ -140,7 +186,9 @@ struct Turn {
   std::optional<std::string> finish_reason;
   Clock::time_point sent_at{};
   bool first_token = false;
-  // Tools of the last round.
+  // Tools of the last round: the assistant message that called them, the calls, and their
+  // tool messages as they come.
+  json call_message;
   std::vector<StreamedToolCall> calls;
   std::vector<json> tool_messages;
   std::size_t tools_pending = 0;
@@ -165,10 +213,7 @@ class OpenAiConversation final : public Conversation,
       if (const char* key = std::getenv(llm_.api_key_env.c_str())) api_key_ = key;
     }
     tools_ = openai_tools(*context_.agent, context_.metadata);
-    for (const auto& line : context_.history) {
-      if (line.text.empty()) continue;  // an interrupted line whose text was dropped
-      messages_.push_back({{"role", line.inbound ? "user" : "assistant"}, {"content", line.text}});
-    }
+    load_history();
   }
 
   void start(std::function<void(Status)> done) override {
@@ -216,8 +261,7 @@ class OpenAiConversation final : public Conversation,
                 turn->calls[i].id, json{{"error", "the user interrupted before the result came"}});
           }
         }
-        for (auto& m : turn->tool_messages) messages_.push_back(std::move(m));
-        turn->tools_pending = 0;
+        close_round(turn);
       }
       // Earlier rounds of this turn are in the history already; this round keeps what of it
       // was heard.
@@ -275,7 +319,52 @@ class OpenAiConversation final : public Conversation,
   }
 
   static json tool_message(const std::string& id, const json& content) {
-    return {{"role", "tool"}, {"tool_call_id", id}, {"content", to_json_text(content)}};
+    return {{"role", "tool"}, {"tool_call_id", id}, {"content", bounded_result(to_json_text(content))}};
+  }
+
+  // The stored past: each line, and after it the tool rounds of its turn. The agent's line of
+  // a turn with tool rounds holds everything said in the turn; the rounds' messages carry what
+  // was said before each call, so the line's message keeps only what came after the last one
+  // (none at all when nothing did), as the conversation had it live.
+  void load_history() {
+    std::map<std::pair<std::string, std::int64_t>, std::vector<const json*>> after;
+    for (const ToolRound& round : context_.tool_rounds) {
+      if (!usable_round(round.messages)) continue;
+      after[{round.session_id, round.after_line}].push_back(&round.messages);
+    }
+    std::string said_in_rounds;  // of the turn whose rounds were just added
+    for (const auto& line : context_.history) {
+      if (!line.text.empty()) {  // else an interrupted line whose text was dropped
+        std::string text = line.text;
+        if (!line.inbound && !said_in_rounds.empty() &&
+            text.compare(0, said_in_rounds.size(), said_in_rounds) == 0) {
+          text.erase(0, said_in_rounds.size());
+        }
+        if (!text.empty()) messages_.push_back({{"role", line.inbound ? "user" : "assistant"}, {"content", std::move(text)}});
+      }
+      said_in_rounds.clear();
+      auto rounds = after.find({line.session_id, line.seq});
+      if (rounds == after.end()) continue;
+      for (const json* messages : rounds->second) {
+        const json& call = (*messages)[0];
+        if (has_string(call, "content")) said_in_rounds += call["content"].get<std::string>();
+        for (const json& m : *messages) messages_.push_back(m);
+      }
+    }
+  }
+
+  // The round's calls all have their tool message: into the history, and to the caller to
+  // store.
+  void close_round(const std::shared_ptr<Turn>& turn) {
+    json round = json::array();
+    round.push_back(turn->call_message);
+    for (auto& m : turn->tool_messages) {
+      round.push_back(m);
+      messages_.push_back(std::move(m));
+    }
+    turn->tool_messages.clear();
+    turn->tools_pending = 0;
+    if (auto hook = turn->hooks.tool_round) hook(round);
   }
 
   bool current(const std::shared_ptr<Turn>& turn) const {
@@ -518,6 +607,7 @@ class OpenAiConversation final : public Conversation,
     json assistant = {{"role", "assistant"},
                       {"content", turn->round_text.empty() ? json(nullptr) : json(turn->round_text)},
                       {"tool_calls", std::move(calls)}};
+    turn->call_message = assistant;
     messages_.push_back(std::move(assistant));
     ++turn->round;
     turn->round_text.clear();
@@ -554,8 +644,7 @@ class OpenAiConversation final : public Conversation,
     turn->tool_messages[i] = tool_message(turn->calls[i].id, content);
     turn->actions.push_back(std::move(action));
     if (--turn->tools_pending > 0) return;
-    for (auto& m : turn->tool_messages) messages_.push_back(std::move(m));
-    turn->tool_messages.clear();
+    close_round(turn);
     send_request(turn);
   }
 
@@ -600,8 +689,7 @@ class OpenAiConversation final : public Conversation,
           turn->tool_messages[i] = tool_message(turn->calls[i].id, json{{"error", "not run"}});
         }
       }
-      for (auto& m : turn->tool_messages) messages_.push_back(std::move(m));
-      turn->tools_pending = 0;
+      close_round(turn);
     }
     const std::string fallback = fallback_text();
     const std::string piece = turn->text.empty() ? fallback : " " + fallback;

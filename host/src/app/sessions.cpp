@@ -54,6 +54,7 @@ struct SessionService::Lookup {
   std::optional<SessionRecord> past;
   bool asked = false;
   std::vector<ChatLine> history;
+  std::vector<ToolRound> tool_rounds;
   // The past session's call was live on another host within the reconnect grace (that host
   // died or lost the client): a call coming back here is the same call going on.
   bool live_elsewhere = false;
@@ -160,7 +161,8 @@ Result<std::vector<SessionRecord>> SessionService::owned_chain(Store& store,
 Result<std::vector<ChatLine>> SessionService::owned_history(Store& store,
                                                             const std::string& session_id,
                                                             const Owner& who,
-                                                            std::int64_t now_ms) const {
+                                                            std::int64_t now_ms,
+                                                            std::vector<ToolRound>& tool_rounds) const {
   auto chain = owned_chain(store, session_id, who, now_ms);
   if (!chain) return std::move(chain).error();
   std::vector<ChatLine> history;
@@ -168,6 +170,9 @@ Result<std::vector<ChatLine>> SessionService::owned_history(Store& store,
     auto lines = store.lines_of(link.id);
     if (!lines) return std::move(lines).error();
     for (auto& line : *lines) history.push_back(std::move(line));
+    auto rounds = store.tool_rounds_of(link.id);
+    if (!rounds) return std::move(rounds).error();
+    for (auto& round : *rounds) tool_rounds.push_back(std::move(round));
   }
   return history;
 }
@@ -307,7 +312,7 @@ void SessionService::open(OpenRequest request,
       lookup.live_elsewhere = holder->has_value() && **holder != host;
     }
     if (past && !agent->opt_out_data_collection) {
-      auto lines = owned_history(store, past->id, who, now_epoch_ms());
+      auto lines = owned_history(store, past->id, who, now_epoch_ms(), lookup.tool_rounds);
       if (!lines) return std::move(lines).error();
       lookup.history = std::move(*lines);
     }
@@ -358,6 +363,7 @@ void SessionService::continue_open(OpenRequest request, const AgentConfig& agent
       if (o.continuation == Continuation::continued)
         o.continued_activity_ms = past->last_activity_ms;
       o.history = std::move(lookup.history);
+      o.tool_rounds = std::move(lookup.tool_rounds);
       if (o.resumed) {
         if (drop != dropped_.end()) {
           drop->second.timer->cancel();
@@ -484,7 +490,7 @@ void SessionService::start_conversation(Opening o,
   }
 
   const bool fresh = conversation == nullptr;
-  if (fresh) conversation = make_for(record, o.agent, o.history, o.request.phone_call_id);
+  if (fresh) conversation = make_for(record, o.agent, o.history, std::move(o.tool_rounds), o.request.phone_call_id);
   opened.record = std::move(record);
   opened.history = std::move(o.history);
   opened.conversation = conversation;
@@ -521,6 +527,7 @@ void SessionService::start_conversation(Opening o,
 std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& session,
                                                        std::shared_ptr<const AgentConfig> agent,
                                                        std::vector<ChatLine> history,
+                                                       std::vector<ToolRound> tool_rounds,
                                                        const std::string& call_sid) {
   ConversationContext context;
   context.agent = agent.get();
@@ -540,6 +547,7 @@ std::shared_ptr<Conversation> SessionService::make_for(const SessionRecord& sess
   for (const auto& line : history)
     if (line.session_id == session.id) ++own;
   context.history = std::move(history);
+  context.tool_rounds = std::move(tool_rounds);
   context.metrics = &metrics_;
   auto conversation = make_conversation(io_, http_, std::move(context));
   auto& live = conversations_[session.id];
@@ -592,6 +600,7 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
   struct Stored {
     ChatLine user_line;
     std::optional<std::vector<ChatLine>> history;
+    std::vector<ToolRound> tool_rounds;  // of the history's sessions
   };
   db_.run(
       session.id,
@@ -616,6 +625,9 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
             auto lines = store.lines_of(link.id);
             if (!lines) return std::move(lines).error();
             for (auto& l : *lines) history.push_back(std::move(l));
+            auto rounds = store.tool_rounds_of(link.id);
+            if (!rounds) return std::move(rounds).error();
+            for (auto& r : *rounds) out.tool_rounds.push_back(std::move(r));
           }
           out.history = std::move(history);
         }
@@ -640,12 +652,16 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
         } else {
           conversation = make_for(session, effective_agent(session),
                                   stored->history ? std::move(*stored->history)
-                                                  : std::vector<ChatLine>{});
+                                                  : std::vector<ChatLine>{},
+                                  std::move(stored->tool_rounds));
           conversation->start([](Status) {});
         }
         if (!session.opted_out) note_seen(session.id, result->user_line.seq);
         const std::string session_id = session.id;
         const bool opted_out = session.opted_out;
+        // Each round of the LLM's tool calls is stored as it completes, after this turn's
+        // user line (not for a session that opted out of data collection).
+        if (!opted_out) hooks.tool_round = store_tool_round(session_id, result->user_line.seq, std::move(hooks.tool_round));
         conversation->respond(
             std::move(text), std::move(hooks),
             [this, result, session_id, opted_out, done = std::move(done)](AgentReply reply) mutable {
@@ -695,6 +711,30 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
                   });
             });
       });
+}
+
+std::function<void(const json&)> SessionService::store_tool_round(
+    const std::string& session_id, std::int64_t after_line,
+    std::function<void(const json&)> also) {
+  return [this, session_id, after_line, also = std::move(also)](const json& messages) {
+    ToolRound round;
+    round.after_line = after_line;
+    round.timestamp_ms = now_epoch_ms();
+    round.messages = messages;
+    // In order with the turn's other writes (the same key): before its agent line.
+    db_.run(
+        session_id,
+        [session_id, round = std::move(round)](Store& store) {
+          return store.append_tool_round(session_id, round);
+        },
+        [session_id](Result<ToolRound> stored) {
+          // The turn goes on; a conversation rebuilt elsewhere will lack this round.
+          if (!stored)
+            log_event(LogLevel::warn, "session.tool_round_not_stored",
+                      "session=" + short_id(session_id) + " error=" + stored.error().message);
+        });
+    if (also) also(messages);
+  };
 }
 
 void SessionService::interrupt(const std::string& session_id, std::string heard) {

@@ -231,10 +231,11 @@ class SessionService {
   // The session if `who` owns it, else nothing (also for a missing one). (Database thread.)
   Result<std::optional<SessionRecord>> find_owned(Store& store, const std::string& session_id,
                                                   const Owner& who, std::int64_t now_ms) const;
-  // The lines of the chain `who` owns, oldest first (a continuation's history). (Database
-  // thread.)
+  // The lines of the chain `who` owns, oldest first (a continuation's history), and the
+  // LLM's tool rounds of those sessions into `tool_rounds`. (Database thread.)
   Result<std::vector<ChatLine>> owned_history(Store& store, const std::string& session_id,
-                                              const Owner& who, std::int64_t now_ms) const;
+                                              const Owner& who, std::int64_t now_ms,
+                                              std::vector<ToolRound>& tool_rounds) const;
   struct Lookup;
   struct Dropped {
     std::int64_t at_ms = 0;
@@ -247,6 +248,7 @@ class SessionService {
     SessionRecord record;
     std::optional<Continuation> continuation;
     std::vector<ChatLine> history;
+    std::vector<ToolRound> tool_rounds;      // of the history's sessions
     bool resumed = false;                    // the same call came back: same id
     std::int64_t continued_activity_ms = 0;  // the continued session's last activity
   };
@@ -263,9 +265,15 @@ class SessionService {
   std::shared_ptr<Conversation> make_for(const SessionRecord& session,
                                          std::shared_ptr<const AgentConfig> agent,
                                          std::vector<ChatLine> history,
+                                         std::vector<ToolRound> tool_rounds,
                                          const std::string& call_sid = {});
   // A line of `session_id` stored by this host at `seq`: seen by its live conversation.
   void note_seen(const std::string& session_id, std::int64_t seq);
+  // A TurnHooks::tool_round that stores each round of `session_id` after its line
+  // `after_line` (the turn's user line), then calls `also` if set.
+  std::function<void(const json&)> store_tool_round(const std::string& session_id,
+                                                    std::int64_t after_line,
+                                                    std::function<void(const json&)> also);
 
   boost::asio::io_context& io_;
   const HostConfig& config_;

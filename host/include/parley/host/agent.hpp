@@ -53,6 +53,10 @@ struct ConversationContext {
   // Keeps `agent` alive when it is a call's own (agent_config overrides); null otherwise.
   std::shared_ptr<const AgentConfig> agent_owner;
   std::vector<ChatLine> history;       // earlier lines (continuation), oldest first
+  // The stored tool rounds of those sessions, in store order: the OpenAI-compatible LLM puts
+  // each after the line it follows (ToolRound::after_line), as it had them live. The others
+  // ignore them.
+  std::vector<ToolRound> tool_rounds;
   CustomLlmLimits llm_limits;          // used only with custom_llm_websocket
   Metrics* metrics = nullptr;          // LLM counters (may be null); outlives the conversation
 };
@@ -88,7 +92,19 @@ struct TurnHooks {
   // far now, without waiting for the end of a sentence or of the stream; `pause` - this many
   // ms of silence after saying it).
   std::function<void(bool flush, std::uint32_t pause_ms)> cue;
+  // OpenAI-compatible LLM: a round of tool calls is complete (every call has its result, or
+  // an error when the turn was cut): `messages` are the assistant message with its
+  // tool_calls and one tool message per call id, exactly as the conversation keeps them and
+  // sends them to the model from now on (each tool result at most kMaxToolResultBytes), for
+  // the caller to store (ToolRound). Called before the next request of the turn goes out.
+  std::function<void(const json& messages)> tool_round;
 };
+
+// A tool's result as the LLM sees it (the `content` of its tool message), live and when the
+// conversation is rebuilt from the store: at most this many bytes of the result's JSON text.
+// A longer result is cut at a character boundary and ends with a note saying how long it was;
+// the client's ai_action still carries the whole result.
+constexpr std::size_t kMaxToolResultBytes = 16 * 1024;
 
 // What a conversation says or asks outside the turn-by-turn replies, for the call to act on.
 // Callbacks run on the io thread; none is required.
