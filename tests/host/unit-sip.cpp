@@ -388,7 +388,7 @@ std::string rtp_packet(int pt, std::uint16_t seq, std::uint32_t ts, bool marker,
   p.push_back(static_cast<char>(seq >> 8));
   p.push_back(static_cast<char>(seq & 0xff));
   for (int shift = 24; shift >= 0; shift -= 8) p.push_back(static_cast<char>((ts >> shift) & 0xff));
-  for (std::uint8_t b : {0x11, 0x22, 0x33, 0x44}) p.push_back(static_cast<char>(b));
+  for (const char b : {'\x11', '\x22', '\x33', '\x44'}) p.push_back(b);
   return p + payload;
 }
 

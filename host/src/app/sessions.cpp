@@ -696,9 +696,9 @@ void SessionService::turn(const SessionRecord& session, std::string text, TurnHo
                                   "session=" + short_id(session_id) +
                                       " error=" + s.error().message);
                     if (!store_line) return std::optional<ChatLine>();
-                    auto stored = store.append_line(session_id, line);
-                    if (!stored) return std::move(stored).error();
-                    return std::optional<ChatLine>(std::move(*stored));
+                    auto appended = store.append_line(session_id, line);
+                    if (!appended) return std::move(appended).error();
+                    return std::optional<ChatLine>(std::move(*appended));
                   },
                   [this, result, done = std::move(done)](
                       Result<std::optional<ChatLine>> agent_line) mutable {

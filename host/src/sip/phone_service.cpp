@@ -233,6 +233,9 @@ class Phones final : public PhoneService {
     line("parley_rtp_wrong_source_total",
          "RTP packets dropped: not from the address the peer's SDP named.",
          c.rtp_wrong_source.load(), "counter");
+    line("parley_rtp_before_remote_total",
+         "RTP packets dropped: received before the peer's SDP named its address.",
+         c.rtp_before_remote.load(), "counter");
     line("parley_rtp_late_total", "Agent audio packets dropped: more than 10 s queued for a call.",
          c.rtp_late.load(), "counter");
     line("parley_rtp_sent_late_total",

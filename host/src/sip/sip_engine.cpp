@@ -559,7 +559,14 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
   static void on_rtp(const sa* src, const rtp_header* hdr, mbuf* mb, void* arg) {
     auto* leg = static_cast<Leg*>(arg);
     Impl* self = leg->impl;
-    if (!leg->have_remote || !sa_cmp(src, &leg->remote_rtp, SA_ALL)) {
+    // Before the peer's SDP is read (its answer can reach this thread after the first RTP
+    // the peer sends with it) no source is the right one yet: dropped, counted apart from
+    // packets from an address other than the one the SDP named.
+    if (!leg->have_remote) {
+      ++self->counters.rtp_before_remote;
+      return;
+    }
+    if (!sa_cmp(src, &leg->remote_rtp, SA_ALL)) {
       ++self->counters.rtp_wrong_source;
       return;
     }

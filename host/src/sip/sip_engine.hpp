@@ -69,8 +69,8 @@ struct InboundCall {
 };
 
 struct EngineCounters {
-  std::atomic<std::uint64_t> rtp_in{0}, rtp_out{0}, rtp_wrong_source{0}, rtp_late{0},
-      invites_rate_limited{0}, invites_refused{0}, dtmf{0};
+  std::atomic<std::uint64_t> rtp_in{0}, rtp_out{0}, rtp_wrong_source{0}, rtp_before_remote{0},
+      rtp_late{0}, invites_rate_limited{0}, invites_refused{0}, dtmf{0};
   // How late each RTP packet left after its 20 ms slot (the tick it was due in), as a
   // histogram over kSendLagBounds (seconds; the last bucket is +Inf), and how many left more
   // than kSentLateMs after it: a receiver's jitter buffer of a packet or two absorbs less.
