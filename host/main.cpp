@@ -290,7 +290,10 @@ int run(const Options& options) {
   // application, then the store (which closes the database); the io_context last, as the
   // objects above own timers and sockets of it.
   asio::io_context io(1);
-  auto opened = AsyncStore::open(io, config.server.database);
+  AsyncStoreOptions store_options;
+  store_options.threads = config.server.database_threads;
+  store_options.queue_limit = config.server.database_queue_per_thread;
+  auto opened = AsyncStore::open(io, config.server.database, store_options);
   if (!opened) {
     std::cerr << "parley-host: database " << redact_location(config.server.database) << ": "
               << opened.error().message << "\n";

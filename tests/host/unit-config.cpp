@@ -300,6 +300,46 @@ TEST_CASE("the reference comes from the parser's tables", "[config]") {
   for (const auto& key : keys) CHECK(paths.insert(key.path).second);
 }
 
+TEST_CASE("issue 17: the database pool and the leases are server keys, checked together",
+          "[config]") {
+  auto defaults = parse(base_config());
+  REQUIRE(defaults.ok());
+  CHECK(defaults->server.database_threads == 4);
+  CHECK(defaults->server.database_queue_per_thread == 1024);
+  CHECK(defaults->server.call_lease_ms == 20000);
+  CHECK(defaults->server.call_lease_renew_ms == 5000);
+  CHECK(defaults->server.outbox_claim_ms == 60000);
+  json c = base_config();
+  c["server"]["database_threads"] = 2;
+  c["server"]["database_queue_per_thread"] = 64;
+  c["server"]["call_lease_ms"] = 2000;
+  c["server"]["call_lease_renew_ms"] = 1000;  // exactly half: allowed
+  c["server"]["outbox_claim_ms"] = 15000;
+  auto set = parse(c);
+  INFO((set ? "" : set.error().message));
+  REQUIRE(set.ok());
+  CHECK(set->server.database_threads == 2);
+  CHECK(set->server.database_queue_per_thread == 64);
+  CHECK(set->server.call_lease_ms == 2000);
+  CHECK(set->server.call_lease_renew_ms == 1000);
+  CHECK(set->server.outbox_claim_ms == 15000);
+  c["server"]["call_lease_renew_ms"] = 1001;
+  auto late = parse(c);
+  REQUIRE_FALSE(late.ok());
+  CHECK(late.error().message ==
+        "server.call_lease_renew_ms: 1001 is more than half of call_lease_ms (2000): one late "
+        "renewal would let a live call's lease lapse");
+  // The reference says the rule that spans two keys.
+  bool listed = false;
+  for (const auto& key : parley::host::config_reference()) {
+    if (key.path != "server.call_lease_renew_ms") continue;
+    listed = true;
+    CHECK(key.rule == "whole number from 100 to 300000; at most half of call_lease_ms");
+    CHECK(key.default_value == "5000");
+  }
+  CHECK(listed);
+}
+
 TEST_CASE("every key of the reference is named in the README", "[config]") {
   std::ifstream in(std::string(PARLEY_SOURCE_DIR) + "/README.md");
   REQUIRE(in);

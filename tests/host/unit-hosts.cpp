@@ -201,6 +201,73 @@ TEST_CASE("kill -9 of the host holding a live call: the call goes on at another 
   CHECK((*chat)[4]["content"] == "Your plan is free.");
 }
 
+TEST_CASE("server.call_lease_ms: a dead host's call is given up in about that time; "
+          "database_threads sizes the pool",
+          "[hosts]") {
+  // A 2 s lease renewed every 0.5 s, against the default 20 s / 5 s. The agent `brief` has a
+  // resume window of 1 s, so once the dead host's lease lapses, the survivor's next sweep
+  // (every 5 s) ends the session and reports it. With the default lease that takes 20 s or
+  // more; here it is within the lease plus one sweep.
+  TestHttpServer receiver;
+  receiver.script("/ended", ScriptedReply{200, "{}", 0, "application/json"});
+  json config = base_host_config();
+  config["server"]["call_lease_ms"] = 2000;
+  config["server"]["call_lease_renew_ms"] = 500;
+  config["server"]["database_threads"] = 2;
+  config["agents"][1]["session_data_webhook"] = {{"url", receiver.url("/ended")}};
+  auto& pg = TestPostgres::instance();
+  const std::string uri = pg.new_database();
+  HostFixture a(config, uri);
+  HostFixture b(config, uri);
+  CHECK(body_of(http(a.port(), "GET", "/healthz"))["database"]["threads"] == 2);
+
+  WsClient call;
+  const std::string id = start_call(call, a.port(), "brief", "pk-brief")["session_id"];
+  CHECK(read_final_text(call)["data"] == "Hi from brief.");
+  call.send_text(R"({"method":"text","data":"hello"})");
+  CHECK(read_final_text(call)["data"] == "Brief hello.");
+
+  auto epoch_ms = [] {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  };
+  const std::string lease_sql =
+      "SELECT expires_ms FROM call_leases WHERE session_id = '" + id + "'";
+  // Renewed every 0.5 s, each time to 2 s ahead: over 2 s the expiry moves (four renewals;
+  // at least two asked for) and is never further than the lease ahead.
+  std::set<long long> expiries;
+  const auto watch_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  while (std::chrono::steady_clock::now() < watch_until) {
+    const long long asked = epoch_ms();
+    const std::string text = pg.sql(uri, lease_sql);
+    REQUIRE_FALSE(text.empty());
+    const long long expires = std::stoll(text);
+    CHECK(expires <= epoch_ms() + 2000);
+    CHECK(expires > asked);
+    expiries.insert(expires);
+    sleep_ms(100);
+  }
+  CHECK(expiries.size() >= 3);
+
+  const auto killed = std::chrono::steady_clock::now();
+  a.process().kill();  // SIGKILL: no renewal, no release, no end
+  const long long lapses = std::stoll(pg.sql(uri, lease_sql));
+  REQUIRE(receiver.wait_for_requests(1, std::chrono::seconds(15)));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  INFO("report " << seconds << " s after the kill");
+  CHECK(seconds < 2.0 + 5.0 + 2.0);  // the lease, one sweep, room for a loaded machine
+  auto reports = receiver.requests_to("/ended");
+  REQUIRE(reports.size() == 1);
+  auto body = parley::parse_json(reports[0].body, "webhook", 64);
+  REQUIRE(body.ok());
+  CHECK((*body)["session_id"] == id);
+  CHECK((*body)["reason"] == "idle_expired");
+  // Not before the lease lapsed: the survivor left the session alone while it was held.
+  CHECK(std::stoll(pg.sql(uri, "SELECT ended_ms FROM sessions WHERE id = '" + id + "'")) >=
+        lapses);
+}
+
 TEST_CASE("/healthz reports the database; without it a host refuses new sessions, then recovers",
           "[hosts]") {
   auto& pg = TestPostgres::instance();

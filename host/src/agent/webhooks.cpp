@@ -26,10 +26,6 @@ namespace asio = boost::asio;
 
 constexpr std::uint32_t outbox_batch = 32;
 constexpr std::uint32_t outbox_request_timeout_ms = 10000;
-// How long a claimed batch is this host's alone (several hosts share the outbox): well past
-// one request's timeout, so a live host always marks its items before the claim lapses; a
-// host that dies leaves its claim to lapse, and another host sends those items then.
-constexpr std::int64_t outbox_lease_ms = 60000;
 constexpr std::uint64_t backoff_cap_ms = 5 * 60 * 1000;
 
 std::int64_t now_epoch_ms() {
@@ -289,9 +285,9 @@ Status enqueue_end_of_call(Store& store, const AgentConfig& agent, const Session
 
 struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Impl> {
   Impl(asio::io_context& context, AsyncStore& s, HttpClient& h, Metrics& m,
-       std::uint32_t attempts)
+       std::uint32_t attempts, std::uint32_t claim)
       : io(context), db(s), http(h), metrics(m), max_attempts(std::max(1u, attempts)),
-        timer(context), rng(std::random_device{}()) {}
+        claim_ms(claim), timer(context), rng(std::random_device{}()) {}
 
   // Every outbox write and read is keyed alike, so they run in the order they were asked for
   // (a delivery marked before the next scan looks for due items).
@@ -302,6 +298,11 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
   HttpClient& http;
   Metrics& metrics;
   std::uint32_t max_attempts;
+  // How long a claimed batch is this host's alone (several hosts share the outbox): past one
+  // request's timeout (the config's rule), so a live host always marks its items before the
+  // claim lapses; a host that dies leaves its claim to lapse, and another host sends those
+  // items then.
+  std::int64_t claim_ms;
   std::uint32_t base_delay_ms = 1000;
   asio::steady_timer timer;
   std::mt19937 rng;
@@ -330,7 +331,7 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
         key,
         [now = now_epoch_ms(), owner = db.host_id(),
          // An SQLite file belongs to one host: no lease to wait for after a crash.
-         lease = db.is_inline() ? std::int64_t{0} : outbox_lease_ms](Store& store) {
+         lease = db.is_inline() ? std::int64_t{0} : claim_ms](Store& store) {
           return store.claim_due(now, outbox_batch, owner, lease);
         },
         [self = shared_from_this()](Result<std::vector<OutboxItem>> due) {
@@ -443,8 +444,9 @@ struct OutboxDeliverer::Impl : std::enable_shared_from_this<OutboxDeliverer::Imp
 };
 
 OutboxDeliverer::OutboxDeliverer(asio::io_context& io, AsyncStore& db, HttpClient& http,
-                                 Metrics& metrics, std::uint32_t max_attempts)
-    : impl_(std::make_shared<Impl>(io, db, http, metrics, max_attempts)) {}
+                                 Metrics& metrics, std::uint32_t max_attempts,
+                                 std::uint32_t claim_ms)
+    : impl_(std::make_shared<Impl>(io, db, http, metrics, max_attempts, claim_ms)) {}
 
 OutboxDeliverer::~OutboxDeliverer() { stop(); }
 

@@ -39,12 +39,14 @@ class HostApplication final : public Application {
 
         metrics_(metrics),
         http_(io),
-        outbox_(io, db, http_, metrics, config.server.webhook_max_attempts),
+        outbox_(io, db, http_, metrics, config.server.webhook_max_attempts,
+                config.server.outbox_claim_ms),
         sessions_(io, config, db, metrics, http_, outbox_),
         memori_(sessions_, metrics),
         millis_(sessions_, metrics),
         speech_(SpeechService::create(io, config)),
         sweep_timer_(io),
+        heartbeat_timer_(io),
         phones_(PhoneService::create(io, config, sessions_, metrics, speech_.get())) {
     db_.run(
         "", [](Store& store) { return store.open_sessions(); },
@@ -72,6 +74,7 @@ class HostApplication final : public Application {
     }
     outbox_.start();
     schedule_sweep();
+    schedule_heartbeat();
   }
 
   bool handle_http(const HttpRequest& request, HttpDone done) override {
@@ -110,6 +113,7 @@ class HostApplication final : public Application {
 
   void shutdown(std::function<void()> done) override {
     sweep_timer_.cancel();
+    heartbeat_timer_.cancel();
     for (auto& weak : calls_)
       if (auto call = weak.lock()) call->shut_down("server_shutdown");
     calls_.clear();
@@ -152,6 +156,17 @@ class HostApplication final : public Application {
       sessions_.sweep(now_epoch_ms());
       count_pending();
       schedule_sweep();
+    });
+  }
+
+  // The live calls' leases, every server.call_lease_renew_ms (apart from the sweep, whose
+  // interval is fixed: a short lease needs a renewal more often than sessions need sweeping).
+  void schedule_heartbeat() {
+    heartbeat_timer_.expires_after(std::chrono::milliseconds(config_.server.call_lease_renew_ms));
+    heartbeat_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      sessions_.heartbeat(now_epoch_ms());
+      schedule_heartbeat();
     });
   }
 
@@ -256,6 +271,7 @@ class HostApplication final : public Application {
   MillisApi millis_;
   std::unique_ptr<SpeechService> speech_;  // after sessions_: calls hold channels into it
   boost::asio::steady_timer sweep_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
   std::list<std::weak_ptr<VoiceCall>> calls_;
   // Last: destroyed first (its SIP thread stops; its calls hold sessions_ and speech_).
   std::unique_ptr<PhoneService> phones_;

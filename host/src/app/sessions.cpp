@@ -71,7 +71,8 @@ SessionService::SessionService(boost::asio::io_context& io, const HostConfig& co
       outbox_(outbox),
       openings_(config.server.limits.max_sessions_per_min / 60.0,
                 config.server.limits.max_sessions_per_min),
-      grace_ms_(static_cast<std::int64_t>(config.server.reconnect_grace_s) * 1000) {}
+      grace_ms_(static_cast<std::int64_t>(config.server.reconnect_grace_s) * 1000),
+      lease_ms_(config.server.call_lease_ms) {}
 
 std::uint32_t SessionService::session_opening_wait(const std::string& remote) {
   const std::uint32_t wait = openings_.take(client_address_key(remote));
@@ -914,8 +915,8 @@ void SessionService::attach_call(const std::string& session_id) {
   if (calls_[session_id]++ > 0) return;
   db_.run(
       session_id,
-      [session_id, host = db_.host_id(), now = now_epoch_ms()](Store& store) {
-        return store.take_call_lease(session_id, host, now, call_lease_ttl_ms);
+      [session_id, host = db_.host_id(), now = now_epoch_ms(), ttl = lease_ms_](Store& store) {
+        return store.take_call_lease(session_id, host, now, ttl);
       },
       [session_id](Status taken) {
         // The call goes on without it (the database may be down): its session is then
@@ -936,14 +937,14 @@ void SessionService::detach_call(const std::string& session_id) {
       [session_id, host = db_.host_id()](Store& store) {
         return store.release_call_lease(session_id, host);
       },
-      [](Status) {});  // a lease not released lapses within call_lease_ttl_ms
+      [](Status) {});  // a lease not released lapses within call_lease_ms
 }
 
 void SessionService::heartbeat(std::int64_t now_ms) {
   if (calls_.empty()) return;
   db_.run(
-      "", [host = db_.host_id(), now_ms](Store& store) {
-        return store.renew_call_leases(host, now_ms, call_lease_ttl_ms);
+      "", [host = db_.host_id(), now_ms, ttl = lease_ms_](Store& store) {
+        return store.renew_call_leases(host, now_ms, ttl);
       },
       [this](Result<std::vector<std::string>> held) {
         if (!held) {
@@ -960,7 +961,6 @@ void SessionService::heartbeat(std::int64_t now_ms) {
 
 void SessionService::sweep(std::int64_t now_ms) {
   // Sessions idle past their window end (and report), unless a call holds them.
-  heartbeat(now_ms);
   struct Open {
     std::vector<SessionRecord> sessions;
     std::set<std::string> leased;  // live on some host (this one included)

@@ -208,12 +208,14 @@ class SessionService {
 
   // A live voice call holds the session: the sweep does not end it while it lasts. The first
   // call of a session on this host takes the session's call lease in the database (DESIGN
-  // §12), renewed by sweep() every few seconds and dropped by the last detach: no host's
-  // sweep or end-of-call acts on a session another live host holds.
+  // §12) for server.call_lease_ms, renewed by heartbeat() every server.call_lease_renew_ms
+  // (a timer of the application) and dropped by the last detach: no host's sweep or
+  // end-of-call acts on a session another live host holds, and a dead host's calls are free
+  // call_lease_ms after its last renewal.
   void attach_call(const std::string& session_id);
   void detach_call(const std::string& session_id);
-  // How long a call lease lasts without a heartbeat (a dead host's calls are free then).
-  static constexpr std::int64_t call_lease_ttl_ms = 20000;
+  // Renews this host's call leases; logs calls another host took over.
+  void heartbeat(std::int64_t now_ms);
 
   // Conversations held in memory (tests, metrics).
   std::size_t live_conversations() const { return conversations_.size(); }
@@ -252,8 +254,6 @@ class SessionService {
     bool resumed = false;                    // the same call came back: same id
     std::int64_t continued_activity_ms = 0;  // the continued session's last activity
   };
-  // Renews this host's call leases (from sweep); logs calls another host took over.
-  void heartbeat(std::int64_t now_ms);
   void continue_open(OpenRequest request, const AgentConfig& agent,
                      std::shared_ptr<const AgentConfig> effective, std::string user_id,
                      Lookup lookup, std::function<void(Result<OpenedSession>)> done);
@@ -286,6 +286,7 @@ class SessionService {
   std::map<std::string, int> calls_;
   std::map<std::string, Dropped> dropped_;
   std::int64_t grace_ms_;  // server.reconnect_grace_s
+  std::int64_t lease_ms_;  // server.call_lease_ms
 };
 
 }  // namespace parley::host

@@ -862,9 +862,27 @@ const FieldTable<ServerConfig>& server_table() {
                     return invalid(index_path(path, i), parsed.error().message);
                 return ok_status();
               }),
+      whole("database_threads", &ServerConfig::database_threads, 1, 64),
+      whole("database_queue_per_thread", &ServerConfig::database_queue_per_thread, 1, 1000000),
+      whole("call_lease_ms", &ServerConfig::call_lease_ms, 1000, 600000),
+      noted(whole("call_lease_renew_ms", &ServerConfig::call_lease_renew_ms, 100, 300000),
+            "at most half of call_lease_ms"),
+      noted(whole("outbox_claim_ms", &ServerConfig::outbox_claim_ms, 15000, 86400000),
+            "above one webhook delivery's 10 s timeout"),
       section("limits", &ServerConfig::limits, limits_table()),
       section("speech", &ServerConfig::speech, speech_table()),
       section("sip", &ServerConfig::sip, sip_table()),
+  },
+  [](const json&, const std::string& path, ServerConfig& server) -> Status {
+    // A heartbeat rides the database queue like any job: with room for one late one, a
+    // live call's lease never lapses under a slow database.
+    if (std::uint64_t{server.call_lease_renew_ms} * 2 > server.call_lease_ms)
+      return invalid(join_path(path, "call_lease_renew_ms"),
+                     std::to_string(server.call_lease_renew_ms) +
+                         " is more than half of call_lease_ms (" +
+                         std::to_string(server.call_lease_ms) +
+                         "): one late renewal would let a live call's lease lapse");
+    return ok_status();
   });
   return table;
 }

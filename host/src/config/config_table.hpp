@@ -342,6 +342,14 @@ Field<T> objects(const char* key, std::vector<E> T::*member, std::size_t max_ite
           }};
 }
 
+// The row with more words for the reference (a rule that spans fields, checked by the
+// table's Finish).
+template <class T>
+Field<T> noted(Field<T> field, const std::string& words) {
+  field.rule += "; " + words;
+  return field;
+}
+
 // A key that is no longer read: giving it is an error that says what replaced it.
 template <class T>
 Field<T> retired(const char* key, std::string replacement) {

@@ -251,8 +251,11 @@ json end_of_call_payload(const SessionRecord& session, const std::vector<ChatLin
 // attempt. Looks for due items every base delay (so a retry is late by at most that).
 class OutboxDeliverer {
  public:
+  // claim_ms: how long a claimed batch is this host's alone (server.outbox_claim_ms; on
+  // PostgreSQL only: an SQLite file belongs to one host, which claims for 0 ms).
   OutboxDeliverer(boost::asio::io_context& io, AsyncStore& db, HttpClient& http, Metrics& metrics,
-                  std::uint32_t max_attempts);
+                  std::uint32_t max_attempts,
+                  std::uint32_t claim_ms = ServerConfig{}.outbox_claim_ms);
   ~OutboxDeliverer();
   void start();
   void kick();   // something was enqueued: look now

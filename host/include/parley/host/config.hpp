@@ -217,6 +217,19 @@ struct ServerConfig {
   // Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client, for the
   // per-address limits and logs (trusted_proxies.hpp). Empty: the TCP peer is the client.
   std::vector<std::string> trusted_proxies;
+  // Several hosts on one PostgreSQL (README, Running several hosts). The pool of database
+  // threads, each with its own connection (SQLite runs inline and ignores both), 1..64:
+  std::uint32_t database_threads = 4;
+  // jobs waiting per database thread before new work is refused with db_busy, 1..1000000:
+  std::uint32_t database_queue_per_thread = 1024;
+  // A live call's lease: lapses this long after its host stops renewing (then another host's
+  // sweep may end the session), 1000..600000; renewed every call_lease_renew_ms, at most half
+  // the lease so that one late heartbeat does not let it lapse.
+  std::uint32_t call_lease_ms = 20000;
+  std::uint32_t call_lease_renew_ms = 5000;
+  // How long a claimed outbox batch is this host's alone; above one delivery's 10 s timeout
+  // (a live host marks its items before the claim lapses), 15000..86400000. On PostgreSQL.
+  std::uint32_t outbox_claim_ms = 60000;
   ServerLimits limits;
   SpeechConfig speech;
   SipConfig sip;  // phone calls (DESIGN §11); parley/host/sip_config.hpp
