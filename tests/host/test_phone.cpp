@@ -292,4 +292,50 @@ Sipp::Sipp(const TempDir& dir, const std::string& scenario_xml, int port,
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
 }
 
+std::string sipp_transfer_scenario(const std::string& refer_to_regex,
+                                   const std::string& refer_reply, const std::string& outcome) {
+  // Our reply to a request (the dialog's headers echoed, our To tag) and our NOTIFYs inside
+  // the dialog (From/To the REFER's To/From, captured).
+  // (`to_tag`: the INVITE's reply gives the dialog our tag; requests inside it carry it.)
+  const auto reply = [](const std::string& status, const std::string& extra, bool to_tag = false) {
+    return "  <send><![CDATA[\nSIP/2.0 " + status + "\n[last_Via:]\n[last_From:]\n[last_To:]" +
+           (to_tag ? ";tag=[pid]SIPpTag01[call_number]" : "") +
+           "\n[last_Call-ID:]\n[last_CSeq:]\n"
+           "Contact: <sip:[local_ip]:[local_port];transport=[transport]>\n" +
+           extra + "]]></send>\n";
+  };
+  const auto notify = [](int cseq, const std::string& state, const std::string& frag) {
+    return "  <send><![CDATA[\nNOTIFY [$contact] SIP/2.0\n"
+           "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+           "From:[$local]\nTo:[$remote]\n[last_Call-ID:]\nCSeq: " +
+           std::to_string(cseq) +
+           " NOTIFY\nContact: <sip:[local_ip]:[local_port];transport=[transport]>\n"
+           "Max-Forwards: 70\nEvent: refer\nSubscription-State: " + state +
+           "\nContent-Type: message/sipfrag\nContent-Length: [len]\n\nSIP/2.0 " + frag +
+           "\n]]></send>\n  <recv response=\"200\" />\n";
+  };
+  std::string body =
+      "  <recv request=\"INVITE\" />\n" +
+      reply("200 OK",
+            "Content-Type: application/sdp\nContent-Length: [len]\n\nv=0\n"
+            "o=trunk 1 1 IN IP4 [local_ip]\ns=-\nc=IN IP4 [media_ip]\nt=0 0\n"
+            "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=ptime:20\n",
+            true) +
+      "  <recv request=\"ACK\" />\n"
+      "  <recv request=\"REFER\">\n    <action>\n"
+      "      <ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"remote\" />\n"
+      "      <ereg regexp=\".*\" search_in=\"hdr\" header=\"To:\" assign_to=\"local\" />\n"
+      "      <ereg regexp=\"sip:[^>]*\" search_in=\"hdr\" header=\"Contact:\" assign_to=\"contact\" />\n"
+      "      <ereg regexp=\"" + refer_to_regex +
+      "\" search_in=\"hdr\" header=\"Refer-To:\" check_it=\"true\" assign_to=\"target\" />\n"
+      "    </action>\n  </recv>\n  <Reference variables=\"target,local,remote,contact\" />\n" +
+      reply(refer_reply, "Content-Length: 0\n\n");
+  if (refer_reply.rfind("202", 0) == 0)
+    body += notify(1, "active;expires=60", "100 Trying") +
+            notify(2, "terminated;reason=noresource", outcome);
+  body += "  <recv request=\"BYE\" />\n" + reply("200 OK", "Content-Length: 0\n\n");
+  return "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"transfer\">\n" +
+         body + "</scenario>\n";
+}
+
 }  // namespace parley::test

@@ -92,4 +92,13 @@ class Sipp {
   std::unique_ptr<Child> child_;
 };
 
+// A SIPp trunk (UAS) that answers the call (PCMU, with its SDP) and is then asked to transfer
+// it: the REFER's Refer-To must match `refer_to_regex` (else SIPp fails). It answers the REFER
+// with `refer_reply` ("202 Accepted", or a refusal such as "603 Decline"); after a 202 it
+// sends two NOTIFYs (message/sipfrag): "SIP/2.0 100 Trying", then "SIP/2.0 " + `outcome`
+// ("200 OK": the transfer worked; "486 Busy Here": the new call failed). Then it takes the
+// BYE that ends the call.
+std::string sipp_transfer_scenario(const std::string& refer_to_regex,
+                                   const std::string& refer_reply, const std::string& outcome);
+
 }  // namespace parley::test

@@ -288,6 +288,105 @@ TEST_CASE("sip: busy, no answer, refused and digest auth, from SIPp", "[sip]") {
   }
 }
 
+TEST_CASE("sip: transfer as a REFER: accepted, refused, failed, and a bad destination",
+          "[sip]") {
+  TempDir dir;
+  boost::asio::io_context io;
+  const int trunk_port = 5090;
+  auto config = sip_config(trunk_port);
+  const std::string to_number = "sip:\\+15550009999@127\\.0\\.0\\.1:5090[;>]";
+
+  // Places a call to SIPp, waits for the answer, asks for the transfer; the outcome.
+  struct Transfer {
+    std::shared_ptr<Recorder> events;
+    std::optional<sip::TransferResult> result;
+  };
+  auto transfer = [&](sip::SipEngine& engine, const std::string& destination) {
+    Transfer t{std::make_shared<Recorder>(), std::nullopt};
+    const auto id = engine.call({"+15550001111", "+15550009999", &config.trunks[0], ""}, t.events);
+    REQUIRE(run_until(io, [&] { return t.events->answered_ || t.events->end; }, 8000));
+    REQUIRE(t.events->answered_);
+    auto sent = engine.transfer(id, destination, [&t](sip::TransferResult r) { t.result = r; });
+    INFO((sent ? "" : sent.error().message));
+    REQUIRE(sent.ok());
+    REQUIRE(run_until(io, [&] { return t.result.has_value(); }, 8000));
+    return std::make_pair(id, t);
+  };
+
+  SECTION("accepted: the trunk's NOTIFY says 200, and the call is hung up as transferred") {
+    Sipp far(dir, sipp_transfer_scenario(to_number, "202 Accepted", "200 OK"), trunk_port);
+    auto engine = start_engine(io, config);
+    auto [id, t_] = transfer(*engine, "+15550009999");
+    auto& t = t_;
+    CHECK(t.result->transferred);
+    CHECK(t.result->sip_code == 200);
+    REQUIRE(run_until(io, [&] { return t.events->end.has_value(); }, 5000));
+    CHECK(t.events->end->status == "completed");
+    CHECK(t.events->end->reason == "transferred");
+    INFO(far.log());
+    CHECK(far.wait(5000) == 0);  // it saw the REFER's target, its NOTIFYs answered, our BYE
+  }
+  SECTION("a sip: URI goes into Refer-To as it is") {
+    Sipp far(dir, sipp_transfer_scenario("sip:desk@example\\.test>", "202 Accepted", "200 OK"),
+             trunk_port);
+    auto engine = start_engine(io, config);
+    auto [id, t_] = transfer(*engine, "sip:desk@example.test");
+    auto& t = t_;
+    CHECK(t.result->transferred);
+    INFO(far.log());
+    CHECK(far.wait(5000) == 0);
+  }
+  SECTION("refused (the REFER gets 603) or failed (NOTIFY 486): the call goes on") {
+    struct Case {
+      const char* refer_reply;
+      const char* outcome;
+      const char* code;
+      int sip_code;
+    };
+    for (const Case& c : {Case{"603 Decline", "", "transfer_refused", 603},
+                          Case{"202 Accepted", "486 Busy Here", "transfer_failed", 486}}) {
+      INFO(c.code);
+      Sipp far(dir, sipp_transfer_scenario(to_number, c.refer_reply, c.outcome), trunk_port);
+      auto engine = start_engine(io, config);
+      auto [id, t_] = transfer(*engine, "+15550009999");
+      auto& t = t_;
+      CHECK_FALSE(t.result->transferred);
+      CHECK(t.result->code == c.code);
+      CHECK(t.result->sip_code == c.sip_code);
+      CHECK_THAT(t.result->message, Catch::Contains(std::to_string(c.sip_code) + " "));
+      run_for(io, 300);
+      CHECK_FALSE(t.events->end.has_value());  // still up
+      engine->hangup(id);
+      REQUIRE(run_until(io, [&] { return t.events->end.has_value(); }, 5000));
+      CHECK(t.events->end->reason == "local_hangup");
+      INFO(far.log());
+      CHECK(far.wait(5000) == 0);
+      // Once the call is over, a transfer is refused as not live.
+      std::optional<sip::TransferResult> late;
+      REQUIRE(engine->transfer(id, "+15550009999", [&](sip::TransferResult r) { late = r; }).ok());
+      REQUIRE(run_until(io, [&] { return late.has_value(); }, 2000));
+      CHECK(late->code == "transfer_not_live");
+    }
+  }
+  SECTION("a bad destination is refused at once, naming what is wrong") {
+    auto engine = start_engine(io, config);
+    const std::pair<std::string, std::string> bad[] = {
+        {"", "phone number of 1 to 32 digits"},
+        {"12ab", "phone number (an optional +"},
+        {"+" + std::string(33, '1'), "1 to 32 digits"},
+        {"sip:", "something after"},
+        {"sip:a@b>\r\nX: y", "without spaces"},
+        {"sip:" + std::string(300, 'a'), "at most 256 bytes"},
+    };
+    for (const auto& [destination, why] : bad) {
+      auto sent = engine->transfer(1, destination, [](sip::TransferResult) {});
+      REQUIRE_FALSE(sent.ok());
+      CHECK(sent.error().code == "transfer_bad_destination");
+      CHECK_THAT(sent.error().message, Catch::Contains(why));
+    }
+  }
+}
+
 // ---- inbound, by hand: a UDP peer in the test writes the SIP requests and RTP packets itself,
 // so it can also write what no well-behaved far end sends (garbage, a codec we lack, RTP from
 // the wrong port, a flood of INVITEs).

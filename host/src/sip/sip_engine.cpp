@@ -7,6 +7,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -81,6 +82,15 @@ struct Leg {
   std::uint32_t last_dtmf_ts = 0;
   bool dtmf_seen = false;
   std::uint32_t jitter_overflows = 0;  // the jitter buffer's overflow count, counted so far
+  std::string cuser;  // our user part in this dialog (Contact)
+  // Where a number is transferred to: the trunk's HOST:PORT (outbound) or the caller's
+  // address (inbound), with ";transport=tcp" when the call runs over TCP.
+  std::string peer;
+  // A transfer under way (REFER sent): its implicit subscription, the outcome's receiver
+  // (set while the outcome is not known) and the deadline for a final NOTIFY.
+  sipsub* refer = nullptr;
+  std::function<void(TransferResult)> transfer_done;
+  tmr transfer_timer{};
 };
 
 struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
@@ -105,6 +115,7 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
   // ---- SIP thread side
   ::sip* stack = nullptr;
   sipsess_sock* sock = nullptr;
+  sipevent_sock* event_sock = nullptr;  // the NOTIFYs of our REFERs' subscriptions
   sa laddr{};
   std::string contact_host;  // for SDP c= and From/Contact
   std::unordered_map<std::uint64_t, Leg*> legs;
@@ -202,6 +213,9 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
              strerror(err);
     if (int err = sipsess_listen(&sock, stack, 32, on_invite, this); err)
       return "sipsess_listen failed: " + std::string(strerror(err));
+    // Nobody subscribes to us (a SUBSCRIBE is left to libre's default answer).
+    if (int err = sipevent_listen(&event_sock, stack, 32, 32, nullptr, nullptr); err)
+      return "sipevent_listen failed: " + std::string(strerror(err));
     next_tick_ms = tmr_jiffies() + kTickMs;
     tmr_start(&tick, kTickMs, on_tick, this);
     return {};
@@ -225,6 +239,7 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
     send_buf = static_cast<mbuf*>(mem_deref(send_buf));
     for (auto& [id, leg] : legs) free_leg(leg);
     legs.clear();
+    event_sock = static_cast<sipevent_sock*>(mem_deref(event_sock));
     sock = static_cast<sipsess_sock*>(mem_deref(sock));
     if (stack) sip_close(stack, true);
     stack = static_cast<::sip*>(mem_deref(stack));
@@ -250,13 +265,19 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
     leg->id = id;
     leg->outbound = outbound;
     tmr_init(&leg->ring_timer);
+    tmr_init(&leg->transfer_timer);
     leg->ts = rand_u32();
     legs[id] = leg;
     return leg;
   }
 
-  static void free_leg(Leg* leg) {
+  void free_leg(Leg* leg) {
     tmr_cancel(&leg->ring_timer);
+    if (leg->transfer_done)
+      transfer_report(leg, {false, "transfer_failed", 0,
+                            "the call ended before the trunk reported the transfer's outcome"});
+    tmr_cancel(&leg->transfer_timer);
+    leg->refer = static_cast<sipsub*>(mem_deref(leg->refer));
     leg->sess = static_cast<sipsess*>(mem_deref(leg->sess));  // BYE or CANCEL as needed
     leg->rtp = static_cast<struct ::rtp_sock*>(mem_deref(leg->rtp));
     leg->jitter = static_cast<jbuf*>(mem_deref(leg->jitter));
@@ -379,6 +400,8 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
     std::string to_uri = "sip:" + call.to + "@" + trunk.address;
     if (trunk.transport == "tcp") to_uri += ";transport=tcp";
     const std::string from_uri = "sip:" + call.from + "@" + host;
+    leg->cuser = call.from;
+    leg->peer = trunk.address + (trunk.transport == "tcp" ? ";transport=tcp" : "");
     auto* creds = new std::pair<std::string, std::string>(trunk.username, call.password);
     credentials_[id].reset(creds);
     int err = sipsess_connect(&leg->sess, sock, to_uri.c_str(), nullptr, from_uri.c_str(),
@@ -509,6 +532,12 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
       return refuse(msg, 488, "Not Acceptable Here", "an INVITE without an SDP offer");
     const std::uint64_t id = next_id.fetch_add(1);
     Leg* leg = make_leg(id, false);
+    leg->cuser = to;
+    {
+      char peer[80];
+      re_snprintf(peer, sizeof peer, "%J", &msg->src);
+      leg->peer = std::string(peer) + (msg->tp == SIP_TRANSP_TCP ? ";transport=tcp" : "");
+    }
     if (int err = media_setup(leg)) {
       legs.erase(id);
       free_leg(leg);
@@ -553,6 +582,99 @@ struct SipEngine::Impl : std::enable_shared_from_this<SipEngine::Impl> {
       self->events[call.id] = handler;
       (void)codec;
     });
+  }
+
+  // ---- transfer: REFER (RFC 3515), its outcome from the trunk's NOTIFYs (message/sipfrag)
+  void refer(std::uint64_t id, const std::string& destination,
+             std::function<void(TransferResult)> done) {
+    auto it = legs.find(id);
+    if (it == legs.end() || !it->second->established || !it->second->sess)
+      return post_result(std::move(done), {false, "transfer_not_live", 0,
+                                           "the call is not answered, or is already over"});
+    Leg* leg = it->second;
+    if (leg->transfer_done)
+      return post_result(std::move(done), {false, "transfer_in_progress", 0,
+                                           "a transfer of this call is already under way"});
+    sip_dialog* dialog = sipsess_dialog(leg->sess);
+    const bool uri = destination.rfind("sip:", 0) == 0 || destination.rfind("sips:", 0) == 0;
+    const std::string target = uri ? destination : "sip:" + destination + "@" + leg->peer;
+    leg->refer = static_cast<sipsub*>(mem_deref(leg->refer));  // an earlier, failed transfer
+    auto creds = credentials_.find(id);
+    const int err = sipevent_drefer(
+        &leg->refer, event_sock, dialog, leg->cuser.c_str(),
+        creds != credentials_.end() ? on_auth : nullptr,
+        creds != credentials_.end() ? creds->second.get() : nullptr, false, on_refer_notify,
+        on_refer_close, leg, "Refer-To: <%s>\r\n", target.c_str());
+    if (err)
+      return post_result(std::move(done), {false, "transfer_failed", 0,
+                                           std::string("REFER not sent: ") + strerror(err)});
+    leg->transfer_done = std::move(done);
+    tmr_start(&leg->transfer_timer, std::uint64_t{SipEngine::kTransferTimeoutS} * 1000,
+              on_transfer_timeout, leg);
+    log_event(LogLevel::info, "sip.refer", "call " + std::to_string(id) + " to " + target);
+  }
+
+  void post_result(std::function<void(TransferResult)> done, TransferResult result) {
+    if (!done) return;
+    boost::asio::post(io, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
+
+  // The outcome, once; a transfer that worked ends the call (BYE) as "transferred". libre is
+  // inside the subscription's handlers here: the leg is freed later, from the task queue.
+  void transfer_report(Leg* leg, TransferResult result) {
+    if (!leg->transfer_done) return;
+    tmr_cancel(&leg->transfer_timer);
+    log_event(LogLevel::info, "sip.transfer",
+              "call " + std::to_string(leg->id) + ": " +
+                  (result.transferred ? std::string("transferred") : result.code) +
+                  (result.sip_code ? " (SIP " + std::to_string(result.sip_code) + ")" : "") +
+                  (result.message.empty() ? "" : ": " + result.message));
+    const bool transferred = result.transferred;
+    post_result(std::move(leg->transfer_done), std::move(result));
+    leg->transfer_done = nullptr;
+    if (transferred)
+      run_on_sip([this, id = leg->id] { finish(id, {"completed", 0, "transferred"}, true); });
+  }
+
+  static void on_refer_notify(::sip* stack, const sip_msg* msg, void* arg) {
+    auto* leg = static_cast<Leg*>(arg);
+    pl code{}, reason{};
+    if (!msg->mb || re_regex(reinterpret_cast<const char*>(mbuf_buf(msg->mb)),
+                             mbuf_get_left(msg->mb), "SIP/2.0 [0-9]+ [^\r\n]*", &code, &reason)) {
+      (void)sip_reply(stack, msg, 400, "Bad sipfrag");
+      return;
+    }
+    (void)sip_reply(stack, msg, 200, "OK");
+    const std::uint32_t status = pl_u32(&code);
+    if (status < 200) return;  // 100 Trying, 180 Ringing: the new call is still being placed
+    const std::string line = std::to_string(status) + " " + pl_string(reason);
+    if (status < 300) return leg->impl->transfer_report(leg, {true, "", int(status), line});
+    leg->impl->transfer_report(leg, {false, "transfer_failed", int(status),
+                                     "the trunk accepted the transfer, but the new call "
+                                     "failed: " + line});
+  }
+
+  static void on_refer_close(int err, const sip_msg* msg, const sipevent_substate*, void* arg) {
+    auto* leg = static_cast<Leg*>(arg);
+    if (msg && msg->scode >= 300)
+      return leg->impl->transfer_report(
+          leg, {false, "transfer_refused", int(msg->scode),
+                "the trunk refused the transfer (REFER): " + std::to_string(msg->scode) + " " +
+                    pl_string(msg->reason)});
+    leg->impl->transfer_report(
+        leg, {false, "transfer_failed", 0,
+              std::string("the transfer's subscription ended without a final NOTIFY") +
+                  (err ? std::string(": ") + strerror(err) : std::string())});
+  }
+
+  static void on_transfer_timeout(void* arg) {
+    auto* leg = static_cast<Leg*>(arg);
+    leg->impl->transfer_report(leg, {false, "transfer_failed", 0,
+                                     "no final NOTIFY from the trunk within " +
+                                         std::to_string(SipEngine::kTransferTimeoutS) + " s"});
+    leg->refer = static_cast<sipsub*>(mem_deref(leg->refer));
   }
 
   // ---- media
@@ -826,6 +948,42 @@ void SipEngine::hangup(std::uint64_t id, bool after_audio) {
     }
     impl->finish(id, {live ? "completed" : "failed", 0, "local_hangup"}, true);
   });
+}
+
+namespace {
+
+// A transfer's destination: a phone number (an optional +, then 1 to 32 of 0-9 * #) or a
+// sip:/sips: URI of printable ASCII without <, > or " (at most 256 bytes).
+std::string destination_error(const std::string& d) {
+  const bool uri = d.rfind("sip:", 0) == 0 || d.rfind("sips:", 0) == 0;
+  if (uri) {
+    if (d.size() > 256) return "a sip: URI of at most 256 bytes";
+    if (d.size() <= d.find(':') + 1) return "a sip: URI with something after \"sip:\"";
+    for (unsigned char c : d)
+      if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"')
+        return "a sip: URI without spaces, control characters, <, > or \"";
+    return {};
+  }
+  const std::size_t start = !d.empty() && d[0] == '+' ? 1 : 0;
+  if (d.size() == start || d.size() - start > 32) return "a phone number of 1 to 32 digits";
+  for (std::size_t i = start; i < d.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(d[i])) && d[i] != '*' && d[i] != '#')
+      return "a phone number (an optional +, then digits, * or #) or a sip: URI";
+  return {};
+}
+
+}  // namespace
+
+Status SipEngine::transfer(std::uint64_t id, const std::string& destination,
+                           std::function<void(TransferResult)> done) {
+  if (std::string why = destination_error(destination); !why.empty())
+    return make_error("transfer_bad_destination",
+                      "transfer_call's destination must be " + why);
+  Impl* impl = impl_.get();
+  impl->run_on_sip([impl, id, destination, done = std::move(done)]() mutable {
+    impl->refer(id, destination, std::move(done));
+  });
+  return ok_status();
 }
 
 const EngineCounters& SipEngine::counters() const { return impl_->counters; }

@@ -54,6 +54,21 @@ class CallEvents {
   virtual void ended(const CallEnd& end) = 0;
 };
 
+// How a transfer (SIP REFER, RFC 3515) went. `transferred`: the trunk reported the new call
+// answered (a final 2xx in its NOTIFY) and this call was hung up (ended() follows with reason
+// "transferred"). Otherwise the call goes on and `code` says why:
+//   transfer_refused  the REFER itself was refused (sip_code: the trunk's response)
+//   transfer_failed   the trunk accepted the REFER but the new call failed (sip_code: from the
+//                     NOTIFY's sipfrag), or no final NOTIFY came within kTransferTimeoutS
+//   transfer_in_progress  a transfer of this call is already under way
+//   transfer_not_live     the call is not answered (or is already over)
+struct TransferResult {
+  bool transferred = false;
+  std::string code;
+  int sip_code = 0;
+  std::string message;
+};
+
 struct OutboundCall {
   std::string from;  // from_phone (the trunk's number)
   std::string to;    // to_phone
@@ -114,6 +129,14 @@ class SipEngine {
   // BYE, or CANCEL while it rings; ended() follows. `after_audio`: once the agent audio
   // already queued has been sent (the agent's last words are heard).
   void hangup(std::uint64_t id, bool after_audio = false);
+  // Asks the peer (the trunk) to transfer the call: an in-dialog REFER whose Refer-To is
+  // `destination` when it is a sip:/sips: URI, else sip:DESTINATION@ the peer's host (a phone
+  // number: + and digits). The trunk's NOTIFYs (message/sipfrag) are followed to the new
+  // call's final response. `done` runs once on the io thread. An invalid destination is an
+  // error at once ("transfer_bad_destination"), nothing sent.
+  Status transfer(std::uint64_t id, const std::string& destination,
+                  std::function<void(TransferResult)> done);
+  static constexpr int kTransferTimeoutS = 32;
   const EngineCounters& counters() const;
 
   static constexpr std::size_t kMaxQueuedPackets = 500;  // 10 s
