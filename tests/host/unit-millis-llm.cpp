@@ -108,7 +108,7 @@ TEST_CASE("custom LLM: transfer_call is refused with a clear error, the call goe
   json error = wait_message(llm, "error");
   CHECK(error["data"]["code"] == "transfer_unsupported");
   CHECK(error["data"]["stream_id"] == 1);
-  CHECK_THAT(error["data"]["message"].get<std::string>(), Catch::Contains("does not transfer calls"));
+  CHECK_THAT(error["data"]["message"].get<std::string>(), Catch::Contains("there is no line to transfer"));
   ws.send_text(R"({"method":"text","data":"still there"})");
   CHECK(read_final_text(ws)["data"] == "You said: still there");
 }

@@ -174,6 +174,7 @@ TEST_CASE("every end reason has a call_status", "[outbox]") {
   const Case cases[] = {
       {"voice", "client_ended", "user-ended", false},
       {"voice", "agent_ended", "agent-ended", false},
+      {"voice", "transferred", "agent-ended", false},
       {"voice", "max_duration", "timeout", false},
       {"voice", "max_idle", "timeout", false},
       {"voice", "idle_timeout", "timeout", false},

@@ -583,16 +583,38 @@ class LlmLink : public Conversation, public std::enable_shared_from_this<LlmLink
     deliver_end_call();
   }
 
-  // A transfer is a SIP REFER on a phone call (issue 16), not built yet; a web call has no line
-  // to transfer at all. The LLM is told so (an `error` message, Parley's) and the call goes on.
+  // The call does the transfer (a SIP REFER on a phone call; a web call has no line to
+  // transfer). One that worked ends the call; one that did not is told to the LLM as an
+  // `error` message (Parley's) naming why, with the SIP code where there is one, and the call
+  // goes on.
   void on_transfer_call(const json& data) {
     const json stream_id = data.is_object() && data.contains("stream_id") ? data["stream_id"] : json();
+    std::string destination = string_member(data, "destination");
+    log_event(LogLevel::info, "llm.transfer_call",
+              "agent=" + context_.agent->id + " session=" + short_id(context_.session_id) +
+                  " destination=" + destination.substr(0, 64));
+    std::weak_ptr<LlmLink> weak = this->weak_from_this();
+    TransferDone done = [weak, stream_id](TransferOutcome outcome) {
+      if (auto self = weak.lock()) self->transfer_outcome(stream_id, outcome);
+    };
+    if (!events_.transfer) {
+      return done({false, "transfer_unsupported", 0,
+                   "this call cannot be transferred (nothing is listening to the call)"});
+    }
+    asio::post(io_, [transfer = events_.transfer, destination = std::move(destination),
+                     done = std::move(done)]() mutable { transfer(std::move(destination), std::move(done)); });
+  }
+
+  void transfer_outcome(const json& stream_id, const TransferOutcome& outcome) {
+    if (outcome.transferred || state_ == State::closed) return;  // the call ends
     log_event(LogLevel::warn, "llm.transfer_refused",
-              "agent=" + context_.agent->id + " session=" + short_id(context_.session_id));
-    send(message("error", {{"stream_id", stream_id},
-                           {"code", "transfer_unsupported"},
-                           {"message", "transfer_call was refused: this host does not "
-                                       "transfer calls (no SIP REFER yet); the call goes on"}}));
+              "agent=" + context_.agent->id + " session=" + short_id(context_.session_id) + " " +
+                  outcome.code + ": " + outcome.message);
+    json data = {{"stream_id", stream_id},
+                 {"code", outcome.code},
+                 {"message", "transfer_call was refused: " + outcome.message + "; the call goes on"}};
+    if (outcome.sip_code) data["sip_code"] = outcome.sip_code;
+    send(message("error", std::move(data)));
   }
 
   void on_function_call(const json& data) {

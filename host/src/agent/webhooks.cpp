@@ -170,6 +170,7 @@ struct ReasonStatus {
 constexpr ReasonStatus kReasonStatus[] = {
     {"client_ended", "", "user-ended", ""},
     {"agent_ended", "", "agent-ended", ""},
+    {"transferred", "", "agent-ended", ""},  // the agent handed a phone call on (REFER)
     {"max_duration", "", "timeout", ""},
     {"max_idle", "", "timeout", ""},
     {"idle_timeout", "", "timeout", ""},

@@ -121,6 +121,7 @@ class PhoneCall final : public CallTransport, public std::enable_shared_from_thi
   void audio(std::string frame) override;
   void clear() override;
   void function_call(const AgentAction&) override {}
+  void transfer(const std::string& destination, TransferDone done) override;
   void session_ended(const std::string& reason) override;
   void call_failed(const Error& error) override;
 
@@ -545,6 +546,21 @@ void PhoneCall::session_ended(const std::string& reason) {
   end_reason_ = reason;
   status_->reason = reason;
   phones_.engine().hangup(status_->engine_id, /*after_audio=*/true);
+}
+
+// A SIP REFER to the trunk. When the trunk reports the new call answered, the engine hangs
+// this one up: the session ends as "transferred" (the end-of-call report: agent-ended).
+void PhoneCall::transfer(const std::string& destination, TransferDone done) {
+  std::weak_ptr<PhoneCall> weak = weak_from_this();
+  auto sent = phones_.engine().transfer(
+      status_->engine_id, destination, [weak, done](sip::TransferResult result) {
+        if (auto self = weak.lock(); self && result.transferred) {
+          self->end_reason_ = "transferred";
+          self->status_->reason = "transferred";
+        }
+        done({result.transferred, result.code, result.sip_code, result.message});
+      });
+  if (!sent) done({false, sent.error().code, 0, sent.error().message});
 }
 
 void PhoneCall::call_failed(const Error& error) {

@@ -106,6 +106,20 @@ struct TurnHooks {
 // the client's ai_action still carries the whole result.
 constexpr std::size_t kMaxToolResultBytes = 16 * 1024;
 
+// How a transfer the agent asked for went (a custom LLM's transfer_call; on a phone call a
+// SIP REFER, DESIGN §11). `transferred`: the call was handed on and ends with reason
+// "transferred". Otherwise the call goes on and `code` says why: transfer_unsupported (not a
+// phone call), transfer_bad_destination, transfer_refused (the trunk refused the REFER:
+// sip_code), transfer_failed (the new call failed: sip_code, or no outcome in time),
+// transfer_in_progress, transfer_not_live.
+struct TransferOutcome {
+  bool transferred = false;
+  std::string code;
+  int sip_code = 0;
+  std::string message;
+};
+using TransferDone = std::function<void(TransferOutcome)>;
+
 // What a conversation says or asks outside the turn-by-turn replies, for the call to act on.
 // Callbacks run on the io thread; none is required.
 struct ConversationEvents {
@@ -115,6 +129,9 @@ struct ConversationEvents {
   // The agent asks to end the call outside a turn (a custom LLM's end_call after its last
   // stream_response): the call ends once what is being said has been said.
   std::function<void()> end_call;
+  // The agent asks to transfer the call to `destination` (a phone number or a sip: URI);
+  // `done` gets the outcome once, later.
+  std::function<void(std::string destination, TransferDone done)> transfer;
 };
 
 class Conversation {
@@ -214,6 +231,7 @@ void fetch_extra_prompt(HttpClient& http, const AgentConfig& agent, ExtraPromptR
 // error, its error_message. One table (webhooks.cpp) maps every end reason of this host:
 //   client_ended (the client closed the socket) → user-ended
 //   agent_ended (the agent hung up: a rule, the custom LLM's end_call) → agent-ended
+//   transferred (the agent handed a phone call on: transfer_call, a SIP REFER) → agent-ended
 //   max_duration, max_idle (session_timeout), idle_timeout (nothing received) → timeout
 //   deleted (DELETE /Session), api_ended → api-ended
 //   idle_expired of a REST (Memori) session: the chat is over → chat_completion
