@@ -73,6 +73,14 @@ Samples mic(double quiet_s, const std::string& text, double total_s) {
   return resample(speech, 16000, 8000);
 }
 
+// host_config with the agent's rules replaced by a custom LLM at `llm_url`; the file's path.
+std::string llm_host_config(const TempDir& dir, int max_duration_s, const std::string& llm_url) {
+  json config = json::parse(read_file(host_config(dir, max_duration_s)));
+  config["agents"][0].erase("rules");
+  config["agents"][0]["custom_llm_websocket"] = llm_url;
+  return dir.write("config.json", config.dump(2));
+}
+
 json get_json(std::uint16_t port, const std::string& target) {
   auto r = http(port, "GET", target, "", {{"Authorization", kApiKey}});
   return json::parse(r.body, nullptr, false);
@@ -319,11 +327,17 @@ TEST_CASE("phone: start_outbound_call to baresip: greeting with metadata, a turn
 TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {from, to}",
           "[phone]") {
   TempDir dir;
-  HostProcess host({"--config", host_config(dir, 60)});
+  // The phone line is heard with its own settings (server.speech.phone): a hangover of 4 s
+  // where the browser's is 600 ms, seen below in when the user's turn was taken.
+  json config = json::parse(read_file(host_config(dir, 60)));
+  config["server"]["speech"]["phone"] = {{"vad_hangover_ms", 4000}};
+  dir.write("config.json", config.dump(2));
+  HostProcess host({"--config", dir.file("config.json")});
   REQUIRE(host.port() != 0);
   REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
   // baresip calls, says its phrase after the greeting and hangs up when its microphone ends.
-  write_wav(dir.file("mic.wav"), mic(5.0, "I would like to book a table", 12.0), 8000);
+  const double phrase_s = espeak_16k("I would like to book a table").size() / double(kSpeechRate);
+  write_wav(dir.file("mic.wav"), mic(5.0, "I would like to book a table", 15.0), 8000);
   Baresip far(dir, dialing(dir.file("mic.wav"), 25));
   REQUIRE(far.ready());
   REQUIRE(wait_for_text(host.log_path(), "phone.ready", 8000));
@@ -336,8 +350,8 @@ TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {
                      {{"Authorization", std::string("Bearer ") + kAdminKey}});
   INFO(prompt.body);
   CHECK(prompt.body.find("Caller +15550002222 dialled +15550001111.") != std::string::npos);
-  // baresip's microphone ends at 12 s: its BYE ends the call.
-  const std::string final_status = wait_status(host.port(), call_id, {"completed", "failed"}, 20000);
+  // baresip's microphone ends at 15 s: its BYE ends the call.
+  const std::string final_status = wait_status(host.port(), call_id, {"completed", "failed"}, 23000);
   log = host.log_text();
   INFO(log);
   INFO(far.log());
@@ -358,7 +372,14 @@ TEST_CASE("phone: an inbound call from baresip reaches the agent with metadata {
   INFO(describe(lines));
   REQUIRE(lines.size() >= 3);
   CHECK(lines[0].text == "Hello, your table for some people is ready.");
-  CHECK(std::any_of(lines.begin(), lines.end(), [](const auto& l) { return l.inbound; }));
+  auto user = std::find_if(lines.begin(), lines.end(), [](const auto& l) { return l.inbound; });
+  REQUIRE(user != lines.end());
+  // The turn is taken once 4 s of quiet followed the phrase (5 s after the answer, which the
+  // greeting's line follows by less than a second): with the browser's 600 ms it would come
+  // about 3.4 s sooner.
+  const double turn_after_s = (user->timestamp_ms - lines[0].timestamp_ms) / 1000.0;
+  INFO("phrase " << phrase_s << " s, turn taken " << turn_after_s << " s after the greeting");
+  CHECK(turn_after_s > 5.0 + phrase_s + 4.0 - 1.5);
   const Samples heard = resample(far.recording(), 8000, 16000);
   const double greeting =
       envelope_match(espeak_16k("Hello, your table for some people is ready.", kAgentVoice), heard,
@@ -436,11 +457,7 @@ TEST_CASE("phone: a custom LLM's start_call carries voip and call_sid, as Millis
           "[phone]") {
   TempDir dir;
   parley::test::TestLlmServer llm(parley::test::millis::millis_llm);
-  json config = json::parse(read_file(host_config(dir, 60)));
-  config["agents"][0].erase("rules");
-  config["agents"][0]["custom_llm_websocket"] = llm.url();
-  dir.write("config.json", config.dump(2));
-  HostProcess host({"--config", dir.file("config.json")});
+  HostProcess host({"--config", llm_host_config(dir, 60, llm.url())});
   REQUIRE(host.port() != 0);
   REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
   write_wav(dir.file("quiet.wav"), Samples(4 * 8000, 0), 8000);
@@ -459,5 +476,81 @@ TEST_CASE("phone: a custom LLM's start_call carries voip and call_sid, as Millis
   CHECK(start["data"]["call_sid"] == m[1].str());
   CHECK(start["data"]["metadata"] == json({{"from", "+15550002222"}, {"to", "+15550001111"}}));
   far.process().stop();
+  REQUIRE(host.stop() == 0);
+}
+
+// transfer_call on a phone call (issue 16): the custom LLM asks for a transfer right after its
+// greeting, and the host sends the trunk (SIPp) a REFER whose Refer-To names the number at
+// the trunk. Accepted (the trunk's NOTIFY says 200): the call ends as transferred. Refused:
+// the LLM is told why with the SIP code, and the call goes on to its max_duration.
+TEST_CASE("phone: transfer_call sends a SIP REFER to the trunk; a refusal reaches the LLM",
+          "[phone]") {
+  using parley::test::millis::frame;
+  using parley::test::millis::type_of;
+  TempDir dir;
+  parley::test::TestLlmServer llm([](const json& m) {
+    std::vector<parley::test::LlmFrame> out;
+    if (type_of(m) != "start_call") return out;
+    out.push_back({0, frame("stream_response", {{"stream_id", m["data"]["stream_id"]},
+                                                {"content", "Let me put you through."},
+                                                {"end_of_stream", true}})});
+    out.push_back({800, frame("transfer_call", {{"stream_id", m["data"]["stream_id"]},
+                                                {"destination", "+15550004444"}})});
+    return out;
+  });
+  HostProcess host({"--config", llm_host_config(dir, 6, llm.url())});
+  REQUIRE(host.port() != 0);
+  REQUIRE(wait_for_text(host.log_path(), "sip.listening", 3000));
+  const std::string target = "sip:\\+15550004444@127\\.0\\.0\\.1:5070[;>]";
+
+  auto place = [&] {
+    auto r = http(host.port(), "POST", "/start_outbound_call",
+                  R"({"from_phone":"+15550001111","to_phone":"+15550002222"})",
+                  {{"Authorization", kApiKey}});
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  };
+
+  SECTION("accepted: the call ends as transferred, its report says agent-ended") {
+    Sipp trunk(dir, sipp_transfer_scenario(target, "202 Accepted", "200 OK"), 5070);
+    json started = place();
+    const std::string call_id = started["call_id"], session_id = started["session_id"];
+    const std::string status =
+        wait_status(host.port(), call_id, {"completed", "failed", "busy", "no-answer"}, 5000);
+    INFO(host.log_text());
+    INFO(trunk.log());
+    CHECK(status == "completed");  // well before max_duration (6 s)
+    CHECK(get_json(host.port(), "/phone_calls/" + call_id)["reason"] == "transferred");
+    CHECK(trunk.wait(5000) == 0);  // Refer-To matched, NOTIFYs answered, our BYE taken
+    json log = wait_call_log(host.port(), session_id, 3000);
+    REQUIRE(log.is_object());
+    CHECK(log["call_status"] == "agent-ended");
+    CHECK(log["reason"] == "transferred");
+    CHECK(llm.messages().size() >= 1);
+    for (const auto& m : llm.messages()) {
+      INFO(m.dump());
+      CHECK(type_of(m) != "error");
+    }
+  }
+  SECTION("refused with 403: the LLM gets transfer_refused and the SIP code, the call goes on") {
+    Sipp trunk(dir, sipp_transfer_scenario(target, "403 Forbidden", ""), 5070);
+    json started = place();
+    const std::string call_id = started["call_id"], session_id = started["session_id"];
+    const json error = parley::test::millis::wait_message(llm, "error", {}, std::chrono::seconds(5));
+    CHECK(error["data"]["code"] == "transfer_refused");
+    CHECK(error["data"]["sip_code"] == 403);
+    CHECK(error["data"]["stream_id"] == 0);
+    CHECK_THAT(error["data"]["message"].get<std::string>(), Catch::Contains("403 Forbidden"));
+    CHECK_THAT(error["data"]["message"].get<std::string>(), Catch::Contains("the call goes on"));
+    CHECK(get_json(host.port(), "/phone_calls/" + call_id)["status"] == "in-progress");
+    const std::string status =
+        wait_status(host.port(), call_id, {"completed", "failed", "busy", "no-answer"}, 10000);
+    INFO(host.log_text());
+    INFO(trunk.log());
+    CHECK(status == "completed");
+    CHECK(get_json(host.port(), "/phone_calls/" + call_id)["reason"] == "max_duration");
+    CHECK(trunk.wait(5000) == 0);
+  }
   REQUIRE(host.stop() == 0);
 }

@@ -17,6 +17,18 @@ parley::Result<HostConfig> parse(const json& config) {
 
 json base() { return parley::test::load_vectors("host-speech")["base"]; }
 
+// A line's six settings, in the struct's order.
+void check_line(const parley::host::LineSpeechConfig& line, std::uint32_t hangover_ms,
+                std::uint32_t onset_ms, std::uint32_t threshold_db, std::int32_t echo_gate_db,
+                std::uint32_t echo_tail_ms, std::uint32_t max_utterance_s) {
+  CHECK(line.vad_hangover_ms == hangover_ms);
+  CHECK(line.vad_onset_ms == onset_ms);
+  CHECK(line.vad_threshold_db == threshold_db);
+  CHECK(line.echo_gate_db == echo_gate_db);
+  CHECK(line.echo_tail_ms == echo_tail_ms);
+  CHECK(line.max_utterance_s == max_utterance_s);
+}
+
 }  // namespace
 
 TEST_CASE("speech is on by default with the documented settings", "[speech-config]") {
@@ -31,12 +43,8 @@ TEST_CASE("speech is on by default with the documented settings", "[speech-confi
   CHECK(s.workers == 2);
   CHECK(s.queue_limit == 256);
   CHECK(s.max_decoders == 8);
-  CHECK(s.vad_hangover_ms == 600);
-  CHECK(s.vad_onset_ms == 30);
-  CHECK(s.vad_threshold_db == 12);
-  CHECK(s.echo_gate_db == -18);
-  CHECK(s.echo_tail_ms == 300);
-  CHECK(s.max_utterance_s == 15);
+  check_line(s.browser, 600, 30, 12, -18, 300, 15);
+  check_line(s.phone, 600, 30, 12, -18, 300, 15);  // the browser's
   CHECK(s.synth_cache_mb == 32);
   CHECK(s.synth_backlog == 2000);
   CHECK(config->agents[0].voice.provider == "espeak-ng");
@@ -58,12 +66,7 @@ TEST_CASE("every speech field is read; relative model paths follow the config fi
   CHECK(s.workers == 4);
   CHECK(s.queue_limit == 10);
   CHECK(s.max_decoders == 2);
-  CHECK(s.vad_hangover_ms == 800);
-  CHECK(s.vad_onset_ms == 40);
-  CHECK(s.vad_threshold_db == 10);
-  CHECK(s.echo_gate_db == -25);
-  CHECK(s.echo_tail_ms == 0);
-  CHECK(s.max_utterance_s == 30);
+  check_line(s.browser, 800, 40, 10, -25, 0, 30);
   CHECK(s.synth_cache_mb == 0);
   CHECK(s.synth_backlog == 5);
   CHECK(config->agents[0].voice.provider == "none");
@@ -73,6 +76,26 @@ TEST_CASE("every speech field is read; relative model paths follow the config fi
   auto relative = parse(patched);
   REQUIRE(relative.ok());
   CHECK(relative->server.speech.model_dir == "/etc/parley/models/en-us");
+}
+
+TEST_CASE("phone lines: server.speech.phone, each key left out the browser's (issue 16)",
+          "[speech-config]") {
+  const auto vectors = parley::test::load_vectors("host-speech");
+  json patched = base().patch(parley::test::expand(vectors["valid"]["patch"]));
+  SECTION("no phone section: the phone's settings are the browser's") {
+    auto config = parse(patched);
+    REQUIRE(config.ok());
+    check_line(config->server.speech.phone, 800, 40, 10, -25, 0, 30);
+  }
+  SECTION("the keys given are the phone's own, the others the browser's") {
+    patched["server"]["speech"]["phone"] = {{"vad_hangover_ms", 400}, {"echo_gate_db", -6},
+                                            {"echo_tail_ms", 450}};
+    auto config = parse(patched);
+    INFO((config ? "" : config.error().message));
+    REQUIRE(config.ok());
+    check_line(config->server.speech.phone, 400, 40, 10, -6, 450, 30);
+    check_line(config->server.speech.browser, 800, 40, 10, -25, 0, 30);  // as they were
+  }
 }
 
 TEST_CASE("speech config mistakes name the field and the rule", "[speech-config]") {

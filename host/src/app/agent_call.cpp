@@ -48,6 +48,12 @@ AgentCall::AgentCall(boost::asio::io_context& io, SessionService& sessions, Metr
 
 AgentCall::~AgentCall() { stop_everything(); }
 
+void CallTransport::transfer(const std::string& destination, TransferDone done) {
+  (void)destination;
+  done({false, "transfer_unsupported", 0,
+        "this is not a phone call: there is no line to transfer"});
+}
+
 void AgentCall::stop_everything() {
   if (speech_) speech_->stop();
   idle_timer_.cancel();
@@ -59,6 +65,7 @@ void AgentCall::stop_everything() {
 void AgentCall::start(OpenRequest request) {
   if (state_ != State::fresh) return;
   state_ = State::opening;
+  phone_line_ = request.channel == "phone";
   std::weak_ptr<AgentCall> weak = weak_from_this();
   sessions_.open(std::move(request), [weak](Result<OpenedSession> opened) {
     auto self = weak.lock();
@@ -145,6 +152,13 @@ void AgentCall::listen_to(const std::shared_ptr<Conversation>& conversation) {
   };
   events.end_call = [weak] {
     if (auto self = weak.lock()) self->end_call("agent_ended", "");
+  };
+  events.transfer = [weak](std::string destination, TransferDone done) {
+    auto self = weak.lock();
+    auto t = self ? self->transport() : nullptr;
+    if (!t || self->state_ != State::live)
+      return done({false, "transfer_not_live", 0, "the call is not live (it is ending or over)"});
+    t->transfer(destination, std::move(done));
   };
   conversation->listen(std::move(events));
 }
@@ -378,7 +392,10 @@ void AgentCall::start_speech() {
     if (auto self = weak.lock()) self->note_activity();
   };
   std::weak_ptr<SpeechOutput> output = std::static_pointer_cast<SpeechOutput>(shared_from_this());
-  speech_ = std::make_shared<SpeechChannel>(*speech_service_, *agent_, output, std::move(events));
+  const SpeechConfig& config = speech_service_->config();
+  speech_ = std::make_shared<SpeechChannel>(*speech_service_, *agent_,
+                                            phone_line_ ? config.phone : config.browser, output,
+                                            std::move(events));
 }
 
 void AgentCall::transcript(std::string_view text, bool final) {

@@ -54,6 +54,11 @@ class CallTransport {
   virtual void pause() {}
   virtual void unpause() {}
   virtual void function_call(const AgentAction& action) = 0;  // a tool ran (with its result)
+  // The agent asks to hand the call on to `destination`; `done` gets the outcome once. A
+  // transport with no line to transfer (the default: a web call) refuses
+  // (transfer_unsupported). A transfer that works ends the call: transport_closed follows
+  // with reason "transferred".
+  virtual void transfer(const std::string& destination, TransferDone done);
   // The call is over (agent ended it, a timeout): the transport says so and closes.
   virtual void session_ended(const std::string& reason) = 0;
   // Something broke mid-call (e.g. the store failed): the transport closes with an error.
@@ -142,6 +147,7 @@ class AgentCall final : public SpeechOutput, public std::enable_shared_from_this
   // An agent whose replies stream (an LLM) is spoken sentence by sentence as it writes; the
   // rule responder's reply, which comes whole, is spoken as one text.
   bool stream_speech_ = false;
+  bool phone_line_ = false;  // heard with server.speech.phone's settings
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer duration_timer_;
 };

@@ -692,8 +692,43 @@ const FieldTable<ServerLimits>& limits_table() {
   return table;
 }
 
+const FieldTable<LineSpeechConfig>& line_speech_table() {
+  static const FieldTable<LineSpeechConfig> table({
+      whole("vad_hangover_ms", &LineSpeechConfig::vad_hangover_ms, 100, 5000),
+      whole("vad_onset_ms", &LineSpeechConfig::vad_onset_ms, 10, 500),
+      whole("vad_threshold_db", &LineSpeechConfig::vad_threshold_db, 3, 40),
+      whole("echo_gate_db", &LineSpeechConfig::echo_gate_db, -40, 20),
+      whole("echo_tail_ms", &LineSpeechConfig::echo_tail_ms, 0, 5000),
+      whole("max_utterance_s", &LineSpeechConfig::max_utterance_s, 1, 120),
+  });
+  return table;
+}
+
+// server.speech.phone: the phone line's settings, each key it leaves out the browser's (read
+// after the browser's, which are rows above it).
+Field<SpeechConfig> phone_speech_row() {
+  Field<SpeechConfig> row = section("phone", &SpeechConfig::phone, line_speech_table());
+  row.read = [](const json& object, const std::string& path, SpeechConfig& out) -> Status {
+    out.phone = out.browser;
+    auto value = object_at(object, path, "phone");
+    if (!value) return value.error();
+    if (*value == nullptr) return ok_status();
+    return line_speech_table().read(**value, join_path(path, "phone"), out.phone);
+  };
+  row.describe = [](const std::string& path, std::vector<ConfigKey>& out) {
+    std::vector<ConfigKey> keys;
+    line_speech_table().describe(path, keys);
+    for (auto& key : keys) {
+      key.default_value = "server.speech." + key.path.substr(key.path.rfind('.') + 1);
+      out.push_back(std::move(key));
+    }
+  };
+  return row;
+}
+
 const FieldTable<SpeechConfig>& speech_table() {
-  static const FieldTable<SpeechConfig> table({
+  static const FieldTable<SpeechConfig> table([] {
+    std::vector<Field<SpeechConfig>> rows = {
       flag("enabled", &SpeechConfig::enabled),
       text("model_dir", &SpeechConfig::model_dir, Presence::non_empty, 4096,
            "relative to the config file"),
@@ -703,15 +738,13 @@ const FieldTable<SpeechConfig>& speech_table() {
       whole("workers", &SpeechConfig::workers, 1, 64),
       whole("queue_limit", &SpeechConfig::queue_limit, 1, 100000),
       whole("max_decoders", &SpeechConfig::max_decoders, 1, 256),
-      whole("vad_hangover_ms", &SpeechConfig::vad_hangover_ms, 100, 5000),
-      whole("vad_onset_ms", &SpeechConfig::vad_onset_ms, 10, 500),
-      whole("vad_threshold_db", &SpeechConfig::vad_threshold_db, 3, 40),
-      whole("echo_gate_db", &SpeechConfig::echo_gate_db, -40, 20),
-      whole("echo_tail_ms", &SpeechConfig::echo_tail_ms, 0, 5000),
-      whole("max_utterance_s", &SpeechConfig::max_utterance_s, 1, 120),
       whole("synth_cache_mb", &SpeechConfig::synth_cache_mb, 0, 4096),
       whole("synth_backlog", &SpeechConfig::synth_backlog, 1, 100000),
-  });
+    };
+    for (auto& row : lifted(&SpeechConfig::browser, line_speech_table())) rows.push_back(std::move(row));
+    rows.push_back(phone_speech_row());
+    return rows;
+  }());
   return table;
 }
 

@@ -124,6 +124,7 @@ class FieldTable {
 
   // The keys a file may use here, in table order.
   const std::vector<std::string>& keys() const { return listed_; }
+  const std::vector<Field<T>>& fields() const { return fields_; }
 
  private:
   std::vector<Field<T>> fields_;
@@ -293,6 +294,30 @@ Field<T> group(const char* key, const FieldTable<T>& table) {
           true,
           Exposure::normal,
           [=, &table](const T& value, json& out) { out[key] = table.write(value); }};
+}
+
+// The rows of `table` as rows of T, reading into T's `member`: a struct whose keys sit in
+// T's own object in the file (server.speech's line keys, read into SpeechConfig::browser).
+template <class T, class S>
+std::vector<Field<T>> lifted(S T::*member, const FieldTable<S>& table) {
+  std::vector<Field<T>> rows;
+  for (const Field<S>& f : table.fields()) {
+    Field<T> row;
+    row.key = f.key;
+    row.rule = f.rule;
+    row.listed = f.listed;
+    row.exposure = f.exposure;
+    row.describe = f.describe;
+    row.read = [member, read = f.read](const json& object, const std::string& path, T& out) {
+      return read(object, path, out.*member);
+    };
+    if (f.default_text)
+      row.default_text = [member, text = f.default_text](const T& value) { return text(value.*member); };
+    if (f.write)
+      row.write = [member, write = f.write](const T& value, json& out) { write(value.*member, out); };
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 // An array of objects, each read by `table` into a fresh E.

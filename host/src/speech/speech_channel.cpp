@@ -78,15 +78,17 @@ struct SpeechChannel::Segment {
 };
 
 SpeechChannel::SpeechChannel(SpeechService& service, const AgentConfig& agent,
-                             std::weak_ptr<SpeechOutput> output, Events events)
+                             const LineSpeechConfig& line, std::weak_ptr<SpeechOutput> output,
+                             Events events)
     : service_(service),
       agent_(agent),
+      line_(line),
       output_(std::move(output)),
       events_(std::move(events)),
       turn_timer_(service.io()),
       retry_timer_(service.io()),
       hold_timer_(service.io()) {
-  const SpeechConfig& c = service.config();
+  const LineSpeechConfig& c = line;
   speaks_ = service.can_speak(agent);
   voice_ = service.voice(agent);
   if (service.can_hear(agent)) {
@@ -134,7 +136,7 @@ void SpeechChannel::on_audio(const std::uint8_t* data, std::size_t size) {
   std::int16_t samples[kChunk];
   float floats[kChunk];
   const std::size_t total = size / 2;
-  const std::size_t max_samples = static_cast<std::size_t>(service_.config().max_utterance_s) * kRate;
+  const std::size_t max_samples = static_cast<std::size_t>(line_.max_utterance_s) * kRate;
   for (std::size_t done = 0; done < total && !stopped_;) {
     const std::size_t n = std::min(kChunk, total - done);
     for (std::size_t i = 0; i < n; ++i) {
@@ -234,7 +236,7 @@ void SpeechChannel::kick(const std::shared_ptr<Utterance>& u) {
   std::weak_ptr<SpeechChannel> weak = weak_from_this();
   SpeechService* service = &service_;  // outlives every job: its workers are joined first
   const RecognitionHints* hints = &service_.hints(agent_);
-  const std::size_t max_backlog = static_cast<std::size_t>(service_.config().max_utterance_s) * kRate;
+  const std::size_t max_backlog = static_cast<std::size_t>(line_.max_utterance_s) * kRate;
   auto job = [weak, service, hints, u, work = u->work, audio, finish, max_backlog,
               adaptation = adaptation_] {
     const auto t0 = std::chrono::steady_clock::now();
@@ -647,14 +649,14 @@ std::string SpeechChannel::heard_of(const Segment& segment) const {
 }
 
 float SpeechChannel::echo_gate_dbfs(Clock::time_point now) {
-  const auto tail = std::chrono::milliseconds(service_.config().echo_tail_ms);
+  const auto tail = std::chrono::milliseconds(line_.echo_tail_ms);
   const bool recent = last_frame_at_ != Clock::time_point{} && now - last_frame_at_ <= tail;
   if (!recent || sent_levels_.empty()) return audio::Vad::kNoGate;
   float level = audio::kSilenceDbfs;
   for (const auto& l : sent_levels_)
     if (now - l.at <= kLevelWindow) level = std::max(level, l.rms_dbfs);
   if (level <= audio::kSilenceDbfs) return audio::Vad::kNoGate;
-  return level + static_cast<float>(service_.config().echo_gate_db);
+  return level + static_cast<float>(line_.echo_gate_db);
 }
 
 }  // namespace parley::host

@@ -76,7 +76,9 @@ class SpeechChannel final : public FramePacer::Client,
 
   // `agent` outlives the channel. Hears when service.can_hear(agent), speaks when
   // service.can_speak(agent).
-  SpeechChannel(SpeechService& service, const AgentConfig& agent,
+  // `line`: how this kind of line is heard (the browser's or the phone's settings); it
+  // outlives the channel (the service's config).
+  SpeechChannel(SpeechService& service, const AgentConfig& agent, const LineSpeechConfig& line,
                 std::weak_ptr<SpeechOutput> output, Events events);
   ~SpeechChannel();
   SpeechChannel(const SpeechChannel&) = delete;
@@ -135,6 +137,7 @@ class SpeechChannel final : public FramePacer::Client,
 
   SpeechService& service_;
   const AgentConfig& agent_;
+  const LineSpeechConfig& line_;
   std::weak_ptr<SpeechOutput> output_;
   Events events_;
   bool floor_ = false;

@@ -147,7 +147,8 @@ SpeechService::SpeechService(boost::asio::io_context& io, const HostConfig& conf
             "recognizer=" + std::string(hearing_ ? recognizer_->name() : "none") +
                 " synthesizer=" + std::string(speaking_ ? synthesizer_->name() : "none") +
                 " workers=" + std::to_string(config_.workers) +
-                " hangover_ms=" + std::to_string(config_.vad_hangover_ms));
+                " hangover_ms=" + std::to_string(config_.browser.vad_hangover_ms) +
+                " (phone " + std::to_string(config_.phone.vad_hangover_ms) + ")");
   if (hearing_) {
     // Decoders load ahead of the first call, off the workers (speech.ready is logged then).
     RecognitionHints first = config.agents.empty() ? RecognitionHints{} : hints_[config.agents[0].id];

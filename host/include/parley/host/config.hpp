@@ -163,6 +163,24 @@ struct ServerLimits {
   std::uint32_t max_session_requests_per_s = 20;
 };
 
+// How one kind of line is heard (issue 16): a browser's microphone (wideband, echo-cancelled
+// by getUserMedia) and a phone line (8 kHz G.711, echo from the far end's handset or trunk)
+// are tuned apart. Browser calls use the keys at server.speech's top level; phone calls use
+// server.speech.phone, where each key left out is the browser's value.
+struct LineSpeechConfig {
+  std::uint32_t vad_hangover_ms = 600;  // this much quiet ends the user's turn, 100..5000
+  std::uint32_t vad_onset_ms = 30;      // this much speech starts it, 10..500
+  std::uint32_t vad_threshold_db = 12;  // above the noise floor, 3..40
+  // While the agent talks, user audio counts only when it is louder than the agent's own
+  // output level plus this (dB, -40..20). A browser's echo canceller (on by default in
+  // getUserMedia) leaves the agent's voice 30 dB down or more; -18 keeps such residue out
+  // with room to spare and lets a user at an ordinary level through at once. Without an
+  // echo canceller (a loudspeaker next to the microphone, echo ~10-20 dB down) raise it.
+  std::int32_t echo_gate_db = -18;
+  std::uint32_t echo_tail_ms = 300;     // the gate stays up this long after our last frame
+  std::uint32_t max_utterance_s = 15;   // a longer turn is ended there, 1..120
+};
+
 // Speech on /v1/voice (issue 5): the user's audio is recognised (pocketsphinx), the agent's
 // replies are spoken (espeak-ng). Engines run on `workers` threads, never on the io thread.
 struct SpeechConfig {
@@ -180,17 +198,8 @@ struct SpeechConfig {
   std::uint32_t workers = 2;            // engine threads, 1..64
   std::uint32_t queue_limit = 256;      // jobs waiting for a worker, 1..100000
   std::uint32_t max_decoders = 8;       // recognisers alive at once (~150 MB each), 1..256
-  std::uint32_t vad_hangover_ms = 600;  // this much quiet ends the user's turn, 100..5000
-  std::uint32_t vad_onset_ms = 30;      // this much speech starts it, 10..500
-  std::uint32_t vad_threshold_db = 12;  // above the noise floor, 3..40
-  // While the agent talks, user audio counts only when it is louder than the agent's own
-  // output level plus this (dB, -40..20). A browser's echo canceller (on by default in
-  // getUserMedia) leaves the agent's voice 30 dB down or more; -18 keeps such residue out
-  // with room to spare and lets a user at an ordinary level through at once. Without an
-  // echo canceller (a loudspeaker next to the microphone, echo ~10-20 dB down) raise it.
-  std::int32_t echo_gate_db = -18;
-  std::uint32_t echo_tail_ms = 300;     // the gate stays up this long after our last frame
-  std::uint32_t max_utterance_s = 15;   // a longer turn is ended there, 1..120
+  LineSpeechConfig browser;  // the line keys at server.speech's top level
+  LineSpeechConfig phone;    // server.speech.phone (each key absent there: the browser's)
   // Finished syntheses kept for reuse (the same text in the same voice is not synthesised
   // again: a greeting whose filled text is the same for every caller), in MiB, 0..4096;
   // 0 = no cache.
