@@ -30,26 +30,10 @@ args=()
 while [[ $# -gt 0 ]]; do
   if [[ $1 == --calls ]]; then counts=$2; shift 2; else args+=("$1"); shift; fi
 done
-host_cpu=${HOST_CPU:-1}
-client_cpu=${CLIENT_CPU:-0}
-prio=()
-if [[ -n ${RT:-} ]]; then
-  command -v chrt >/dev/null || { echo "RT needs chrt (package util-linux)" >&2; exit 2; }
-  prio+=(chrt -f "$RT")
-fi
-command -v taskset >/dev/null || { echo "taskset missing (package util-linux)" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+bench_priority
 
 work=$(mktemp -d)
-host_pid=""
-stop_host() {
-  if [[ -n $host_pid ]] && kill -0 "$host_pid" 2>/dev/null; then
-    kill -TERM "$host_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$host_pid" 2>/dev/null || true
-    wait "$host_pid" 2>/dev/null || true
-  fi
-  host_pid=""
-}
 cleanup() {
   stop_host
   rm -rf "$work"
@@ -61,12 +45,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # The config as shipped, with SIP on, the per-address limits off (every call comes from
 # 127.0.0.1) and room for the largest N; beside the original, so that its relative paths hold.
 load_config="$(dirname "$config")/.phone-load-$$.config.json"
-node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-  c.server = c.server || {}; c.server.limits = Object.assign({}, c.server.limits,
-    { max_requests_per_s: 0, max_sessions_per_min: 0 });
-  c.server.sip = Object.assign({}, c.server.sip, { listen: "127.0.0.1:5060",
-    invites_per_s: 10000, max_calls: 100000 });
-  fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));' "$config" "$load_config"
+write_load_config "$config" "$load_config" sip
 
 phrase=$work/phrase.wav
 espeak-ng -w "$phrase" "${PHRASE:-Hello, what plan am I on?}"
@@ -74,19 +53,9 @@ espeak-ng -w "$phrase" "${PHRASE:-Hello, what plan am I on?}"
 status=0
 for n in ${counts//,/ }; do
   rm -f "$work/load.db"*
-  ${prio[@]+"${prio[@]}"} taskset -c "$host_cpu" "$host_bin" --config "$load_config" \
-    --listen 127.0.0.1:0 --db "$work/load.db" >"$work/host.log" 2>&1 &
-  host_pid=$!
-  port=""
-  for _ in $(seq 150); do
-    port=$(sed -n 's|.*parley-host listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$work/host.log" | head -n1)
-    [[ -n $port ]] && grep -q 'sip.listening' "$work/host.log" && break
-    kill -0 "$host_pid" 2>/dev/null || { echo "parley-host exited:" >&2; cat "$work/host.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [[ -n $port ]] || { echo "parley-host did not start in 15 s:" >&2; tail "$work/host.log" >&2; exit 1; }
+  start_host "$host_bin" "$load_config" "$work/load.db" "$work/host.log" sip.listening
   echo "== N = $n: parley-host pid $host_pid on CPU $host_cpu (http $port, SIP 127.0.0.1:5060); client on CPU $client_cpu"
-  ${prio[@]+"${prio[@]}"} taskset -c "$client_cpu" "$load_bin" --calls "$n" --pid "$host_pid" \
+  run_prio taskset -c "$client_cpu" "$load_bin" --calls "$n" --pid "$host_pid" \
     --http-port "$port" --phrase "$phrase" ${args[@]+"${args[@]}"} || status=$?
   metrics=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null || true)
   echo "host: errors by kind:"

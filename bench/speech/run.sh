@@ -17,22 +17,10 @@ load_bin=""
 if [[ $# -gt 0 && $1 != --* ]]; then load_bin=$1; shift; fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-host_cpu=${HOST_CPU:-1}
-client_cpu=${CLIENT_CPU:-0}
-prio=()
-[[ -n ${NICE:-} ]] && prio=(nice -n "$NICE")
-command -v taskset >/dev/null || { echo "taskset missing (package util-linux)" >&2; exit 2; }
+source "$root/bench/lib.sh"
+bench_priority
 
 work=$(mktemp -d)
-host_pid=""
-stop_host() {
-  if [[ -n $host_pid ]] && kill -0 "$host_pid" 2>/dev/null; then
-    kill -TERM "$host_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$host_pid" 2>/dev/null || true
-  fi
-  host_pid=""
-}
 trap 'stop_host; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -52,27 +40,13 @@ make_config() {  # $1 = true|false (speech), $2 = file
   ' "$root/host/demo/config.json" "$1" "$2"
 }
 
-start_host() {  # $1 = config
-  ${prio[@]+"${prio[@]}"} taskset -c "$host_cpu" "$host_bin" --config "$1" --listen 127.0.0.1:0 \
-    --db "$work/bench-$RANDOM.db" >"$work/host.log" 2>&1 &
-  host_pid=$!
-  port=""
-  for _ in $(seq 150); do
-    port=$(sed -n 's|.*parley-host listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$work/host.log" | head -n1)
-    [[ -n $port ]] && break
-    kill -0 "$host_pid" 2>/dev/null || { cat "$work/host.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [[ -n $port ]] || { echo "parley-host did not start" >&2; exit 1; }
-}
-
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows in every figure)"
 off_ms=""
 if [[ -n $load_bin && -z ${SKIP_OFF:-} ]]; then
   make_config false "$work/off.json"
-  start_host "$work/off.json"
+  start_host "$host_bin" "$work/off.json" "$work/bench-off.db" "$work/host.log"
   echo "== speech OFF: host load benchmark client, ${OFF_CLIENTS:-250} streams of silence"
-  ${prio[@]+"${prio[@]}"} taskset -c "$client_cpu" "$load_bin" --port "$port" --pid "$host_pid" \
+  run_prio taskset -c "$client_cpu" "$load_bin" --port "$port" --pid "$host_pid" \
     --clients "${OFF_CLIENTS:-250}" --warmup 2 --duration 8 | tee "$work/off.txt"
   # The ms_cpu/s/st column of the last row.
   off_ms=$(awk '/ms_cpu\/s\/st/ {for (i = 1; i <= NF; i++) if ($i == "ms_cpu/s/st") col = i; next}
@@ -81,11 +55,11 @@ if [[ -n $load_bin && -z ${SKIP_OFF:-} ]]; then
 fi
 
 make_config true "$work/on.json"
-start_host "$work/on.json"
+start_host "$host_bin" "$work/on.json" "$work/bench-on.db" "$work/host.log"
 for _ in $(seq 100); do grep -q "speech.ready" "$work/host.log" && break; sleep 0.1; done
 echo "== speech ON: parley-host pid $host_pid on CPU $host_cpu, port $port; client on CPU $client_cpu"
 status=0
-${prio[@]+"${prio[@]}"} taskset -c "$client_cpu" "$bench_bin" --port "$port" --pid "$host_pid" \
+run_prio taskset -c "$client_cpu" "$bench_bin" --port "$port" --pid "$host_pid" \
   ${off_ms:+--speech-off-ms "$off_ms"} "$@" || status=$?
 echo "host speech metrics:"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^parley_speech_(turns|dropped|queue_full|recognizer_busy|errors|decoders|recognizer_seconds|recognized_audio|synth_seconds|synth_audio)' || true
