@@ -41,8 +41,10 @@ run_prio() { ${prio[@]+"${prio[@]}"} "$@"; }
 host_pid=""
 start_host() {
   local bin=$1 config=$2 db=$3 log=$4 ready=${5:-}
-  run_prio taskset -c "$host_cpu" "$bin" --config "$config" --listen 127.0.0.1:0 --db "$db" \
-    >"$log" 2>&1 &
+  # Not through run_prio: a function in the background is a subshell, and host_pid must be
+  # the host's own (nice, chrt and taskset exec it in place).
+  ${prio[@]+"${prio[@]}"} taskset -c "$host_cpu" "$bin" --config "$config" --listen 127.0.0.1:0 \
+    --db "$db" >"$log" 2>&1 &
   host_pid=$!
   port=""
   for _ in $(seq 150); do
