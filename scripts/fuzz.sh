@@ -6,7 +6,7 @@
 #                                       other stages run, then runs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-seconds=${PARLEY_FUZZ_SECONDS:-60}
+seconds=${PARLEY_FUZZ_SECONDS:-30}
 mode=${1:-all}
 case $mode in all|build|run) ;; *) echo "usage: scripts/fuzz.sh [all|build|run]" >&2; exit 64;; esac
 if [[ $mode != run ]]; then

@@ -85,7 +85,7 @@ finish "wasm build"
 background "fuzz build" ./scripts/fuzz.sh build
 timed "wasm tests" ctest --preset wasm
 finish "fuzz build"
-timed "fuzz runs (${PARLEY_FUZZ_SECONDS:-60} s each)" ./scripts/fuzz.sh run
+timed "fuzz runs (${PARLEY_FUZZ_SECONDS:-30} s each)" ./scripts/fuzz.sh run
 
 summary
 printf '\n=== all stages passed\n'
