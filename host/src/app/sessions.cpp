@@ -355,7 +355,7 @@ void SessionService::continue_open(OpenRequest request, const AgentConfig& agent
       const bool waiting =
           drop != dropped_.end()
               ? now - drop->second.at_ms <= grace_ms_
-              : calls_.count(past->id) == 0 &&
+              : !calls_.live(past->id) &&
                     (now - past->last_activity_ms <= grace_ms_ || lookup.live_elsewhere);
       o.resumed = request.rejoin && past->channel == "voice" && !past->ended_ms && waiting;
       const bool inside = !deleted(*past) && now - past->last_activity_ms < window_ms(*agent);
@@ -886,7 +886,7 @@ void SessionService::drop(const std::string& session_id) {
     if (it == dropped_.end()) return;
     const std::int64_t at = it->second.at_ms;
     dropped_.erase(it);
-    if (calls_.count(session_id)) return;  // it came back meanwhile
+    if (calls_.live(session_id)) return;  // it came back meanwhile
     end(session_id, "connection_lost", nullptr, at);
   });
   log_event(LogLevel::info, "session.dropped",
@@ -912,26 +912,27 @@ const std::string* SessionService::prompt_of(const std::string& session_id) cons
 }
 
 void SessionService::attach_call(const std::string& session_id) {
-  if (calls_[session_id]++ > 0) return;
+  const auto attachment = calls_.attach(session_id);
+  if (!attachment) return;
   db_.run(
       session_id,
       [session_id, host = db_.host_id(), now = now_epoch_ms(), ttl = lease_ms_](Store& store) {
         return store.take_call_lease(session_id, host, now, ttl);
       },
-      [session_id](Status taken) {
+      [this, session_id, attachment = *attachment](Status taken) {
         // The call goes on without it (the database may be down): its session is then
         // protected only by this host's own sweep, as with one host.
-        if (!taken)
+        if (!taken) {
           log_event(LogLevel::warn, "call.lease_failed",
                     "session=" + short_id(session_id) + " error=" + taken.error().message);
+          return;
+        }
+        calls_.taken(session_id, attachment);
       });
 }
 
 void SessionService::detach_call(const std::string& session_id) {
-  auto it = calls_.find(session_id);
-  if (it == calls_.end()) return;
-  if (--it->second > 0) return;
-  calls_.erase(it);
+  if (!calls_.detach(session_id)) return;
   db_.run(
       session_id,
       [session_id, host = db_.host_id()](Store& store) {
@@ -941,21 +942,23 @@ void SessionService::detach_call(const std::string& session_id) {
 }
 
 void SessionService::heartbeat(std::int64_t now_ms) {
-  if (calls_.empty()) return;
+  // Only the calls whose take has completed by now can be found by this renewal; a call
+  // attached while it runs is asked about by the next one.
+  CallLeases::Snapshot asked = calls_.held();
+  if (asked.empty()) return;
   db_.run(
       "", [host = db_.host_id(), now_ms, ttl = lease_ms_](Store& store) {
         return store.renew_call_leases(host, now_ms, ttl);
       },
-      [this](Result<std::vector<std::string>> held) {
+      [this, asked = std::move(asked)](Result<std::vector<std::string>> held) {
         if (!held) {
           log_event(LogLevel::warn, "call.heartbeat_failed", "error=" + held.error().message);
           return;
         }
-        const std::set<std::string> mine(held->begin(), held->end());
-        for (const auto& [id, count] : calls_)
-          if (!mine.count(id))
-            log_event(LogLevel::info, "call.lease_lost",
-                      "session=" + short_id(id) + " (taken over by another host, or never taken)");
+        const std::set<std::string> renewed(held->begin(), held->end());
+        for (const auto& id : calls_.lost(asked, renewed))
+          log_event(LogLevel::info, "call.lease_lost",
+                    "session=" + short_id(id) + " (taken over by another host)");
       });
 }
 
@@ -981,7 +984,7 @@ void SessionService::sweep(std::int64_t now_ms) {
         }
         for (const auto& s : open->sessions) {
           const AgentConfig* agent = config_.find_agent(s.agent_id);
-          if (!agent || calls_.count(s.id) || dropped_.count(s.id) || open->leased.count(s.id))
+          if (!agent || calls_.live(s.id) || dropped_.count(s.id) || open->leased.count(s.id))
             continue;
           if (now_ms - s.last_activity_ms >= window_ms(*agent)) end(s.id, "idle_expired");
         }
@@ -990,7 +993,7 @@ void SessionService::sweep(std::int64_t now_ms) {
   for (auto it = conversations_.begin(); it != conversations_.end();) {
     const AgentConfig* agent = config_.find_agent(it->second.agent_id);
     const std::int64_t window = agent ? window_ms(*agent) : 3600 * 1000;
-    if (!calls_.count(it->first) && !dropped_.count(it->first) &&
+    if (!calls_.live(it->first) && !dropped_.count(it->first) &&
         now_ms - it->second.last_used_ms >= window) {
       it->second.conversation->close();
       it = conversations_.erase(it);

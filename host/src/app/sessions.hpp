@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "call_leases.hpp"
 #include "parley/host/agent.hpp"
 #include "parley/host/async_store.hpp"
 #include "parley/host/config.hpp"
@@ -214,7 +215,8 @@ class SessionService {
   // call_lease_ms after its last renewal.
   void attach_call(const std::string& session_id);
   void detach_call(const std::string& session_id);
-  // Renews this host's call leases; logs calls another host took over.
+  // Renews this host's call leases; logs the calls whose lease another host took over
+  // (only those whose take had completed before the renewal was asked: CallLeases).
   void heartbeat(std::int64_t now_ms);
 
   // Conversations held in memory (tests, metrics).
@@ -283,7 +285,7 @@ class SessionService {
   OutboxDeliverer& outbox_;
   std::map<std::string, Live> conversations_;
   RateLimiter openings_;  // limits.max_sessions_per_min, by client address
-  std::map<std::string, int> calls_;
+  CallLeases calls_;  // live calls, and which hold their lease
   std::map<std::string, Dropped> dropped_;
   std::int64_t grace_ms_;  // server.reconnect_grace_s
   std::int64_t lease_ms_;  // server.call_lease_ms
