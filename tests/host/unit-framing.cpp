@@ -140,6 +140,14 @@ TEST_CASE("issue 14: every framing shape RFC 9112 refuses is 400/501, then the c
        "final transfer coding"},
       {"TE empty", post + "Transfer-Encoding: \r\n\r\n", 400, "bad_framing",
        "final transfer coding"},
+      // Regression (fuzz-host-framing, fresh-clone CI of 9d76cba): an empty line before the
+      // chunked one was served while an empty line after it was refused.
+      {"TE empty line, then chunked",
+       post + "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       400, "bad_framing", "a field line with no transfer coding"},
+      {"TE ', ' line, then chunked",
+       post + "Transfer-Encoding: , \r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       400, "bad_framing", "a field line with no transfer coding"},
       {"TE chunked with a parameter", post + "Transfer-Encoding: chunked;q=1\r\n\r\n", 400,
        "bad_framing", "final transfer coding"},
       {"TE chunked then gzip on two lines",

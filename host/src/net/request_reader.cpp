@@ -458,6 +458,7 @@ bool RequestReader::framing_ok(std::string_view header) {
   std::string_view host;
   std::vector<std::string_view> codings;
   bool has_te = false;
+  bool te_line_without_coding = false;
   bool has_cl = false;
   for (const auto& field : request) {
     if (field.name() == http::field::host) {
@@ -465,7 +466,9 @@ bool RequestReader::framing_ok(std::string_view header) {
       host = field.value();
     } else if (field.name() == http::field::transfer_encoding) {
       has_te = true;
+      const std::size_t before = codings.size();
       split_list(field.value(), codings);
+      if (codings.size() == before) te_line_without_coding = true;
     } else if (field.name() == http::field::content_length) {
       has_cl = true;
     }
@@ -496,6 +499,12 @@ bool RequestReader::framing_ok(std::string_view header) {
                     "Transfer-Encoding: " + shown(all) +
                         ": the final transfer coding must be chunked (RFC 9112 §6.3)");
     }
+    // Stricter than RFC 9110 §5.6.1 (which ignores empty list elements) on purpose: a
+    // Transfer-Encoding line with no coding beside one with chunked is a framing a proxy in
+    // front may read otherwise, so it is refused, wherever it stands.
+    if (te_line_without_coding)
+      return fail(400, "bad_framing",
+                    std::string("Transfer-Encoding: a field line with no transfer coding") + rfc_te);
     for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
       if (iequals(codings[i], "chunked"))
         return fail(400, "bad_framing",
