@@ -80,3 +80,17 @@ write_load_config() {
       { listen: "127.0.0.1:5060", invites_per_s: 10000, max_calls: 100000 });
     fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));' "$1" "$2" "${3:-}"
 }
+
+# bench_work: a temporary directory in $work; when the script exits the host is stopped, the
+# directory removed and $load_config (if the script wrote one) deleted. The open-file limit is
+# raised to the hard limit: each stream or call is a socket on both sides.
+bench_work() {
+  work=$(mktemp -d)
+  trap bench_cleanup EXIT
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}
+bench_cleanup() {
+  stop_host
+  rm -rf "$work"
+  if [[ -n ${load_config:-} ]]; then rm -f "$load_config"; fi
+}

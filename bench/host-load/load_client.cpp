@@ -55,6 +55,7 @@
 
 #include "parley/protocol.hpp"
 #include "parley/start_request.hpp"
+#include "proc_sample.hpp"
 
 namespace {
 
@@ -418,27 +419,8 @@ void Pacer::on_tick(beast::error_code ec) {
   schedule();
 }
 
-// utime+stime of a process in seconds, and its resident set in MiB (nullopt: no such pid).
-struct ProcessSample {
-  double cpu_s = 0;
-  double rss_mib = 0;
-};
-std::optional<ProcessSample> sample_process(long pid) {
-  if (pid <= 0) return std::nullopt;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto paren = line.rfind(')');  // the command name may hold spaces
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream fields(line.substr(paren + 2));
-  std::vector<std::string> f;
-  for (std::string field; fields >> field;) f.push_back(field);
-  // After "pid (comm) ": field 3 (state) is f[0]; utime = field 14 → f[11], stime f[12], rss f[21].
-  if (f.size() < 22) return std::nullopt;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double page_mib = static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-  return ProcessSample{(std::stod(f[11]) + std::stod(f[12])) / tick, std::stod(f[21]) * page_mib};
-}
+using parley::bench::ProcessSample;
+using parley::bench::sample_process;
 
 // The summed sample of several processes; nullopt if any is gone (or none was given).
 std::optional<ProcessSample> sample_processes(const std::vector<long>& pids) {

@@ -21,16 +21,7 @@ host_bin=$1 load_bin=$2 config=$3
 shift 3
 bench_priority
 
-work=$(mktemp -d)
-cleanup() {
-  stop_host
-  rm -rf "$work"
-  if [[ -n ${load_config:-} ]]; then rm -f "$load_config"; fi
-}
-trap cleanup EXIT
-
-# Each stream is one socket on each side; leave room for the largest N.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+bench_work
 
 # Every stream comes from 127.0.0.1: the per-address rate limits (server.limits, issue 14) are
 # turned off for the run, in a copy of the config beside it (so its relative paths still hold).

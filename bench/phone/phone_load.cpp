@@ -51,6 +51,7 @@ extern "C" {
 #undef DEBUG_MODULE
 
 #include "parley/audio/resampler.hpp"
+#include "proc_sample.hpp"
 
 namespace {
 
@@ -375,24 +376,8 @@ void run_for(double ms) {
   tmr_cancel(&stop);
 }
 
-struct ProcessSample {
-  double cpu_s = 0, rss_mib = 0;
-};
-std::optional<ProcessSample> sample_process(long pid) {
-  if (pid <= 0) return std::nullopt;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos) return std::nullopt;
-  std::istringstream fields(line.substr(paren + 2));
-  std::vector<std::string> f;
-  for (std::string field; fields >> field;) f.push_back(field);
-  if (f.size() < 22) return std::nullopt;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double page_mib = static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-  return ProcessSample{(std::stod(f[11]) + std::stod(f[12])) / tick, std::stod(f[21]) * page_mib};
-}
+using parley::bench::ProcessSample;
+using parley::bench::sample_process;
 
 double self_cpu_s() {
   rusage usage{};

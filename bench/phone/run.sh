@@ -33,14 +33,7 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bench_priority
 
-work=$(mktemp -d)
-cleanup() {
-  stop_host
-  rm -rf "$work"
-  if [[ -n ${load_config:-} ]]; then rm -f "$load_config"; fi
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+bench_work
 
 # The config as shipped, with SIP on, the per-address limits off (every call comes from
 # 127.0.0.1) and room for the largest N; beside the original, so that its relative paths hold.

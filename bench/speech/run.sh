@@ -20,9 +20,7 @@ root=$(cd "$here/../.." && pwd)
 source "$root/bench/lib.sh"
 bench_priority
 
-work=$(mktemp -d)
-trap 'stop_host; rm -rf "$work"' EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+bench_work
 
 # The demo config, with speech on or off, the calls starting with the user, and the weather
 # tool pointed at a closed local port (it fails at once: the rule then says so).

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -149,6 +152,44 @@ inline json start_call(WsClient& ws, std::uint16_t port, const std::string& agen
   json ready = read_method(ws, "onready");
   return ready["payload"];
 }
+
+#ifdef PARLEY_SOURCE_DIR
+// The shipped demo config (host/demo/config.json), as JSON.
+inline json demo_config_file() {
+  std::ifstream in(std::string(PARLEY_SOURCE_DIR) + "/host/demo/config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = parse_json(text.str(), "demo config", 64);
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+// The demo agent thinking with the tests' OpenAI-compatible server at `base_url` (its key,
+// `key`, in $PARLEY_TEST_LLM_KEY): no rules, the user speaks first, and one webhook tool,
+// lookup_order, at `tool_url`, whose arguments are `properties` (all required).
+constexpr const char* llm_key_env = "PARLEY_TEST_LLM_KEY";
+inline json demo_llm_agent(const std::string& base_url, const std::string& key, int timeout_ms,
+                           const std::string& tool_url, const json& properties) {
+  ::setenv(llm_key_env, key.c_str(), 1);
+  json agent = demo_config_file()["agents"][0];
+  agent["public_keys"] = {"pk-demo"};
+  agent["flow"]["user_start_first"] = true;
+  agent.erase("rules");
+  agent["llm"] = {{"provider", "openai"},
+                  {"base_url", base_url},
+                  {"model", "gpt-4o-mini"},
+                  {"api_key_env", llm_key_env},
+                  {"timeout_ms", timeout_ms}};
+  json required = json::array();
+  for (const auto& [name, type] : properties.items()) required.push_back(name);
+  agent["tools"] = json::array(
+      {{{"name", "lookup_order"},
+        {"description", "Find an order"},
+        {"parameters", {{"type", "object"}, {"properties", properties}, {"required", required}}},
+        {"webhook", {{"url", tool_url}, {"timeout_ms", 2000}}}}});
+  return agent;
+}
+#endif
 
 inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 

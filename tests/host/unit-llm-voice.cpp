@@ -27,37 +27,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* key_env = "PARLEY_TEST_LLM_KEY";
-
-json demo_agent() {
-  std::ifstream in(std::string(PARLEY_SOURCE_DIR) + "/host/demo/config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parley::parse_json(text.str(), "demo config", 64);
-  REQUIRE(parsed.ok());
-  return (*parsed)["agents"][0];
-}
-
 // The demo agent, thinking with the tests' LLM server; one tool that takes a metadata value.
 json llm_config(const std::string& base_url, const std::string& tool_url, bool speech = true) {
-  ::setenv(key_env, "sk-voice-test-key", 1);
-  json agent = demo_agent();
-  agent["public_keys"] = {"pk-demo"};
-  agent["flow"]["user_start_first"] = true;
-  agent.erase("rules");
-  agent["llm"] = {{"provider", "openai"},
-                  {"base_url", base_url},
-                  {"model", "gpt-4o-mini"},
-                  {"api_key_env", key_env},
-                  {"timeout_ms", 5000}};
-  agent["tools"] = json::array(
-      {{{"name", "lookup_order"},
-        {"description", "Find an order"},
-        {"parameters",
-         {{"type", "object"},
-          {"properties", {{"order_id", {{"type", "integer"}}}, {"user_id", {{"type", "string"}}}}},
-          {"required", {"order_id", "user_id"}}}},
-        {"webhook", {{"url", tool_url}, {"timeout_ms", 2000}}}}});
+  json agent = demo_llm_agent(
+      base_url, "sk-voice-test-key", 5000, tool_url,
+      {{"order_id", {{"type", "integer"}}}, {"user_id", {{"type", "string"}}}});
   json server = {{"log_level", "debug"}, {"admin_key", "k"}};
   if (!speech) server["speech"] = {{"enabled", false}};
   return json{{"server", server}, {"agents", {agent}}};
@@ -343,7 +317,7 @@ TEST_CASE("an upstream error: logged once with its cause, the caller hears the f
   CHECK(read_final_text(ws)["data"] == "Hello again.");
   const std::string log = host.process().log_text();
   CHECK(log.find("kind=llm_unauthorized") != std::string::npos);
-  CHECK(log.find(key_env) != std::string::npos);
+  CHECK(log.find(llm_key_env) != std::string::npos);
   CHECK(log.find("sk-voice-test-key") == std::string::npos);
   const auto m = http(host.port(), "GET", "/metrics");
   CHECK(m.body.find("parley_llm_errors_total{kind=\"llm_unauthorized\"} 1") != std::string::npos);

@@ -26,20 +26,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-json demo_file() {
-  std::ifstream in(std::string(PARLEY_SOURCE_DIR) + "/host/demo/config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parley::parse_json(text.str(), "demo config", 64);
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
 
 // The demo agent as shipped (its rules, voice, vocabulary), with its weather tool pointed at
 // `weather_url`, plus `extra` agents derived from it by `tweak`s. Speech on (the defaults).
 json speech_config(const std::string& weather_url,
                    const std::vector<std::pair<std::string, std::function<void(json&)>>>& variants) {
-  json demo = demo_file()["agents"][0];
+  json demo = demo_config_file()["agents"][0];
   demo["tools"][0]["webhook"]["url"] = weather_url;
   demo.erase("phone_numbers");  // a number belongs to one agent; these take no phone calls
   json agents = json::array();

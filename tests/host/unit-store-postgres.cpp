@@ -69,7 +69,7 @@ class ScopedEnv {
 
 }  // namespace
 
-TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer version",
+TEST_CASE("a PostgreSQL database records each schema version and refuses a newer one",
           "[store-postgres]") {
   auto& pg = TestPostgres::instance();
   const std::string uri = pg.new_database();
@@ -81,78 +81,7 @@ TEST_CASE("a PostgreSQL database migrates step by step and refuses a newer versi
   }
   CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
         "1,2,3,4,5,6");
-  // Back to a version 5 database (before the tool rounds of v6): opening migrates it to 6 and
-  // keeps its sessions and lines.
-  {
-    auto store = open_store(uri);
-    ChatLine line;
-    line.text = "hello";
-    line.timestamp_ms = 1500;
-    line.inbound = true;
-    REQUIRE(store->append_line(s.id, line).ok());
-  }
-  const std::string drop_v6 = "DROP TABLE tool_rounds; ";
-  pg.sql(uri, drop_v6 + "DELETE FROM parley_schema WHERE version = 6");
-  {
-    auto store = open_store(uri);
-    CHECK(store->user_version() == 6);
-    CHECK(store->lines_of(s.id)->size() == 1);
-    CHECK(store->tool_rounds_of(s.id)->empty());
-    parley::host::ToolRound round;
-    round.after_line = 1;
-    round.messages = parley::json::array({{{"role", "tool"}}});
-    REQUIRE(store->append_tool_round(s.id, round).ok());
-    CHECK(store->tool_rounds_of(s.id)->size() == 1);
-  }
-  // Back to a version 4 database (before the phone columns of v5): opening migrates it to 5
-  // and keeps its sessions.
-  const std::string drop_v5 = drop_v6 +
-      "DROP INDEX sessions_by_phone_from, sessions_by_phone_to; "
-      "ALTER TABLE sessions DROP COLUMN phone_from, DROP COLUMN phone_to, "
-      "DROP COLUMN phone_direction; ";
-  pg.sql(uri, drop_v5 + "DELETE FROM parley_schema WHERE version >= 5");
-  {
-    auto store = open_store(uri);
-    CHECK(store->user_version() == Store::schema_version);
-    auto found = store->find_session(s.id);
-    REQUIRE(found.ok());
-    REQUIRE(found->has_value());
-    CHECK((*found)->phone_to.empty());
-    CHECK((*found)->phone_direction.empty());
-  }
-  // Back to a version 3 database (before the Millis columns of v4): opening migrates it to 4
-  // and keeps its sessions.
-  const std::string drop_v4 =
-      "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides, "
-      "DROP COLUMN extra_prompt, DROP COLUMN function_calls, DROP COLUMN call_status; ";
-  pg.sql(uri, drop_v5 + drop_v4 + "DELETE FROM parley_schema WHERE version >= 4");
-  {
-    auto store = open_store(uri);
-    CHECK(store->user_version() == Store::schema_version);
-    auto found = store->find_session(s.id);
-    REQUIRE(found.ok());
-    REQUIRE(found->has_value());
-    CHECK((*found)->agent_overrides.is_null());
-    CHECK((*found)->extra_prompt.empty());
-    CHECK((*found)->function_calls == parley::json::array());
-    CHECK((*found)->call_status.empty());
-  }
-  // Back to a version 1 database (before sessions.reopened, the v3 leases and the v4 Millis
-  // columns): opening migrates it step by step and keeps its sessions.
-  pg.sql(uri, drop_v5 + drop_v4 +
-                  "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner, "
-                  "DROP COLUMN lease_until_ms; ALTER TABLE sessions DROP COLUMN reopened; "
-                  "DELETE FROM parley_schema WHERE version >= 2");
-  {
-    auto store = open_store(uri);
-    CHECK(store->user_version() == Store::schema_version);
-    CHECK(pg.sql(uri, "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
-          "1,2,3,4,5,6");
-    auto found = store->find_session(s.id);
-    REQUIRE(found.ok());
-    REQUIRE(found->has_value());
-    CHECK((*found)->reopened == 0);
-  }
+  // The upgrade from each earlier version: the shared store suite (unit-store.cpp).
   pg.sql(uri, "INSERT INTO parley_schema VALUES (99, 0)");
   auto newer = Store::open(uri);
   REQUIRE_FALSE(newer.ok());

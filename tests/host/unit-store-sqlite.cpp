@@ -119,84 +119,13 @@ TEST_CASE("a store file is created in WAL mode at the current schema version", "
   CHECK((*memory)->user_version() == Store::schema_version);
 }
 
-TEST_CASE("migrations: reopen, a newer file, a file that is not a database", "[store-sqlite]") {
+// The upgrade from each earlier version: the shared store suite (unit-store.cpp).
+TEST_CASE("migrations: a newer file, a file that is not a database", "[store-sqlite]") {
   TempDir dir;
-  SessionRecord s = make_session();
   {
     auto store = open_store(dir.db());
-    REQUIRE(store->create_session(s).ok());
+    REQUIRE(store->create_session(make_session()).ok());
   }
-  {
-    auto store = open_store(dir.db());  // an existing current file is not migrated again
-    CHECK(store->user_version() == Store::schema_version);
-    CHECK(find(*store, s.id).agent_id == s.agent_id);
-  }
-  // A v5 file (before the tool rounds of v6) is migrated and keeps its sessions and lines.
-  {
-    auto store = open_store(dir.db());
-    ChatLine line;
-    line.text = "hello";
-    line.timestamp_ms = 1500;
-    line.inbound = true;
-    REQUIRE(store->append_line(s.id, line).ok());
-  }
-  const std::string drop_v6 = "DROP TABLE tool_rounds; ";
-  raw_exec(dir.db(), drop_v6 + "PRAGMA user_version = 5");
-  {
-    auto store = open_store(dir.db());
-    CHECK(store->user_version() == 6);
-    CHECK(store->lines_of(s.id)->size() == 1);
-    CHECK(store->tool_rounds_of(s.id)->empty());
-    parley::host::ToolRound round;
-    round.after_line = 1;
-    round.messages = parley::json::array({{{"role", "tool"}}});
-    REQUIRE(store->append_tool_round(s.id, round).ok());
-    CHECK(store->tool_rounds_of(s.id)->size() == 1);
-  }
-  // A v4 file (before the phone columns of v5) is migrated and keeps its sessions.
-  const std::string drop_v5 = drop_v6 +
-      "DROP INDEX sessions_by_phone_from; DROP INDEX sessions_by_phone_to; "
-      "ALTER TABLE sessions DROP COLUMN phone_from; ALTER TABLE sessions DROP COLUMN phone_to; "
-      "ALTER TABLE sessions DROP COLUMN phone_direction; ";
-  raw_exec(dir.db(), drop_v5 + "PRAGMA user_version = 4");
-  {
-    auto store = open_store(dir.db());
-    CHECK(store->user_version() == Store::schema_version);
-    SessionRecord found = find(*store, s.id);
-    CHECK(found.agent_id == s.agent_id);
-    CHECK(found.phone_from.empty());
-    CHECK(found.phone_direction.empty());
-  }
-  // A v3 file (before the Millis columns of v4) is migrated and keeps its sessions.
-  const char* drop_v4 =
-      "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides; "
-      "ALTER TABLE sessions DROP COLUMN extra_prompt; "
-      "ALTER TABLE sessions DROP COLUMN function_calls; "
-      "ALTER TABLE sessions DROP COLUMN call_status; ";
-  raw_exec(dir.db(), drop_v5 + drop_v4 + "PRAGMA user_version = 3");
-  {
-    auto store = open_store(dir.db());
-    CHECK(store->user_version() == Store::schema_version);
-    SessionRecord found = find(*store, s.id);
-    CHECK(found.agent_id == s.agent_id);
-    CHECK(found.agent_overrides.is_null());
-    CHECK(found.extra_prompt.empty());
-    CHECK(found.function_calls == parley::json::array());
-    CHECK(found.call_status.empty());
-  }
-  // A v1 file (before sessions.reopened, the v3 leases and the v4 Millis columns) is migrated
-  // step by step to the current version and keeps its sessions.
-  raw_exec(dir.db(), drop_v5 + drop_v4 +
-                         "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner; "
-                         "ALTER TABLE outbox DROP COLUMN lease_until_ms; "
-                         "ALTER TABLE sessions DROP COLUMN reopened; PRAGMA user_version = 1");
-  {
-    auto store = open_store(dir.db());
-    CHECK(store->user_version() == Store::schema_version);
-    CHECK(find(*store, s.id).agent_id == s.agent_id);
-    CHECK(find(*store, s.id).reopened == 0);
-  }
-
   raw_exec(dir.db(), "PRAGMA user_version = 99");
   auto newer = Store::open(dir.db());
   REQUIRE_FALSE(newer.ok());

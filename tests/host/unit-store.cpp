@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <string>
@@ -965,4 +966,97 @@ TEST_CASE("tool rounds: kept in order after their line, read back as written, go
   REQUIRE(*store->purge_sessions("a1", 3000) == 2);
   CHECK(store->tool_rounds_of(s.id)->empty());
   CHECK(store->tool_rounds_of(other.id)->empty());
+}
+
+TEST_CASE("a database of an earlier schema version is migrated and keeps its sessions",
+          "[store]") {
+  TestDatabase db;
+  SessionRecord s = make_session();
+  {
+    auto store = db.open();
+    CHECK(store->user_version() == Store::schema_version);
+    REQUIRE(store->create_session(s).ok());
+    REQUIRE(store->append_line(s.id, make_line("hello", 1500)).ok());
+  }
+  {
+    auto store = db.open();  // a current database is not migrated again
+    CHECK(store->user_version() == Store::schema_version);
+    CHECK(store->lines_of(s.id)->size() == 1);
+  }
+  // Each step turns the database back to `version` (what the later versions added dropped,
+  // in each dialect), then a store opened on it must have migrated it to the current version
+  // and kept the session. A step's SQL adds to the steps' before it.
+  struct Step {
+    int version;
+    const char* what;
+    std::string sqlite, postgres;
+    std::function<void(Store&)> check;
+  };
+  auto found = [&s](Store& store) {
+    auto record = store.find_session(s.id);
+    REQUIRE(record.ok());
+    REQUIRE(record->has_value());
+    CHECK((*record)->agent_id == s.agent_id);
+    return **record;
+  };
+  const std::vector<Step> steps = {
+      {5, "before the tool rounds of v6", "DROP TABLE tool_rounds; ", "DROP TABLE tool_rounds; ",
+       [&](Store& store) {
+         CHECK(store.lines_of(s.id)->size() == 1);
+         CHECK(store.tool_rounds_of(s.id)->empty());
+         parley::host::ToolRound round;
+         round.after_line = 1;
+         round.messages = json::array({{{"role", "tool"}}});
+         REQUIRE(store.append_tool_round(s.id, round).ok());
+         CHECK(store.tool_rounds_of(s.id)->size() == 1);
+       }},
+      {4, "before the phone columns of v5",
+       "DROP INDEX sessions_by_phone_from; DROP INDEX sessions_by_phone_to; "
+       "ALTER TABLE sessions DROP COLUMN phone_from; ALTER TABLE sessions DROP COLUMN phone_to; "
+       "ALTER TABLE sessions DROP COLUMN phone_direction; ",
+       "DROP INDEX sessions_by_phone_from, sessions_by_phone_to; "
+       "ALTER TABLE sessions DROP COLUMN phone_from, DROP COLUMN phone_to, "
+       "DROP COLUMN phone_direction; ",
+       [&](Store& store) {
+         const SessionRecord record = found(store);
+         CHECK(record.phone_from.empty());
+         CHECK(record.phone_to.empty());
+         CHECK(record.phone_direction.empty());
+       }},
+      {3, "before the Millis columns of v4",
+       "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides; "
+       "ALTER TABLE sessions DROP COLUMN extra_prompt; "
+       "ALTER TABLE sessions DROP COLUMN function_calls; "
+       "ALTER TABLE sessions DROP COLUMN call_status; ",
+       "DROP INDEX sessions_call_logs; ALTER TABLE sessions DROP COLUMN agent_overrides, "
+       "DROP COLUMN extra_prompt, DROP COLUMN function_calls, DROP COLUMN call_status; ",
+       [&](Store& store) {
+         const SessionRecord record = found(store);
+         CHECK(record.agent_overrides.is_null());
+         CHECK(record.extra_prompt.empty());
+         CHECK(record.function_calls == json::array());
+         CHECK(record.call_status.empty());
+       }},
+      {1, "before sessions.reopened (v2) and the leases (v3)",
+       "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner; "
+       "ALTER TABLE outbox DROP COLUMN lease_until_ms; "
+       "ALTER TABLE sessions DROP COLUMN reopened; ",
+       "DROP TABLE call_leases; ALTER TABLE outbox DROP COLUMN lease_owner, "
+       "DROP COLUMN lease_until_ms; ALTER TABLE sessions DROP COLUMN reopened; ",
+       [&](Store& store) { CHECK(found(store).reopened == 0); }},
+  };
+  std::string sqlite, postgres;
+  for (const Step& step : steps) {
+    INFO("back to version " << step.version << ", " << step.what);
+    sqlite += step.sqlite;
+    postgres += step.postgres;
+    db.sql(sqlite + "PRAGMA user_version = " + std::to_string(step.version),
+           postgres + "DELETE FROM parley_schema WHERE version > " + std::to_string(step.version));
+    auto store = db.open();
+    CHECK(store->user_version() == Store::schema_version);
+    CHECK(db.sql("PRAGMA user_version",
+                 "SELECT string_agg(version::text, ',' ORDER BY version) FROM parley_schema") ==
+          (db.postgres() ? "1,2,3,4,5,6" : std::to_string(Store::schema_version)));
+    step.check(*store);
+  }
 }

@@ -30,33 +30,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* key_env = "PARLEY_TEST_LLM_KEY";
-
 // The demo agent thinking with the tests' LLM server, one tool, no speech (text turns).
 json llm_config(const std::string& base_url, const std::string& tool_url) {
-  ::setenv(key_env, "sk-tool-state-key", 1);
-  std::ifstream in(std::string(PARLEY_SOURCE_DIR) + "/host/demo/config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parley::parse_json(text.str(), "demo config", 64);
-  REQUIRE(parsed.ok());
-  json agent = (*parsed)["agents"][0];
-  agent["public_keys"] = {"pk-demo"};
-  agent["flow"]["user_start_first"] = true;
-  agent.erase("rules");
-  agent["llm"] = {{"provider", "openai"},
-                  {"base_url", base_url},
-                  {"model", "gpt-4o-mini"},
-                  {"api_key_env", key_env},
-                  {"timeout_ms", 8000}};
-  agent["tools"] = json::array(
-      {{{"name", "lookup_order"},
-        {"description", "Find an order"},
-        {"parameters",
-         {{"type", "object"},
-          {"properties", {{"order_id", {{"type", "integer"}}}}},
-          {"required", {"order_id"}}}},
-        {"webhook", {{"url", tool_url}, {"timeout_ms", 2000}}}}});
+  json agent = demo_llm_agent(base_url, "sk-tool-state-key", 8000, tool_url,
+                              {{"order_id", {{"type", "integer"}}}});
   return json{{"server", {{"speech", {{"enabled", false}}}}}, {"agents", {agent}}};
 }
 
